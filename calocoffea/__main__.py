@@ -1,0 +1,5 @@
+import sys
+
+from calocoffea.cli import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""Histogram booking shared by all processors (the contract between processors and fits).
+
+Two histograms per channel, both with Weight storage:
+
+``response`` — E_calib / E_true per object (MC only), axes
+    ``calibration`` (str: bdt, cnn), ``particle`` (str: electron, photon),
+    ``abseta`` (|eta| bins), ``et`` (E_T bins, GeV, of the true object), ``mu`` (<mu> bins),
+    ``response`` (E_calib/E_true, steps of 0.0005 over [0.5, 1.5]).
+
+``mass`` — invariant mass per event, axes
+    ``calibration`` (str: bdt, cnn, truth), ``etacat`` (int: the (|eta|_i, |eta|_j) pair
+    category of :func:`calocoffea.binning.eta_pair_index` for two-object channels, or the
+    photon |eta| bin for Z->mumugamma), ``mu`` (<mu> bins), ``mass`` (GeV).
+
+The cutflow is a plain ``dict[str, int]`` (coffea ``accumulate`` adds them).
+"""
+
+from __future__ import annotations
+
+import hist
+
+from calocoffea import binning
+
+CALIBRATIONS_RESPONSE: tuple[str, ...] = ("bdt", "cnn")
+CALIBRATIONS_MASS: tuple[str, ...] = ("bdt", "cnn", "truth")
+PARTICLES: tuple[str, ...] = ("electron", "photon")
+
+
+def _mu_axis() -> hist.axis.Variable:
+    return hist.axis.Variable(binning.MU_EDGES, name="mu", label=r"$\langle\mu\rangle$")
+
+
+def book_response() -> hist.Hist:
+    """E_calib/E_true versus calibration × particle × |eta| × E_T × <mu>."""
+    n, lo, hi = binning.RESPONSE_BINS
+    return hist.Hist(
+        hist.axis.StrCategory(list(CALIBRATIONS_RESPONSE), name="calibration"),
+        hist.axis.StrCategory(list(PARTICLES), name="particle"),
+        hist.axis.Variable(binning.ABS_ETA_EDGES, name="abseta", label=r"$|\eta|$"),
+        hist.axis.Variable(binning.ET_EDGES, name="et", label=r"$E_T^{true}$ [GeV]"),
+        _mu_axis(),
+        hist.axis.Regular(n, lo, hi, name="response", label=r"$E_{calib}/E_{true}$"),
+        storage=hist.storage.Weight(),
+    )
+
+
+def book_mass(channel: str, n_categories: int) -> hist.Hist:
+    """Invariant mass versus calibration × |eta| category × <mu> for ``channel``."""
+    n, lo, hi = binning.MASS_BINS[channel]
+    return hist.Hist(
+        hist.axis.StrCategory(list(CALIBRATIONS_MASS), name="calibration"),
+        hist.axis.Integer(0, n_categories, name="etacat", label=r"$|\eta|$ category"),
+        _mu_axis(),
+        hist.axis.Regular(n, lo, hi, name="mass", label=r"$m$ [GeV]"),
+        storage=hist.storage.Weight(),
+    )

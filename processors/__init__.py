@@ -1,0 +1,1 @@
+"""coffea processors of calocoffea: Z->ee, Z->mumugamma and H->gammagamma."""
