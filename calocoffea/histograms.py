@@ -12,6 +12,9 @@ Two histograms per channel, both with Weight storage:
     category of :func:`calocoffea.binning.eta_pair_index` for two-object channels, or the
     photon |eta| bin for Z->mumugamma), ``mu`` (<mu> bins), ``mass`` (GeV).
 
+Category axes have no "other" bin: the response histogram is already ~63 MB per
+processor chunk, and an unlisted category is a bug, not data.
+
 The cutflow is a plain ``dict[str, int]`` (coffea ``accumulate`` adds them).
 """
 
@@ -34,8 +37,8 @@ def book_response() -> hist.Hist:
     """E_calib/E_true versus calibration × particle × |eta| × E_T × <mu>."""
     n, lo, hi = binning.RESPONSE_BINS
     return hist.Hist(
-        hist.axis.StrCategory(list(CALIBRATIONS_RESPONSE), name="calibration"),
-        hist.axis.StrCategory(list(PARTICLES), name="particle"),
+        hist.axis.StrCategory(list(CALIBRATIONS_RESPONSE), name="calibration", flow=False),
+        hist.axis.StrCategory(list(PARTICLES), name="particle", flow=False),
         hist.axis.Variable(binning.ABS_ETA_EDGES, name="abseta", label=r"$|\eta|$"),
         hist.axis.Variable(binning.ET_EDGES, name="et", label=r"$E_T^{true}$ [GeV]"),
         _mu_axis(),
@@ -48,7 +51,7 @@ def book_mass(channel: str, n_categories: int) -> hist.Hist:
     """Invariant mass versus calibration × |eta| category × <mu> for ``channel``."""
     n, lo, hi = binning.MASS_BINS[channel]
     return hist.Hist(
-        hist.axis.StrCategory(list(CALIBRATIONS_MASS), name="calibration"),
+        hist.axis.StrCategory(list(CALIBRATIONS_MASS), name="calibration", flow=False),
         hist.axis.Integer(0, n_categories, name="etacat", label=r"$|\eta|$ category"),
         _mu_axis(),
         hist.axis.Regular(n, lo, hi, name="mass", label=r"$m$ [GeV]"),
