@@ -1,0 +1,116 @@
+"""Loading and applying the standard calibration with onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from calocoffea.calibration import load_standard_calibration, train_bdt
+from calocoffea.calibration.features import feature_matrix
+from calocoffea.calibration.standard import get_session, model_paths, sha256_file
+from calocoffea.calibration.toy import toy_gun_columns
+from calocoffea.cli import build_parser
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    args = build_parser().parse_args([
+        "train", "bdt", "--toy", "6000", "--seed", "2", "--out", str(out), "--n-trials", "1",
+        "--max-rounds", "100", "--early-stopping", "10", "--nthread", "1",
+    ])
+    train_bdt.train_all(args)
+    return out
+
+
+@pytest.fixture(scope="module")
+def photons():
+    return toy_gun_columns(3000, "photon", seed=17)
+
+
+def _direct(models, model, cols):
+    sess = ort.InferenceSession(str(model_paths(models, model)[0]))
+    return sess.run(None, {"features": feature_matrix(cols, model)})[0].reshape(-1)
+
+
+def test_photons_are_routed_by_conv_type(models, photons):
+    cols, _ = photons
+    calib = load_standard_calibration(models)
+    e = calib.energy(cols, "photon")
+    assert e.shape == (3000,) and e.dtype == np.float64
+    conv = cols["convType"] > 0
+    assert 0 < conv.sum() < conv.size
+    for model, mask in (("photon_converted", conv), ("photon_unconverted", ~conv)):
+        sub = {k: v[mask] for k, v in cols.items()}
+        expected = sub["eAcc"].astype(np.float64) * _direct(models, model, sub)
+        np.testing.assert_allclose(e[mask], expected, rtol=1e-6)
+    # the two photon models really differ: routing matters
+    assert not np.allclose(_direct(models, "photon_converted", cols),
+                           _direct(models, "photon_unconverted", cols))
+
+
+def test_electron_energy_improves_on_e_acc(models):
+    cols, e_true = toy_gun_columns(4000, "electron", seed=18)
+    e = load_standard_calibration(models).energy(cols, "electron")
+    r_bdt, r_acc = e / e_true, cols["eAcc"] / e_true
+    iqr = lambda r: np.subtract(*np.percentile(r, [75, 25]))  # noqa: E731
+    assert abs(np.median(r_bdt) - 1) < abs(np.median(r_acc) - 1)
+    assert iqr(r_bdt) < iqr(r_acc)
+
+
+def test_session_is_cached_and_calibration_pickles(models, photons):
+    calib = load_standard_calibration(models)
+    path = model_paths(models, "electron")[0]
+    assert get_session(path) is get_session(path)
+    clone = pickle.loads(pickle.dumps(calib))
+    cols, _ = photons
+    np.testing.assert_array_equal(clone.energy(cols, "photon"), calib.energy(cols, "photon"))
+
+
+def test_empty_input(models, photons):
+    cols, _ = photons
+    empty = {k: v[:0] for k, v in cols.items()}
+    assert load_standard_calibration(models).energy(empty, "photon").shape == (0,)
+
+
+def test_missing_column_and_bad_particle(models, photons):
+    cols, _ = photons
+    calib = load_standard_calibration(models)
+    no_conv = {k: v for k, v in cols.items() if k != "convLeadPtFrac"}
+    with pytest.raises(KeyError, match="convLeadPtFrac"):
+        calib.energy(no_conv, "photon")
+    # electrons do not need conversion columns
+    assert calib.energy(no_conv, "electron").shape == (3000,)
+    with pytest.raises(ValueError, match="particle"):
+        calib.energy(cols, "muon")
+
+
+def test_missing_model_file(models, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(models, d)
+    model_paths(d, "photon_converted")[0].unlink()
+    with pytest.raises(FileNotFoundError, match=r"bdt_photon_converted\.onnx"):
+        load_standard_calibration(d)
+
+
+def test_corrupt_model_file(models, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(models, d)
+    onnx_path, card_path = model_paths(d, "electron")
+    onnx_path.write_bytes(b"not an onnx model")
+    with pytest.raises(ValueError, match="sha256"):
+        load_standard_calibration(d)
+    # a card that matches the garbage still fails, at load time, naming the file
+    card = json.loads(card_path.read_text())
+    card["sha256"] = sha256_file(onnx_path)
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(RuntimeError, match=r"bdt_electron\.onnx"):
+        load_standard_calibration(d)
+    card_path.write_text("{ broken")
+    with pytest.raises(ValueError, match="corrupt model card"):
+        load_standard_calibration(d)

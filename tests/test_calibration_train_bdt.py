@@ -1,0 +1,104 @@
+"""Training, ONNX export and model cards of the BDT calibration (on toy samples)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from calocoffea.calibration import train_bdt
+from calocoffea.calibration.features import MODELS, feature_names
+from calocoffea.calibration.standard import sha256_file
+from calocoffea.calibration.toy import toy_gun_columns
+from calocoffea.cli import build_parser, main
+
+QUICK = ["--n-trials", "2", "--max-rounds", "150", "--early-stopping", "20", "--nthread", "1"]
+
+
+def _args(out, *extra):
+    return build_parser().parse_args(["train", "bdt", "--out", str(out), *QUICK, *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bdt")
+    args = _args(out, "--toy", "8000", "--seed", "5")
+    return out, args, train_bdt.train_all(args)
+
+
+def _toy_dataset(model: str, n: int = 6000, seed: int = 4) -> train_bdt.Dataset:
+    particle = "electron" if model == "electron" else "photon"
+    cols, e_true = toy_gun_columns(n, particle, seed=seed)
+    tables = {particle: [(cols, e_true, np.arange(n))]}
+    return train_bdt.build_datasets(tables, seed=seed)[model]
+
+
+@pytest.mark.parametrize("objective", ["reg:squarederror", "reg:absoluteerror"])
+def test_onnx_matches_xgboost(tmp_path, objective):
+    ds = _toy_dataset("photon_converted", n=12_000)
+    cfg = {"max_depth": 6, "learning_rate": 0.1, "min_child_weight": 5, "subsample": 0.85,
+           "objective": objective}
+    booster, row, _ = train_bdt._train_one(ds, cfg, _args(tmp_path, "--toy", "1"))
+    assert row["n_trees"] == booster.num_boosted_rounds()
+    path = tmp_path / "m.onnx"
+    train_bdt.export_onnx(booster, ds.x.shape[1], path)
+    x = ds.x[:1000]
+    assert len(x) == 1000
+    assert train_bdt.onnx_agreement(booster, path, x) < 1e-5
+
+
+def test_split_is_eventwise_and_seeded():
+    keys = np.repeat(np.arange(5000), 2)  # two objects per event
+    a = train_bdt._event_split(keys, seed=1)
+    np.testing.assert_array_equal(a[0::2], a[1::2])
+    np.testing.assert_array_equal(a, train_bdt._event_split(keys, seed=1))
+    assert not np.array_equal(a, train_bdt._event_split(keys, seed=2))
+    frac = np.bincount(a, minlength=3) / a.size
+    np.testing.assert_allclose(frac, train_bdt.SPLIT_FRACTIONS, atol=0.03)
+
+
+def test_cards_are_complete(trained):
+    out, args, cards = trained
+    assert set(cards) == set(MODELS)
+    for model in MODELS:
+        card = json.loads((out / f"bdt_{model}.json").read_text())
+        assert card["sha256"] == sha256_file(out / f"bdt_{model}.onnx")
+        assert [f["name"] for f in card["input"]["features"]] == feature_names(model)
+        assert all(f["unit"] for f in card["input"]["features"])
+        assert len(card["search"]["table"]) == args.n_trials
+        best = min(card["search"]["table"], key=lambda r: r["val_eIQR75"])
+        assert card["hyperparameters"]["n_trees"] == best["n_trees"]
+        assert card["onnx_vs_xgboost_max_rel_diff"] < 1e-5
+        assert "--seed 5" in card["reproduce"] and "--toy 8000" in card["reproduce"]
+        assert card["training"]["split"]["n_test"] > 0
+        assert len(card["reference_median_response"]["median"]) == 25
+
+
+@pytest.mark.slow
+def test_bdt_beats_median_response_on_toy(trained):
+    _, _, cards = trained
+    for model, card in cards.items():
+        bdt = card["test"]["bdt"]["all"]["eIQR75"]
+        ref = card["test"]["median_response"]["all"]["eIQR75"]
+        assert bdt < ref, model
+        assert card["test_margin_vs_median_response"]["reIQR75"] > 0.1, model
+        assert abs(card["test"]["bdt"]["all"]["median"] - 1.0) < 0.01, model
+
+
+def test_training_is_deterministic(tmp_path, trained):
+    out, _, _ = trained
+    again = tmp_path / "again"
+    assert main(["train", "bdt", "--toy", "8000", "--seed", "5", "--out", str(again), *QUICK]) == 0
+    for model in MODELS:
+        assert sha256_file(again / f"bdt_{model}.onnx") == sha256_file(out / f"bdt_{model}.onnx")
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    missing = tmp_path / "nope.root"
+    rc = main(["train", "bdt", "--electron", str(missing), "--photon", str(missing),
+               "--out", str(tmp_path)])
+    assert rc == 1
+    assert "nope.root" in capsys.readouterr().err
+    assert main(["train", "bdt", "--electron", str(missing), "--out", str(tmp_path)]) == 1
+    assert "--photon" in capsys.readouterr().err
