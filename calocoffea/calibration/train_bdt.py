@@ -83,6 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-objects", type=int, default=None,
                         help="use at most this many objects per model (quick runs)")
     parser.add_argument("--nthread", type=int, default=2, help="XGBoost threads")
+    parser.add_argument("--eval-electron", nargs="+", type=Path, default=[], metavar="FILE",
+                        help="extra held-out MC file(s) to evaluate electrons on (e.g. Z->ee)")
+    parser.add_argument("--eval-photon", nargs="+", type=Path, default=[], metavar="FILE",
+                        help="extra held-out MC file(s) to evaluate photons on (e.g. H->yy)")
 
 
 def _event_split(keys: np.ndarray, seed: int) -> np.ndarray:
@@ -250,6 +254,10 @@ def reproduce_command(args: argparse.Namespace) -> str:
               "--nthread", str(args.nthread)]
     if args.max_objects is not None:
         parts += ["--max-objects", str(args.max_objects)]
+    if args.eval_electron:
+        parts += ["--eval-electron", *map(str, args.eval_electron)]
+    if args.eval_photon:
+        parts += ["--eval-photon", *map(str, args.eval_photon)]
     return shlex.join(parts)
 
 
@@ -386,7 +394,29 @@ def train_all(args: argparse.Namespace) -> dict[str, dict]:
     for model in MODELS:
         particle = "electron" if model == "electron" else "photon"
         cards[model] = train_model(datasets[model], args, sources[particle])
+    if args.eval_electron or args.eval_photon:
+        _evaluate_samples(args, cards)
     return cards
+
+
+def _evaluate_samples(args: argparse.Namespace, cards: dict[str, dict]) -> None:
+    """Evaluate the exported models on the extra MC samples and add that to the cards."""
+    from calocoffea.calibration.standard import load_standard_calibration
+    from calocoffea.calibration.validate import evaluate_file
+
+    calib = load_standard_calibration(args.out)
+    for particle, files, models in (
+        ("electron", args.eval_electron, ("electron",)),
+        ("photon", args.eval_photon, ("photon_unconverted", "photon_converted")),
+    ):
+        for path in files:
+            res = evaluate_file(path, particle, calib)
+            log.info("%s: %s eIQR75 bdt %.4f, median response %.4f", path, particle,
+                     res["bdt"]["all"]["eIQR75"], res["median_response"]["all"]["eIQR75"])
+            for model in models:
+                cards[model].setdefault("eval_samples", []).append(res)
+    for model, card in cards.items():
+        model_paths(args.out, model)[1].write_text(json.dumps(card, indent=1) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -399,6 +429,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from calocoffea.calibration.validate import format_result
+
     tab = Table(title="standard calibration: held-out test split, eIQR75 of E/E_true")
     for col in ("model", "n test", "E_acc", "median response", "BDT", "reIQR75 vs median"):
         tab.add_column(col)
@@ -409,4 +441,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{t['bdt']['all']['eIQR75']:.4f}",
                     f"{card['test_margin_vs_median_response']['reIQR75']:+.1%}")
     Console().print(tab)
+    # photon samples are attached to both photon cards; print each sample once
+    for model in ("electron", "photon_converted"):
+        for res in cards[model].get("eval_samples", []):
+            print(format_result(res), end="\n\n")
     return 0

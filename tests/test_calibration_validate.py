@@ -1,0 +1,95 @@
+"""Evaluation of the standard calibration on NanoAOD-style MC files."""
+
+from __future__ import annotations
+
+import json
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from calocoffea.calibration import load_standard_calibration, train_bdt
+from calocoffea.calibration.samples import CLUSTER_COLUMNS, PHOTON_COLUMNS, read_objects
+from calocoffea.calibration.toy import toy_gun_columns
+from calocoffea.calibration.validate import (
+    evaluate_file,
+    main,
+    reference_energy,
+    reference_from_card,
+)
+from calocoffea.cli import build_parser
+
+
+def _write_toy_file(path, particle, n, seed):
+    """One object per event, with its cluster and matched GenPart."""
+    cols, e_true = toy_gun_columns(n, particle, seed=seed)
+    one = lambda a: ak.unflatten(np.asarray(a), np.ones(n, dtype=np.int64))  # noqa: E731
+    coll = "Electron" if particle == "electron" else "Photon"
+    obj = {"clusterIdx": one(np.zeros(n, np.int32)), "genPartIdx": one(np.zeros(n, np.int32))}
+    if particle == "photon":
+        obj.update({c: one(cols[c]) for c in PHOTON_COLUMNS})
+    eta = cols["eta"].astype(np.float64)
+    branches = {
+        "event": np.arange(n, dtype=np.uint64),
+        "Cluster": ak.zip({c: one(cols[c]) for c in CLUSTER_COLUMNS}),
+        coll: ak.zip(obj),
+        "GenPart": ak.zip({"pt": one(e_true / np.cosh(eta)), "eta": one(eta),
+                           "mass": one(np.zeros(n))}),
+    }
+    with uproot.recreate(path) as f:
+        tree = f.mktree("Events", {
+            k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()
+        })
+        tree.extend(branches)
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("val")
+    efile = _write_toy_file(d / "zee_like.root", "electron", 3000, seed=31)
+    gfile = _write_toy_file(d / "hgg_like.root", "photon", 3000, seed=32)
+    args = build_parser().parse_args([
+        "train", "bdt", "--toy", "8000", "--seed", "3", "--out", str(d / "models"),
+        "--n-trials", "1", "--max-rounds", "150", "--early-stopping", "20", "--nthread", "1",
+        "--eval-electron", str(efile), "--eval-photon", str(gfile),
+    ])
+    cards = train_bdt.train_all(args)
+    return d, efile, gfile, cards
+
+
+def test_cards_carry_the_sample_evaluation(setup):
+    d, efile, gfile, cards = setup
+    calib = load_standard_calibration(d / "models")  # cards rewritten, sha256 still valid
+    on_disk = json.loads((d / "models" / "bdt_photon_converted.json").read_text())
+    assert [r["file"] for r in on_disk["eval_samples"]] == [str(gfile)]
+    assert [r["file"] for r in cards["electron"]["eval_samples"]] == [str(efile)]
+    fresh = evaluate_file(efile, "electron", calib)
+    assert fresh["bdt"]["all"] == cards["electron"]["eval_samples"][0]["bdt"]["all"]
+    assert fresh["bdt"]["all"]["n"] == 3000
+    assert "--eval-photon" in on_disk["reproduce"]
+
+
+def test_reference_is_routed_by_conversion(setup):
+    d, _, gfile, _ = setup
+    calib = load_standard_calibration(d / "models")
+    t = read_objects(gfile, "photon")
+    e = reference_energy(calib, t.columns, "photon")
+    conv = t.columns["convType"] > 0
+    ref = reference_from_card(calib.cards["photon_converted"])
+    np.testing.assert_allclose(
+        e[conv], ref.energy(t.columns["eAcc"][conv], t.columns["eta"][conv])
+    )
+
+
+def test_command_line(setup, tmp_path, capsys):
+    d, efile, gfile, _ = setup
+    out = tmp_path / "r.json"
+    assert main(["--electron", str(efile), "--photon", str(gfile), "--models",
+                 str(d / "models"), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["particle"] for r in res] == ["electron", "photon"]
+    for r in res:
+        assert r["bdt"]["all"]["eIQR75"] < r["e_acc"]["all"]["eIQR75"]
+    assert "median-response eIQR75" in capsys.readouterr().out
