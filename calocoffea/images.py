@@ -1,0 +1,373 @@
+"""Per-cluster calorimeter images: four LAr layers on a common 56 (η) × 11 (φ) grid.
+
+Layout of the output of :func:`build_images` and :func:`images_from_clusters`:
+``images[k, c, i, j]`` (float32, shape ``(n_clusters, n_channels, 56, 11)``) with
+
+- channels ``c = 0..3``: energy (GeV) deposited in layer ``c`` (0 presampler, 1 strips,
+  2 middle, 3 back) within pixel ``(i, j)``;
+- channels ``c = 4..7`` (only with ``with_time=True``): time (ns) of layer ``c - 4`` in the
+  pixel, the mean of the cell times weighted by |energy share| (0 where the pixel is empty);
+- ``i`` increases with signed η, pixel pitch :data:`~calocoffea.geometry.IMAGE_ETA_PITCH`
+  (one strip, 0.025/8); ``j`` increases with φ, pitch
+  :data:`~calocoffea.geometry.IMAGE_PHI_PITCH` (one middle-layer cell, 2π/256).
+
+The window covers 7 × 11 middle-layer cells centred on the cluster barycentre
+(``Cluster_eta``, ``Cluster_phi``): pixel ``(i, j)`` spans
+``η_c + (i - 28) p_η ≤ η < η_c + (i - 27) p_η`` and the same in φ with ``j - 5.5``
+(φ differences wrapped into [-π, π), so windows across φ = ±π are handled).
+
+Up-sampling (thesis §3.3.3, fig. 3.5, table 3.5): every cell of size Δη × Δφ is split into
+``n_η × n_φ`` sub-cells of equal size and energy share E / (n_η n_φ), with
+``n_η = max(1, ceil(Δη / p_η))`` and ``n_φ = max(1, ceil(Δφ / p_φ))`` (a tolerance of 1e-3 on
+the ratio absorbs float32 rounding of the stored sizes). Each sub-cell is added to the pixel
+containing its centre; the window is cut *after* the split, so a cell crossing the window edge
+contributes only its inside sub-cells. Cell-size ratios are integers everywhere except the
+end-cap strips at 1.8 < |η| < 2.0 (Δη = 0.025/6, ratio 4/3): there the cell is split in two
+sub-cells of 2/3 of a pixel, so a pixel never receives a sub-cell larger than itself and the
+energy stays within one pixel of its true position. Energy is conserved exactly for the
+sub-cells inside the window. A sub-cell centre lying on a pixel edge (the barycentre on a
+cell boundary) goes to the upper pixel: coordinates are shifted up by 1e-6 pixel before
+binning so that float rounding never decides.
+
+Validity: ``valid[k]`` is False, and the image is all zeros, when cluster ``k`` has no cells,
+a non-finite barycentre, any cell with a non-finite energy, position or size (or time, with
+time channels), a cell size outside (0, :data:`MAX_CELL_SIZE`], or when the image would
+overflow float32. Such clusters are kept (no event is lost) but must not be calibrated.
+Cell layers outside 0-3 and inconsistent offsets raise :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import awkward as ak
+import numba
+import numpy as np
+
+from calocoffea import geometry
+
+log = logging.getLogger(__name__)
+
+N_LAYERS: int = 4
+#: Image size in η: window width in middle-layer cells × strips per middle cell.
+N_ETA: int = geometry.WINDOW_ETA_CELLS * round(geometry.LAYER2_DETA / geometry.IMAGE_ETA_PITCH)
+#: Image size in φ: window height in middle-layer cells (one pixel per cell).
+N_PHI: int = geometry.WINDOW_PHI_CELLS
+#: Largest accepted cell size (rad) in η or φ; larger cells mark the cluster invalid.
+MAX_CELL_SIZE: float = 0.5
+#: Tolerance on the size/pitch ratio before rounding up the sub-cell count.
+_RATIO_TOL: float = 1e-3
+#: Sub-cell centres are moved up by this fraction of a pixel before binning, so that a centre
+#: on a pixel edge goes to the upper pixel whatever the float rounding.
+_PIXEL_SNAP: float = 1e-6
+_F32_MAX: float = float(np.finfo(np.float32).max)
+
+
+def pixel_edges(cluster_eta: float, cluster_phi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel edges (rad) of the window around one barycentre: η (N_ETA+1,), φ (N_PHI+1,).
+
+    φ edges are not wrapped (they may leave [-π, π) near the boundary).
+    """
+    pe, pp = geometry.IMAGE_ETA_PITCH, geometry.IMAGE_PHI_PITCH
+    eta = cluster_eta + (np.arange(N_ETA + 1) - N_ETA / 2) * pe
+    phi = cluster_phi + (np.arange(N_PHI + 1) - N_PHI / 2) * pp
+    return eta, phi
+
+
+@numba.njit(cache=True, nogil=True)
+def _subcell_pixels(d_center, size, pitch, n_pix, out):
+    """Pixel index of each sub-cell centre (-1 outside the window); returns the count.
+
+    ``d_center``: cell centre minus window centre; sub-cells are ``size / n`` wide.
+    """
+    n = 1
+    ratio = size / pitch
+    if ratio > 1.0 + _RATIO_TOL:
+        n = math.ceil(ratio - _RATIO_TOL)
+    step = size / n
+    # pixel coordinate of the first sub-cell centre, window lower edge at 0
+    u0 = (d_center - 0.5 * size + 0.5 * step) / pitch + 0.5 * n_pix
+    r = step / pitch
+    for k in range(n):
+        u = u0 + k * r + _PIXEL_SNAP
+        if u >= 0.0 and u < n_pix:
+            out[k] = int(u)
+        else:
+            out[k] = -1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
+    e, eta, phi, deta, dphi, layer, time, offsets, ceta, cphi,
+    with_time, eta_pitch, phi_pitch, n_eta, n_phi, max_size, images, valid,
+):
+    n_clusters = offsets.shape[0] - 1
+    two_pi = 2.0 * math.pi
+    max_sub_eta = int(max_size / eta_pitch) + 2
+    max_sub_phi = int(max_size / phi_pitch) + 2
+    ie = np.empty(max_sub_eta, dtype=np.int64)
+    ip = np.empty(max_sub_phi, dtype=np.int64)
+    wsum = np.zeros((N_LAYERS, n_eta, n_phi), dtype=np.float64)
+    for k in range(n_clusters):
+        start = offsets[k]
+        stop = offsets[k + 1]
+        valid[k] = False
+        if stop <= start:
+            continue
+        c_eta = float(ceta[k])
+        c_phi = float(cphi[k])
+        if not (math.isfinite(c_eta) and math.isfinite(c_phi)):
+            continue
+        img = images[k]
+        ok = True
+        for i in range(start, stop):
+            ei = float(e[i])
+            sz_eta = float(deta[i])
+            sz_phi = float(dphi[i])
+            d_eta = float(eta[i]) - c_eta
+            d_phi = float(phi[i]) - c_phi
+            ti = float(time[i]) if with_time else 0.0
+            if not (
+                math.isfinite(ei) and math.isfinite(d_eta) and math.isfinite(d_phi)
+                and math.isfinite(ti)
+                and sz_eta > 0.0 and sz_eta <= max_size and sz_phi > 0.0 and sz_phi <= max_size
+            ):
+                ok = False
+                break
+            # wrap the centre difference into [-pi, pi): windows across phi = +-pi
+            d_phi -= two_pi * math.floor((d_phi + math.pi) / two_pi)
+            # cells far outside the window need no splitting (also bounds the work)
+            if abs(d_eta) > 0.5 * (sz_eta + n_eta * eta_pitch):
+                continue
+            if abs(d_phi) > 0.5 * (sz_phi + n_phi * phi_pitch):
+                continue
+            ne = _subcell_pixels(d_eta, sz_eta, eta_pitch, n_eta, ie)
+            nph = _subcell_pixels(d_phi, sz_phi, phi_pitch, n_phi, ip)
+            share = ei / (ne * nph)
+            lay = layer[i]
+            for a in range(ne):
+                pa = ie[a]
+                if pa < 0:
+                    continue
+                for b in range(nph):
+                    pb = ip[b]
+                    if pb < 0:
+                        continue
+                    img[lay, pa, pb] += share
+                    if with_time:
+                        w = abs(share)
+                        wsum[lay, pa, pb] += w
+                        img[N_LAYERS + lay, pa, pb] += w * ti
+        if ok:
+            for c in range(N_LAYERS):
+                for a in range(n_eta):
+                    for b in range(n_phi):
+                        if not abs(img[c, a, b]) <= _F32_MAX:
+                            ok = False
+        if ok and with_time:
+            for c in range(N_LAYERS):
+                for a in range(n_eta):
+                    for b in range(n_phi):
+                        w = wsum[c, a, b]
+                        if w > 0.0:
+                            t = img[N_LAYERS + c, a, b] / w
+                            if not abs(t) <= _F32_MAX:
+                                ok = False
+                            img[N_LAYERS + c, a, b] = t
+        if with_time:
+            wsum[:] = 0.0
+        if not ok:
+            img[:] = 0.0
+            continue
+        valid[k] = True
+
+
+def window_cells(cluster_eta: float, cluster_phi: float) -> dict[str, np.ndarray]:
+    """Every geometry cell (all four layers) overlapping the image window of one cluster.
+
+    Returns arrays of shape (n_cells,): ``layer`` (uint8), centre ``eta``, ``phi`` (rad, φ in
+    [-π, π)), sizes ``deta``, ``dphi`` (rad), ordered by layer, then η, then φ. This is the
+    cell content the simulation stores per cluster (docs/data_format.md).
+    """
+    half_eta = 0.5 * N_ETA * geometry.IMAGE_ETA_PITCH
+    half_phi = 0.5 * N_PHI * geometry.IMAGE_PHI_PITCH
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("layer", "eta", "phi", "deta", "dphi")}
+    for lay in range(N_LAYERS):
+        grid = geometry.layer_grid(lay)
+        lo, hi = grid.edges[:-1], grid.edges[1:]
+        sel = np.nonzero((lo < cluster_eta + half_eta) & (hi > cluster_eta - half_eta) & grid.valid)
+        for i in sel[0]:
+            dphi = 2.0 * np.pi / grid.nphi[i]
+            j0 = math.floor((cluster_phi - half_phi + np.pi) / dphi)
+            j1 = math.ceil((cluster_phi + half_phi + np.pi) / dphi)
+            centres = geometry.wrap_phi(-np.pi + (np.arange(j0, j1) + 0.5) * dphi)
+            n = centres.size
+            out["layer"].append(np.full(n, lay, dtype=np.uint8))
+            out["eta"].append(np.full(n, 0.5 * (lo[i] + hi[i])))
+            out["phi"].append(centres)
+            out["deta"].append(np.full(n, hi[i] - lo[i]))
+            out["dphi"].append(np.full(n, dphi))
+    return {
+        k: np.concatenate(v) if v else np.zeros(0, np.uint8 if k == "layer" else np.float64)
+        for k, v in out.items()
+    }
+
+
+def _float_array(name: str, x, dtype) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(x), dtype=dtype)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def build_images(
+    cell_e: np.ndarray,
+    cell_eta: np.ndarray,
+    cell_phi: np.ndarray,
+    cell_layer: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    cluster_eta: np.ndarray,
+    cluster_phi: np.ndarray,
+    cell_deta: np.ndarray | None = None,
+    cell_dphi: np.ndarray | None = None,
+    cell_time: np.ndarray | None = None,
+    with_time: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images of ``n`` clusters from flat cell arrays (see the module docstring for layout).
+
+    Cell arrays have shape (n_cells,): energy (GeV), centre η, φ (rad), layer (0-3), size
+    Δη, Δφ (rad; from :func:`calocoffea.geometry.cell_size` when None), time (ns; needed
+    with ``with_time``). The cells of cluster k are ``offsets[k]:offsets[k+1]``
+    (``offsets``: (n+1,), non-decreasing, from 0 to n_cells). ``cluster_eta``/``cluster_phi``:
+    (n,) barycentres (rad).
+
+    Returns ``(images, valid)``: float32 (n, 4 or 8, N_ETA, N_PHI) and bool (n,).
+    """
+    offsets = np.ascontiguousarray(np.asarray(offsets), dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1:
+        raise ValueError(f"offsets must be a 1-d array of length n_clusters+1, got {offsets.shape}")
+    n_clusters = offsets.size - 1
+    layer = np.asarray(cell_layer)
+    n_cells = layer.size
+    if offsets[0] != 0 or offsets[-1] != n_cells or np.any(np.diff(offsets) < 0):
+        raise ValueError(
+            f"offsets must rise from 0 to the number of cells ({n_cells}); "
+            f"got first {offsets[0]}, last {offsets[-1]}"
+        )
+    if n_cells and (layer.min() < 0 or layer.max() >= N_LAYERS):
+        bad = layer[(layer < 0) | (layer >= N_LAYERS)][0]
+        raise ValueError(f"cell layer must be in 0..{N_LAYERS - 1}, got {bad}")
+    layer = np.ascontiguousarray(layer, dtype=np.uint8)
+    if with_time and cell_time is None:
+        raise ValueError("with_time=True needs cell_time")
+    if cell_deta is None or cell_dphi is None:
+        cell_deta, cell_dphi = _geometry_sizes(layer, np.asarray(cell_eta))
+
+    inputs = [cell_e, cell_eta, cell_phi, cell_deta, cell_dphi]
+    if with_time:
+        inputs.append(cell_time)
+    dtype = np.result_type(*(np.asarray(x).dtype for x in inputs))
+    if dtype not in (np.float32, np.float64):
+        dtype = np.float64
+    names = ("cell_e", "cell_eta", "cell_phi", "cell_deta", "cell_dphi", "cell_time")
+    arrays = [_float_array(nm, x, dtype) for nm, x in zip(names, inputs, strict=False)]
+    for nm, arr in zip(names, arrays, strict=False):
+        if arr.size != n_cells:
+            raise ValueError(f"{nm} has {arr.size} entries, cell_layer has {n_cells}")
+    time = arrays[5] if with_time else arrays[0]
+    ceta = _float_array("cluster_eta", cluster_eta, np.float64)
+    cphi = _float_array("cluster_phi", cluster_phi, np.float64)
+    if ceta.size != n_clusters or cphi.size != n_clusters:
+        raise ValueError(
+            f"cluster_eta/phi have {ceta.size}/{cphi.size} entries, offsets imply {n_clusters}"
+        )
+
+    n_channels = 2 * N_LAYERS if with_time else N_LAYERS
+    images = np.zeros((n_clusters, n_channels, N_ETA, N_PHI), dtype=np.float32)
+    valid = np.zeros(n_clusters, dtype=np.bool_)
+    _kernel(
+        arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], layer, time, offsets, ceta, cphi,
+        with_time, geometry.IMAGE_ETA_PITCH, geometry.IMAGE_PHI_PITCH, N_ETA, N_PHI,
+        MAX_CELL_SIZE, images, valid,
+    )
+    n_bad = n_clusters - int(valid.sum())
+    if n_bad:
+        log.debug("%d of %d clusters without a valid image", n_bad, n_clusters)
+    return images, valid
+
+
+def _geometry_sizes(layer: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell sizes from the geometry for files that do not store them (NaN where no cell)."""
+    deta = np.full(layer.shape, np.nan)
+    dphi = np.full(layer.shape, np.nan)
+    for lay in range(N_LAYERS):
+        sel = layer == lay
+        if np.any(sel):
+            deta[sel], dphi[sel] = geometry.cell_size(lay, np.abs(eta[sel]))
+    return deta, dphi
+
+
+def _flat_numpy(array: ak.Array, dtype=None) -> np.ndarray:
+    out = ak.to_numpy(ak.flatten(array, axis=None))
+    return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def images_from_clusters(
+    clusters: ak.Array, *, with_time: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images of awkward ``Cluster`` records with a ``cells`` list (coffea or plain awkward).
+
+    ``clusters`` may be nested at any depth and option-typed, e.g. ``events.Cluster``
+    (events → clusters) or ``events.Electron.cluster`` (events → electrons → ?cluster); the
+    images follow the row-major order of the flattened input (``ak.flatten`` down to one
+    axis), so ``ak.unflatten(images, ak.num(clusters))`` restores the event structure for a
+    singly-jagged input. Missing clusters (None) get ``valid=False`` and a zero image.
+    Cells need ``e``, ``eta``, ``phi``, ``layer``; ``deta``/``dphi`` are taken from the
+    geometry when absent; ``time`` is needed with ``with_time``.
+    """
+    cells = clusters.cells
+    # one entry per cluster: flatten the outer (event, object) levels
+    counts = ak.num(cells, axis=-1)
+    ceta = clusters.eta
+    cphi = clusters.phi
+    # axis=1 flattening keeps None clusters in place (axis=None would drop them)
+    while counts.ndim > 1:
+        counts = ak.flatten(counts, axis=1)
+        ceta = ak.flatten(ceta, axis=1)
+        cphi = ak.flatten(cphi, axis=1)
+    # None clusters: zero cells; their barycentre is irrelevant
+    missing = ak.to_numpy(ak.is_none(counts, axis=0))
+    counts_np = ak.to_numpy(ak.fill_none(counts, 0)).astype(np.int64)
+    ceta_np = ak.to_numpy(ak.fill_none(ceta, np.nan)).astype(np.float64)
+    cphi_np = ak.to_numpy(ak.fill_none(cphi, np.nan)).astype(np.float64)
+    if missing.any():
+        ceta_np[missing] = 0.0
+        cphi_np[missing] = 0.0
+    offsets = np.zeros(counts_np.size + 1, dtype=np.int64)
+    np.cumsum(counts_np, out=offsets[1:])
+
+    fields = set(ak.fields(cells))
+    required = {"e", "eta", "phi", "layer"} | ({"time"} if with_time else set())
+    if not required <= fields:
+        raise ValueError(f"cells lack field(s) {sorted(required - fields)}; have {sorted(fields)}")
+    has_sizes = {"deta", "dphi"} <= fields
+    return build_images(
+        _flat_numpy(cells.e),
+        _flat_numpy(cells.eta),
+        _flat_numpy(cells.phi),
+        _flat_numpy(cells.layer),
+        offsets,
+        cluster_eta=ceta_np,
+        cluster_phi=cphi_np,
+        cell_deta=_flat_numpy(cells.deta) if has_sizes else None,
+        cell_dphi=_flat_numpy(cells.dphi) if has_sizes else None,
+        cell_time=_flat_numpy(cells.time) if with_time else None,
+        with_time=with_time,
+    )
+
+
+__all__ = ["MAX_CELL_SIZE", "N_ETA", "N_LAYERS", "N_PHI", "build_images", "images_from_clusters",
+           "pixel_edges", "window_cells"]

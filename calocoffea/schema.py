@@ -1,0 +1,224 @@
+"""coffea NanoEvents schema for calocoffea files: NanoAOD plus clusters, cells and tracks.
+
+:class:`CaloNanoAODSchema` extends coffea's :class:`~coffea.nanoevents.NanoAODSchema` with the
+collections of ``docs/data_format.md``:
+
+- ``Cluster`` (one per electron/photon) with ``Cluster.cells``: the cluster's calorimeter
+  cells, a doubly-jagged collection (events → clusters → cells) built from ``Cluster_nCell``
+  and the consecutive grouping of ``CaloCell`` by cluster;
+- ``CaloCell`` with ``CaloCell.cluster`` (from ``CaloCell_clusterIdx``);
+- ``Track`` (massless-hypothesis Lorentz candidates) with ``Track.matched_gen``;
+- ``Electron.cluster``, ``Photon.cluster`` (from ``*_clusterIdx``) and ``Electron.track``
+  (from ``Electron_trackIdx``).
+
+All cross-references are global indices, so they survive any slicing, e.g.
+``events[mask].Electron.cluster.cells``. Every setting is a class attribute of the subclass
+(never patched at run time), so worker processes of the futures and dask executors, which
+import this module, see the same schema.
+
+Files without these branches (real CMS NanoAOD) load as with ``NanoAODSchema``: the extra
+attributes are simply absent. Unlike the base schema, a cross-reference whose index branch is
+absent from the file is dropped silently (the base class warns once per cross-reference,
+which floods the log for files that do not carry CMS-specific indices such as
+``Electron_jetIdx``); an index branch whose *target* collection is missing still warns.
+Constant fill-ins (``Photon_mass = 0`` and the like) replace stored branches exactly as in the
+base class, but without a warning per file.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import awkward
+from coffea.nanoevents import transforms
+from coffea.nanoevents.methods import base, candidate, nanoaod, vector
+from coffea.nanoevents.schemas import NanoAODSchema
+from coffea.util import dask_property
+
+log = logging.getLogger(__name__)
+
+#: Behaviours of the schema: coffea's NanoAOD behaviours plus the calocoffea mixins. A copy,
+#: so coffea's own registry is left untouched.
+behavior: dict = {}
+behavior.update(nanoaod.behavior)
+
+
+def _set_projection_classes(array_cls: type, record_cls: type) -> None:
+    """Lorentz-vector projection classes, as coffea sets them for its own candidates."""
+    array_cls.ProjectionClass2D = vector.TwoVectorArray
+    array_cls.ProjectionClass3D = vector.ThreeVectorArray
+    array_cls.ProjectionClass4D = array_cls
+    array_cls.MomentumClass = vector.LorentzVectorArray
+    record_cls.ProjectionClass2D = vector.TwoVectorRecord
+    record_cls.ProjectionClass3D = vector.ThreeVectorRecord
+    record_cls.ProjectionClass4D = record_cls
+    record_cls.MomentumClass = vector.LorentzVectorRecord
+
+
+def _set_repr_name(name: str) -> None:
+    behavior[name].__repr__ = lambda self: name
+
+
+@awkward.mixin_class(behavior, "Cluster")
+class Cluster(base.NanoCollection):
+    """Electromagnetic cluster: ``eAcc``, ``e0..e3`` (GeV), ``eta``, ``phi`` (layer-2 energy
+    barycentre, rad), ``nCell`` and the cells through :attr:`cells`."""
+
+    @dask_property
+    def cells(self):
+        """The cluster's ``CaloCell`` records (one more list level than the clusters)."""
+        return self._events().CaloCell._apply_global_index(self.cellsIdxG)
+
+    @cells.dask
+    def cells(self, dask_array):
+        return dask_array._events().CaloCell._apply_global_index(dask_array.cellsIdxG)
+
+    @property
+    def et(self):
+        """Transverse accumulated energy E_acc / cosh(eta) in GeV."""
+        import numpy as np
+
+        return self.eAcc / np.cosh(self.eta)
+
+
+_set_repr_name("Cluster")
+
+
+@awkward.mixin_class(behavior, "CaloCell")
+class CaloCell(base.NanoCollection):
+    """Calorimeter cell: ``layer`` (0-3), ``eta``, ``phi``, ``deta``, ``dphi`` (rad), ``e``
+    (GeV), ``time`` (ns)."""
+
+    @dask_property
+    def cluster(self):
+        """The owning ``Cluster`` (from ``CaloCell_clusterIdx``)."""
+        return self._events().Cluster._apply_global_index(self.clusterIdxG)
+
+    @cluster.dask
+    def cluster(self, dask_array):
+        return dask_array._events().Cluster._apply_global_index(dask_array.clusterIdxG)
+
+
+_set_repr_name("CaloCell")
+
+behavior.update(awkward._util.copy_behaviors("PtEtaPhiMCandidate", "Track", behavior))
+
+
+@awkward.mixin_class(behavior, "Track")
+class Track(candidate.PtEtaPhiMCandidate, base.NanoCollection):
+    """Inner-detector track at the perigee (``pt`` GeV, ``eta``, ``phi``, ``charge``), with a
+    massless hypothesis (``mass`` is filled with 0 by the schema)."""
+
+    @dask_property
+    def matched_gen(self):
+        """The matched generator particle (MC only, from ``Track_genPartIdx``)."""
+        return self._events().GenPart._apply_global_index(self.genPartIdxG)
+
+    @matched_gen.dask
+    def matched_gen(self, dask_array):
+        return dask_array._events().GenPart._apply_global_index(dask_array.genPartIdxG)
+
+
+_set_repr_name("Track")
+_set_projection_classes(TrackArray, TrackRecord)  # type: ignore[name-defined]  # noqa: F821
+
+
+@awkward.mixin_class(behavior, "Electron")
+class CaloElectron(nanoaod.Electron):
+    """coffea's NanoAOD electron plus :attr:`cluster` and :attr:`track`."""
+
+    @dask_property
+    def cluster(self):
+        """The electron's ``Cluster`` (from ``Electron_clusterIdx``; None where -1)."""
+        return self._events().Cluster._apply_global_index(self.clusterIdxG)
+
+    @cluster.dask
+    def cluster(self, dask_array):
+        return dask_array._events().Cluster._apply_global_index(dask_array.clusterIdxG)
+
+    @dask_property
+    def track(self):
+        """The electron's own ``Track`` (from ``Electron_trackIdx``; None where -1)."""
+        return self._events().Track._apply_global_index(self.trackIdxG)
+
+    @track.dask
+    def track(self, dask_array):
+        return dask_array._events().Track._apply_global_index(dask_array.trackIdxG)
+
+
+_set_repr_name("Electron")
+_set_projection_classes(CaloElectronArray, CaloElectronRecord)  # type: ignore[name-defined]  # noqa: F821
+
+
+@awkward.mixin_class(behavior, "Photon")
+class CaloPhoton(nanoaod.Photon):
+    """coffea's NanoAOD photon plus :attr:`cluster`."""
+
+    @dask_property
+    def cluster(self):
+        """The photon's ``Cluster`` (from ``Photon_clusterIdx``; None where -1)."""
+        return self._events().Cluster._apply_global_index(self.clusterIdxG)
+
+    @cluster.dask
+    def cluster(self, dask_array):
+        return dask_array._events().Cluster._apply_global_index(dask_array.clusterIdxG)
+
+
+_set_repr_name("Photon")
+_set_projection_classes(CaloPhotonArray, CaloPhotonRecord)  # type: ignore[name-defined]  # noqa: F821
+
+
+class CaloNanoAODSchema(NanoAODSchema):
+    """NanoAOD schema with calocoffea's ``Cluster``, ``CaloCell`` and ``Track`` collections.
+
+    Use as ``schemaclass=CaloNanoAODSchema`` (NanoEventsFactory) or ``schema=CaloNanoAODSchema``
+    (``processor.Runner``).
+    """
+
+    mixins = {
+        **NanoAODSchema.mixins,
+        "Cluster": "Cluster",
+        "CaloCell": "CaloCell",
+        "Track": "Track",
+    }
+    all_cross_references = {
+        **NanoAODSchema.all_cross_references,
+        "Electron_clusterIdx": "Cluster",
+        "Photon_clusterIdx": "Cluster",
+        "Electron_trackIdx": "Track",
+        "CaloCell_clusterIdx": "Cluster",
+        "Track_genPartIdx": "GenPart",
+    }
+    nested_index_items = {
+        **NanoAODSchema.nested_index_items,
+        # cells of cluster k are the Cluster_nCell[k] entries following those of clusters < k
+        "Cluster_cellsIdxG": ("Cluster_nCell", "CaloCell"),
+    }
+    full_like_items = {
+        **NanoAODSchema.full_like_items,
+        "Track_mass": (transforms.full_like_from_offsets_form, ("oTrack", 0.0)),
+    }
+
+    def _build_collections(self, field_names, input_contents):
+        present = set(field_names)
+        # Index branches a file does not carry are dropped quietly (see module docstring).
+        for indexer in [k for k in self.cross_references if k not in present]:
+            log.debug("no %s branch: cross-reference dropped", indexer)
+            del self.cross_references[indexer]
+        # Constant fill-ins (e.g. Photon_mass = 0) replace a stored branch as in the base class,
+        # but without its warning for every file: the stored branch is dropped beforehand.
+        replaced = {name for name in self.full_like_items if name in present}
+        if replaced:
+            kept = [(f, c) for f, c in zip(field_names, input_contents, strict=True)
+                    if f not in replaced]
+            field_names = [f for f, _ in kept]
+            input_contents = [c for _, c in kept]
+        return super()._build_collections(field_names, input_contents)
+
+    @classmethod
+    def behavior(cls) -> dict:
+        """NanoAOD behaviours plus the calocoffea mixins (dict)."""
+        return behavior
+
+
+__all__ = ["CaloCell", "CaloElectron", "CaloNanoAODSchema", "CaloPhoton", "Cluster", "Track"]
