@@ -1,0 +1,212 @@
+"""Many binned fits with one compiled zfit model and loss.
+
+:class:`MassFitter` builds the zfit space, parameters, model, a data object backed by a
+``tf.Variable`` and the ``BinnedNLL`` loss ONCE. Each :meth:`MassFitter.fit` assigns new bin
+contents to the variable and new starting values to the parameters, so TensorFlow reuses the
+traced graph of the loss and its gradient across categories and calibrations (building a
+model per category retraces everything, see benchmarks/bench_fits.py). Every exception in a
+fit is caught and turned into a rejected :class:`FitResult`, so a batch never stops.
+
+Masses in GeV. All histograms given to one fitter must share its mass-bin edges.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+import zfit
+from zfit._data.binneddatav1 import BinnedData, BinnedHolder
+
+from calocoffea import metrics
+from calocoffea.fitting import breit_wigner_cb as models
+from calocoffea.fitting.result import AcceptanceCriteria, FitResult, pearson_chi2
+from calocoffea.fitting.shapes import GAMMA_Z_GEV, MZ_GEV
+
+log = logging.getLogger(__name__)
+
+MODELS: tuple[str, ...] = ("bwcb", "bwcb_bkg", "double_gauss")
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Floating parameter: name, default start and (lower, upper) limits."""
+
+    name: str
+    start: float
+    lower: float
+    upper: float
+
+
+#: Parameter limits per model. μ is the CB shift relative to m_Z for the BW⊗CB models.
+PARAM_SPECS: dict[str, tuple[ParamSpec, ...]] = {
+    "bwcb": (
+        ParamSpec("mu", 0.0, -5.0, 5.0),
+        ParamSpec("sigma", 1.5, 0.005, 10.0),
+        ParamSpec("alpha", 1.5, 0.1, 10.0),
+        ParamSpec("n", 5.0, 1.05, 100.0),
+    ),
+    "bwcb_bkg": (
+        ParamSpec("mu", 0.0, -5.0, 5.0),
+        ParamSpec("sigma", 1.5, 0.005, 10.0),
+        ParamSpec("alpha", 1.5, 0.1, 10.0),
+        ParamSpec("n", 5.0, 1.05, 100.0),
+        ParamSpec("frac_bkg", 0.1, 0.0, 0.9),
+        ParamSpec("mu_bkg", 85.0, 60.0, 120.0),
+        ParamSpec("sigma_bkg", 10.0, 4.0, 40.0),
+    ),
+    "double_gauss": (
+        ParamSpec("mu", 125.0, 115.0, 135.0),
+        ParamSpec("sigma", 1.7, 0.05, 10.0),
+        ParamSpec("frac", 0.8, 0.0, 1.0),
+    ),
+}
+
+
+class _VariableHolder(BinnedHolder):
+    """BinnedHolder whose values live in a tf.Variable, read afresh at every evaluation."""
+
+    @property
+    def values(self):
+        return tf.identity(self._var)
+
+    @values.setter
+    def values(self, value):
+        self._var = value
+
+
+class MassFitter:
+    """Binned NLL fits of ``model`` on fixed mass-bin ``edges`` (GeV), compiled once.
+
+    ``model`` is one of :data:`MODELS`; ``subdivisions`` sets the BW⊗CB convolution step
+    (min bin width / subdivisions); ``criteria`` decide ``FitResult.accepted``.
+    """
+
+    def __init__(
+        self,
+        edges: np.ndarray,
+        model: str = "bwcb",
+        subdivisions: int = 4,
+        criteria: AcceptanceCriteria | None = None,
+        tolerance: float = 1e-3,
+    ) -> None:
+        if model not in PARAM_SPECS:
+            raise ValueError(f"unknown fit model {model!r}; choose one of {MODELS}")
+        self.edges = np.asarray(edges, dtype=float)
+        self.model_name = model
+        self.criteria = criteria or AcceptanceCriteria()
+        self.specs = PARAM_SPECS[model]
+        tag = next(_counter)  # zfit parameter names must be unique per process
+        self.params = {
+            s.name: zfit.Parameter(f"{s.name}_{model}_{tag}", s.start, s.lower, s.upper)
+            for s in self.specs
+        }
+        space = models.binned_space(self.edges, name=f"mass_{tag}")
+        p = self.params
+        if model == "bwcb":
+            self.pdf = models.BinnedBWCB(space, mu=p["mu"], sigma=p["sigma"], alpha=p["alpha"],
+                                         n=p["n"], subdivisions=subdivisions)
+        elif model == "bwcb_bkg":
+            self.pdf = models.BinnedBWCBPlusGauss(
+                space, mu=p["mu"], sigma=p["sigma"], alpha=p["alpha"], n=p["n"],
+                frac_bkg=p["frac_bkg"], mu_bkg=p["mu_bkg"], sigma_bkg=p["sigma_bkg"],
+                subdivisions=subdivisions)
+        else:
+            self.pdf = models.BinnedDoubleGauss(space, mu=p["mu"], sigma=p["sigma"], frac=p["frac"])
+        n_bins = self.edges.size - 1
+        self._values = tf.Variable(np.ones(n_bins), dtype=tf.float64, trainable=False)
+        holder = _VariableHolder(space=space, values=self._values, variances=None)
+        self.data = BinnedData(h=holder, name=f"data_{tag}")
+        self.loss = zfit.loss.BinnedNLL(self.pdf, self.data)
+        self.minimizer = zfit.minimize.Minuit(tol=tolerance, gradient="zfit")
+
+    # -- starting values -------------------------------------------------------------------
+    def _starts(self, counts: np.ndarray) -> dict[str, float]:
+        starts = {s.name: s.start for s in self.specs}
+        q25, q50, q75 = metrics.hist_quantiles(counts, self.edges, [0.25, 0.5, 0.75])
+        iqr = q75 - q25
+        if self.model_name == "double_gauss":
+            starts["mu"] = float(q50)
+            starts["sigma"] = float(np.clip(iqr / 1.349, 0.5, 5.0))
+            return starts
+        # the BW⊗Gauss (Voigt) FWHM approximation, using the IQR as a FWHM proxy
+        fwhm_g2 = (iqr - 0.5346 * GAMMA_Z_GEV) ** 2 - 0.2166 * GAMMA_Z_GEV**2
+        starts["mu"] = float(np.clip(q50 - MZ_GEV, -4.0, 4.0))
+        starts["sigma"] = float(np.clip(math.sqrt(max(fwhm_g2, 0.01)) / 2.3548, 0.3, 5.0))
+        return starts
+
+    # -- one fit ---------------------------------------------------------------------------
+    def fit(self, counts: np.ndarray, label: str = "",
+            starts: dict[str, float] | None = None) -> FitResult:
+        """Fit bin ``counts`` (n_bins,) and return a decided :class:`FitResult`; never raises."""
+        t0 = time.perf_counter()
+        counts = np.asarray(counts, dtype=float)
+        n_entries = float(counts.sum()) if counts.size else 0.0
+        if counts.shape != (self.edges.size - 1,):
+            return FitResult.skipped(self.model_name, label, n_entries,
+                                     f"histogram has {counts.size} bins, fitter expects "
+                                     f"{self.edges.size - 1}").decide(self.criteria)
+        if not np.all(np.isfinite(counts)):
+            return FitResult.skipped(self.model_name, label, n_entries,
+                                     "non-finite bin contents").decide(self.criteria)
+        if n_entries < self.criteria.min_entries:
+            return FitResult.skipped(
+                self.model_name, label, n_entries,
+                f"entries {n_entries:.0f} < {self.criteria.min_entries:.0f}").decide(self.criteria)
+        try:
+            result = self._fit(np.clip(counts, 0.0, None), label, starts)
+        except Exception as err:  # a failed fit must never stop the batch
+            log.warning("fit %s failed: %s", label, err)
+            result = FitResult(model=self.model_name, label=label, status="failed",
+                               n_entries=n_entries, reason=f"{type(err).__name__}: {err}")
+        result.fit_time_s = time.perf_counter() - t0
+        return result.decide(self.criteria)
+
+    def _fit(self, counts: np.ndarray, label: str, starts: dict[str, float] | None) -> FitResult:
+        self._values.assign(counts)
+        init = self._starts(counts)
+        init.update(starts or {})
+        for spec in self.specs:
+            self.params[spec.name].set_value(
+                float(np.clip(init[spec.name], spec.lower, spec.upper)))
+        minimum = self.minimizer.minimize(self.loss)
+        names = [s.name for s in self.specs]
+        zparams = [self.params[n] for n in names]
+        values = {n: float(minimum.params[p]["value"]) for n, p in zip(names, zparams, strict=True)}
+        for p, n in zip(zparams, names, strict=True):  # hesse and chi2 at the minimum
+            p.set_value(values[n])
+        # one Hesse evaluation (iminuit's) gives both the covariance and the errors
+        cov = np.asarray(minimum.covariance(params=zparams, method="minuit_hesse"))
+        errors = {n: float(np.sqrt(cov[k, k])) if cov[k, k] > 0 else float("nan")
+                  for k, n in enumerate(names)}
+        valid_cov = bool(np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0)
+                         and np.all(np.isfinite(list(errors.values()))))
+        at_limit = []
+        for spec in self.specs:
+            tol = self.criteria.limit_fraction * (spec.upper - spec.lower)
+            v = values[spec.name]
+            if v - spec.lower < tol or spec.upper - v < tol:
+                at_limit.append(spec.name)
+        expected = counts.sum() * self.rel_counts()
+        chi2, ndf = pearson_chi2(counts, expected, len(self.specs))
+        info = minimum.info or {}
+        return FitResult(
+            model=self.model_name, label=label, status="ok", values=values, errors=errors,
+            covariance=cov.tolist(), param_names=names, at_limit=at_limit,
+            converged=bool(minimum.converged), valid_covariance=valid_cov,
+            n_entries=float(counts.sum()), chi2=chi2, ndf=ndf, edm=float(minimum.edm),
+            n_calls=int(info.get("n_eval", 0) or 0),
+        )
+
+    def rel_counts(self, values: dict[str, float] | None = None) -> np.ndarray:
+        """Model bin probabilities (n_bins,) at ``values`` (default: current parameters)."""
+        if values:
+            for name, v in values.items():
+                self.params[name].set_value(v)
+        return np.asarray(self.pdf.rel_counts(self.pdf.space))

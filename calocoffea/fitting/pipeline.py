@@ -1,0 +1,259 @@
+"""From a processor output to the results dictionary of ``calocoffea fit`` (docs/fit_results.md).
+
+Per channel:
+- ``zee``: BW⊗CB per (|η|_i, |η|_j) category and inclusive, per calibration; η-shift α_i for
+  bdt and cnn (eq. 9.8), mass histogram corrected and refitted; per-|η| resolution (eq. 5.14)
+  from the corrected fits.
+- ``zmumugamma``: BW⊗CB + wide Gaussian per photon |η| bin and inclusive; photon part of the
+  width by subtracting the ``truth`` (true photon energy, muon-only) width (eq. 6.4).
+- ``hgamgam``: double Gaussian (eq. 4.8) per category and inclusive.
+Plus eIQR/reIQR of the ``response`` histogram when it has entries (MC).
+
+One :class:`~calocoffea.fitting.fitter.MassFitter` per model is built and reused for all
+categories and calibrations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+import hist
+import numpy as np
+
+from calocoffea import binning, metrics
+from calocoffea.fitting import eta_resolution, eta_shift
+from calocoffea.fitting.fitter import MassFitter
+from calocoffea.fitting.result import AcceptanceCriteria, FitResult
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+CHANNEL_MODELS: dict[str, str] = {
+    "zee": "bwcb", "zmumugamma": "bwcb_bkg", "hgamgam": "double_gauss"}
+SHIFTED_CALIBRATIONS: tuple[str, ...] = ("bdt", "cnn")
+N_ETA = len(binning.ABS_ETA_EDGES) - 1
+
+
+def _check_mass_hist(h: Any) -> hist.Hist:
+    if not isinstance(h, hist.Hist):
+        raise TypeError(f"'mass' must be a hist.Hist, got {type(h).__name__}")
+    names = [ax.name for ax in h.axes]
+    expected = ["calibration", "etacat", "mu", "mass"]
+    if names != expected:
+        raise ValueError(f"'mass' histogram axes {names} != {expected}")
+    return h
+
+
+def category_counts(h: hist.Hist, calibration: str) -> np.ndarray:
+    """Mass counts per category summed over ⟨μ⟩, shape (n_categories, n_mass_bins)."""
+    ic = h.axes["calibration"].index(calibration)
+    return np.asarray(h.view(flow=False)["value"][ic].sum(axis=1))
+
+
+def _categories(channel: str, n_cat: int) -> list[tuple[int, int]] | list[int]:
+    if channel == "zmumugamma":
+        return list(range(n_cat))
+    pairs = binning.eta_pair_categories()
+    if n_cat != len(pairs):
+        raise ValueError(f"{channel} mass histogram has {n_cat} eta categories, expected "
+                         f"{len(pairs)} (|eta| pairs of calocoffea.binning)")
+    return pairs
+
+
+def _fit_all(fitter: MassFitter, counts: np.ndarray, calib: str) -> list[FitResult]:
+    return [fitter.fit(c, label=f"{calib}/cat{k}") for k, c in enumerate(counts)]
+
+
+def _present(h: hist.Hist) -> list[str]:
+    cats = list(h.axes["calibration"])
+    view = h.view(flow=False)["value"]
+    return [c for k, c in enumerate(cats) if view[k].sum() > 0]
+
+
+def fit_mass(
+    h: hist.Hist,
+    channel: str,
+    *,
+    criteria: AcceptanceCriteria | None = None,
+    subdivisions: int = 4,
+    do_eta_shift: bool = True,
+    fitter: MassFitter | None = None,
+) -> dict[str, Any]:
+    """All mass fits of one channel's ``mass`` histogram; JSON-ready dict."""
+    if channel not in CHANNEL_MODELS:
+        raise ValueError(f"unknown channel {channel!r}; expected one of {list(CHANNEL_MODELS)}")
+    h = _check_mass_hist(h)
+    t0 = time.perf_counter()
+    model = CHANNEL_MODELS[channel]
+    edges = h.axes["mass"].edges
+    if fitter is None:
+        fitter = MassFitter(edges, model=model, subdivisions=subdivisions, criteria=criteria)
+    t_build = time.perf_counter() - t0
+    cats = _categories(channel, h.axes["etacat"].size)
+    calibs = _present(h)
+    out: dict[str, Any] = {
+        "model": model, "mass_edges": [float(edges[0]), float(edges[-1]), int(edges.size - 1)],
+        "categories": [list(c) if isinstance(c, tuple) else [c] for c in cats],
+        "calibrations": calibs, "fits": {}, "inclusive": {},
+    }
+    fits: dict[str, list[FitResult]] = {}
+    for calib in calibs:
+        counts = category_counts(h, calib)
+        fits[calib] = _fit_all(fitter, counts, calib)
+        out["fits"][calib] = [r.to_dict() for r in fits[calib]]
+        out["inclusive"][calib] = fitter.fit(counts.sum(axis=0), label=f"{calib}/all").to_dict()
+    if channel == "zee":
+        _zee_extras(out, h, fitter, fits, cats, do_eta_shift=do_eta_shift)
+    elif channel == "zmumugamma":
+        _photon_part(out, fits)
+    out["summary"] = _summary(out)
+    out["timing"] = {"build_s": t_build, "total_s": time.perf_counter() - t0,
+                     "n_fits": _count_fits(out)}
+    return out
+
+
+def _zee_extras(out, h, fitter, fits, pairs, *, do_eta_shift) -> None:
+    shifted_fits = fits
+    if do_eta_shift:
+        alphas, out["eta_shift"] = {}, {}
+        for calib in SHIFTED_CALIBRATIONS:
+            if calib not in fits:
+                continue
+            shift = eta_shift.solve_alpha(pairs, fits[calib], N_ETA)
+            alphas[calib] = shift.alpha
+            out["eta_shift"][calib] = shift.to_dict()
+        corrected = eta_shift.apply_to_mass_hist(h, alphas, pairs)
+        shifted_fits = dict(fits)
+        out["fits_eta_shifted"], out["inclusive_eta_shifted"] = {}, {}
+        for calib in alphas:
+            counts = category_counts(corrected, calib)
+            shifted_fits[calib] = _fit_all(fitter, counts, calib + "+etashift")
+            out["fits_eta_shifted"][calib] = [r.to_dict() for r in shifted_fits[calib]]
+            out["inclusive_eta_shifted"][calib] = fitter.fit(
+                counts.sum(axis=0), label=f"{calib}+etashift/all").to_dict()
+    out["resolution_source"] = "fits_eta_shifted" if do_eta_shift else "fits"
+    out["resolution"] = {
+        calib: eta_resolution.solve_resolution(pairs, res, N_ETA).to_dict()
+        for calib, res in shifted_fits.items() if calib != "truth"
+    }
+
+
+def _photon_part(out, fits) -> None:
+    if "truth" not in fits:
+        return
+    out["photon_width"] = {}
+    for calib, results in fits.items():
+        if calib == "truth":
+            continue
+        rows = []
+        for res, ref in zip(results, fits["truth"], strict=True):
+            ok = res.accepted and ref.accepted
+            w, e = eta_resolution.photon_width(res.value("sigma"), res.error("sigma"),
+                                               ref.value("sigma"), ref.error("sigma"))
+            rows.append({"width": w if ok else None, "error": e if ok else None, "valid": ok})
+        out["photon_width"][calib] = rows
+
+
+def _summary(out) -> dict[str, Any]:
+    """Inclusive σ (GeV) per calibration and the CNN-vs-BDT relative improvement."""
+    summary: dict[str, Any] = {}
+    for key in ("inclusive", "inclusive_eta_shifted"):
+        if key not in out:
+            continue
+        sig = {c: (r["values"].get("sigma"), r["errors"].get("sigma"), r["accepted"])
+               for c, r in out[key].items()}
+        entry: dict[str, Any] = {c: {"sigma": s, "error": e, "accepted": a}
+                                 for c, (s, e, a) in sig.items()}
+        if all(c in sig and sig[c][2] for c in ("cnn", "bdt")):
+            imp, err = eta_resolution.relative_improvement(sig["cnn"][0], sig["cnn"][1],
+                                                           sig["bdt"][0], sig["bdt"][1])
+            entry["cnn_vs_bdt"] = {"improvement": imp, "error": err}
+        summary[key] = entry
+    return summary
+
+
+def _count_fits(out) -> int:
+    n = sum(len(v) for v in out["fits"].values()) + len(out["inclusive"])
+    n += sum(len(v) for v in out.get("fits_eta_shifted", {}).values())
+    return n + len(out.get("inclusive_eta_shifted", {}))
+
+
+def response_metrics(h: hist.Hist) -> dict[str, Any]:
+    """eIQR_75/95 of E_calib/E_true per calibration × particle (inclusive, per |η|, per E_T,
+    per ⟨μ⟩) and reIQR of cnn vs bdt. Empty dict when the histogram has no entries."""
+    names = [ax.name for ax in h.axes]
+    expected = ["calibration", "particle", "abseta", "et", "mu", "response"]
+    if names != expected:
+        raise ValueError(f"'response' histogram axes {names} != {expected}")
+    values = np.asarray(h.view(flow=False)["value"])
+    if values.sum() <= 0:
+        return {}
+    edges = h.axes["response"].edges
+    out: dict[str, Any] = {}
+    axes = {"abseta": 2, "et": 3, "mu": 4}
+    for ic, calib in enumerate(h.axes["calibration"]):
+        for ip, particle in enumerate(h.axes["particle"]):
+            block = values[ic, ip]
+            if block.sum() <= 0:
+                continue
+            entry: dict[str, Any] = {"inclusive": _eiqr_entry(block.sum(axis=(0, 1, 2)), edges)}
+            for name, ax in axes.items():
+                keep = tuple(a for a in (0, 1, 2) if a != ax - 2)
+                per_bin = block.sum(axis=keep)
+                entry[name] = [_eiqr_entry(c, edges) for c in per_bin]
+            out.setdefault(calib, {})[particle] = entry
+    if "cnn" in out and "bdt" in out:
+        out["reiqr_cnn_vs_bdt"] = {}
+        for particle in out["cnn"]:
+            if particle not in out["bdt"]:
+                continue
+            a, b = out["cnn"][particle]["inclusive"], out["bdt"][particle]["inclusive"]
+            if a["n"] > 0 and b["n"] > 0:
+                out["reiqr_cnn_vs_bdt"][particle] = {
+                    "reiqr75": metrics.reiqr(a["eiqr75"], b["eiqr75"]),
+                    "reiqr75_error": metrics.reiqr_error(a["eiqr75"], a["eiqr75_error"],
+                                                         b["eiqr75"], b["eiqr75_error"]),
+                    "reiqr95": metrics.reiqr(a["eiqr95"], b["eiqr95"]),
+                }
+    return out
+
+
+def _eiqr_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    n = float(counts.sum())
+    if n <= 0:
+        return {"n": 0.0, "eiqr75": None, "eiqr75_error": None, "eiqr95": None}
+    return {"n": n, "eiqr75": metrics.eiqr_from_hist(counts, edges, 75.0),
+            "eiqr75_error": metrics.eiqr_error_from_hist(counts, edges, 75.0),
+            "eiqr95": metrics.eiqr_from_hist(counts, edges, 95.0)}
+
+
+def fit_output(
+    output: dict[str, Any],
+    criteria: AcceptanceCriteria | None = None,
+    subdivisions: int = 4,
+    do_eta_shift: bool = True,
+) -> dict[str, Any]:
+    """Full results dict for a processor output ``{"response", "mass", "cutflow", "meta"}``."""
+    if not isinstance(output, dict):
+        raise TypeError(f"processor output must be a dict, got {type(output).__name__}")
+    missing = [k for k in ("mass", "meta") if k not in output]
+    if missing:
+        raise KeyError(f"processor output lacks {missing}; keys are {sorted(output)}")
+    meta = dict(output["meta"])
+    channel = meta.get("channel")
+    if channel not in CHANNEL_MODELS:
+        raise ValueError(f"meta['channel'] = {channel!r}; expected one of {list(CHANNEL_MODELS)}")
+    criteria = criteria or AcceptanceCriteria()
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "channel": channel, "kind": meta.get("kind"),
+        "meta": meta, "criteria": dataclasses.asdict(criteria),
+        "cutflow": dict(output.get("cutflow", {})),
+    }
+    results["mass"] = fit_mass(output["mass"], channel, criteria=criteria,
+                               subdivisions=subdivisions, do_eta_shift=do_eta_shift)
+    if "response" in output and isinstance(output["response"], hist.Hist):
+        results["response"] = response_metrics(output["response"])
+    return results

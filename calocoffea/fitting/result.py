@@ -1,0 +1,148 @@
+"""The outcome of one mass fit and the rules that accept or reject it.
+
+Pure Python/numpy (no zfit), so results can be read back, compared and plotted without
+TensorFlow. Masses, widths and shifts are in GeV.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AcceptanceCriteria:
+    """When a fit counts as *accepted* (thesis §5.6 only uses accepted categories).
+
+    ``min_entries``: sum of weights in the fit range; ``max_chi2_ndf``: Pearson χ²/ndf;
+    ``limit_fraction``: a parameter closer to a bound than this fraction of its allowed range
+    is "at limit"; ``limit_params`` are the parameters whose being at a limit rejects the fit
+    (None = all floating ones). By default only the peak position and width: the CB tail
+    parameters (α, n), a background fraction or the eq. 4.8 fraction legitimately run to a
+    bound when the data have no tail/background, which leaves μ and σ unbiased. Every
+    parameter at a limit is still listed in ``FitResult.at_limit``.
+    """
+
+    min_entries: float = 500.0
+    max_chi2_ndf: float = 3.0
+    limit_fraction: float = 1e-3
+    limit_params: tuple[str, ...] | None = ("mu", "sigma")
+
+
+@dataclass
+class FitResult:
+    """One binned fit: values, Hesse errors, quality and the accept/reject decision.
+
+    ``status`` is ``"ok"`` (the minimiser ran), ``"failed"`` (it raised; ``reason`` says why)
+    or ``"skipped"`` (not attempted, e.g. too few entries). ``accepted`` is True only when the
+    fit converged, has a valid covariance, no floating parameter at a limit, enough entries and
+    χ²/ndf below the threshold; otherwise ``reason`` lists every failed condition.
+    """
+
+    model: str
+    label: str = ""
+    status: str = "ok"
+    accepted: bool = False
+    reason: str = ""
+    values: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, float] = field(default_factory=dict)
+    covariance: list[list[float]] = field(default_factory=list)
+    param_names: list[str] = field(default_factory=list)
+    at_limit: list[str] = field(default_factory=list)
+    converged: bool = False
+    valid_covariance: bool = False
+    n_entries: float = 0.0
+    chi2: float = float("nan")
+    ndf: int = 0
+    edm: float = float("nan")
+    n_calls: int = 0
+    fit_time_s: float = 0.0
+
+    @property
+    def chi2_ndf(self) -> float:
+        """Pearson χ² per degree of freedom (nan when ndf <= 0)."""
+        return self.chi2 / self.ndf if self.ndf > 0 else float("nan")
+
+    def value(self, name: str) -> float:
+        """Fitted value of parameter ``name`` (nan when absent)."""
+        return float(self.values.get(name, float("nan")))
+
+    def error(self, name: str) -> float:
+        """Hesse error of parameter ``name`` (nan when absent)."""
+        return float(self.errors.get(name, float("nan")))
+
+    def decide(self, criteria: AcceptanceCriteria) -> FitResult:
+        """Set ``accepted`` and ``reason`` from the quality fields; returns self."""
+        reasons = []
+        if self.status != "ok":
+            reasons.append(self.reason or f"status {self.status}")
+        else:
+            if not self.converged:
+                reasons.append("not converged")
+            if not self.valid_covariance:
+                reasons.append("invalid covariance")
+            blocking = [p for p in self.at_limit
+                        if criteria.limit_params is None or p in criteria.limit_params]
+            if blocking:
+                reasons.append("at limit: " + ",".join(blocking))
+            if self.n_entries < criteria.min_entries:
+                reasons.append(f"entries {self.n_entries:.0f} < {criteria.min_entries:.0f}")
+            chi2_ndf = self.chi2_ndf
+            if not math.isfinite(chi2_ndf) or chi2_ndf > criteria.max_chi2_ndf:
+                reasons.append(f"chi2/ndf {chi2_ndf:.2f} > {criteria.max_chi2_ndf:g}")
+        self.accepted = not reasons
+        self.reason = "; ".join(reasons)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (see docs/fit_results.md); non-finite floats become None."""
+        out = asdict(self)
+        out["chi2_ndf"] = self.chi2_ndf
+        return _finite(out)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FitResult:
+        """Inverse of :meth:`to_dict`."""
+        kwargs = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("chi2", "edm"):
+            if kwargs.get(key) is None:
+                kwargs[key] = float("nan")
+        kwargs["values"] = {k: _nan(v) for k, v in kwargs.get("values", {}).items()}
+        kwargs["errors"] = {k: _nan(v) for k, v in kwargs.get("errors", {}).items()}
+        return cls(**kwargs)
+
+    @classmethod
+    def skipped(cls, model: str, label: str, n_entries: float, reason: str) -> FitResult:
+        """A fit that was not attempted (never accepted)."""
+        return cls(model=model, label=label, status="skipped", n_entries=n_entries,
+                   reason=reason, accepted=False)
+
+
+def pearson_chi2(observed: np.ndarray, expected: np.ndarray, n_params: int) -> tuple[float, int]:
+    """Pearson χ² over bins with expected > 1e-9 and its ndf = bins used - ``n_params``."""
+    observed = np.asarray(observed, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    use = expected > 1e-9
+    chi2 = float(np.sum((observed[use] - expected[use]) ** 2 / expected[use]))
+    return chi2, int(use.sum()) - n_params
+
+
+def _nan(v):
+    return float("nan") if v is None else v
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.floating):
+        return _finite(float(obj))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

@@ -1,0 +1,77 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from calocoffea import binning, metrics
+
+
+def _default_edges():
+    n, lo, hi = binning.RESPONSE_BINS
+    return np.linspace(lo, hi, n + 1)
+
+
+@pytest.mark.parametrize("kind", ["gauss", "skewed"])
+def test_eiqr_hist_matches_numpy_at_default_binning(kind):
+    rng = np.random.default_rng(42)
+    if kind == "gauss":
+        x = rng.normal(1.0, 0.03, 300_000)
+    else:  # low tail like a calorimeter response
+        x = np.where(rng.random(300_000) < 0.8, rng.normal(1.0, 0.02, 300_000),
+                     1.0 - rng.exponential(0.06, 300_000))
+    edges = _default_edges()
+    counts, _ = np.histogram(x, edges)
+    for q in (75.0, 95.0):
+        ref = metrics.eiqr(x, q)
+        got = metrics.eiqr_from_hist(counts, edges, q)
+        assert abs(got / ref - 1) < 0.005
+
+
+def test_eiqr_of_gaussian_is_sigma():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 2.0, 400_000)
+    assert metrics.eiqr(x, 75) == pytest.approx(2.0, rel=0.01)
+    assert metrics.eiqr(x, 95) == pytest.approx(2.0, rel=0.01)
+
+
+def test_weighted_eiqr_equals_repeated_values():
+    rng = np.random.default_rng(3)
+    x = rng.normal(1.0, 0.05, 2000)
+    w = rng.integers(1, 4, x.size)
+    assert metrics.eiqr(x, weights=w) == pytest.approx(metrics.eiqr(np.repeat(x, w)), rel=0.02)
+
+
+def test_eiqr_error_matches_toy_spread():
+    rng = np.random.default_rng(7)
+    edges = _default_edges()
+    vals, errs = [], []
+    for _ in range(40):
+        counts, _ = np.histogram(rng.normal(1.0, 0.03, 5000), edges)
+        vals.append(metrics.eiqr_from_hist(counts, edges))
+        errs.append(metrics.eiqr_error_from_hist(counts, edges))
+    assert np.std(vals) == pytest.approx(np.mean(errs), rel=0.35)
+
+
+def test_reiqr_and_error():
+    assert metrics.reiqr(0.75, 1.0) == pytest.approx(0.25)
+    err = metrics.reiqr_error(0.75, 0.0075, 1.0, 0.01)
+    assert err == pytest.approx(0.75 * np.hypot(0.01, 0.01))
+
+
+def test_hist_quantiles_edge_cases():
+    edges = np.array([0.0, 1.0, 2.0, 3.0])
+    q = metrics.hist_quantiles(np.array([0.0, 4.0, 0.0]), edges, [0.25, 0.5, 0.75])
+    assert np.allclose(q, [1.25, 1.5, 1.75])  # uniform inside the only filled bin
+    assert np.all(np.isnan(metrics.hist_quantiles(np.zeros(3), edges, [0.5])))
+    with pytest.raises(ValueError, match="do not match"):
+        metrics.hist_quantiles(np.ones(4), edges, [0.5])
+    with pytest.raises(ValueError, match="percentile"):
+        metrics.eiqr_from_hist(np.ones(3), edges, q=40)
+
+
+def test_metrics_does_not_import_tensorflow():
+    code = ("import sys, calocoffea.metrics; "
+            "bad = [m for m in ('zfit', 'tensorflow') if m in sys.modules]; "
+            "sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
