@@ -219,17 +219,17 @@ _ID_X0 = np.array([0.4, 0.42, 0.5, 0.65, 0.8, 1.0, 1.1, 1.2, 1.3, 1.4, 1.4, 1.2,
 #: Solenoid + cryostat (+ ID services outside the TRT) up to the presampler: ~1.7 X0 at eta=0
 #: growing like the path length 1/sin(theta) in the barrel; a bump in the crack (cryostat
 #: flanges, services); the end-cap cryostat (JINST 3 S08003 fig. 5.2).
-_SOLCRYO_X0 = np.array([1.7, 1.78, 1.98, 2.42, 2.84, 3.4, 4.2, 6.0, 4.2, 2.6, 2.3, 2.4, 2.5, 2.6])
+_SOLCRYO_X0 = np.array([1.7, 1.78, 1.98, 2.42, 2.84, 3.4, 3.8, 4.6, 3.6, 2.6, 2.3, 2.4, 2.5, 2.6])
 #: Presampler to the accordion front (cables, electronics): JINST 3 S08003 fig. 5.2.
-_PS2ACC_X0 = np.array([0.4, 0.42, 0.46, 0.57, 0.67, 0.80, 1.2, 1.8, 1.0, 0.6, 0.6, 0.6, 0.6, 0.6])
+_PS2ACC_X0 = np.array([0.4, 0.42, 0.46, 0.57, 0.67, 0.80, 1.0, 1.3, 0.8, 0.6, 0.6, 0.6, 0.6, 0.6])
 
 # Accordion: cumulative depth (X0, along the particle path) at the back of layers 1, 2, 3.
 # Barrel lead is 1.53 mm for |eta| < 0.8 and 1.13 mm above, hence the drop at 0.8
 # (JINST 3 S08003 sect. 5.2.1 and fig. 5.4). End-cap from the same figure.
 _ACC_NODES = np.array([0.0, 0.4, 0.8, 0.801, 1.2, 1.35, 1.4, 1.475, 1.5, 1.8, 2.0, 2.2, 2.5])
 _ACC_L1 = np.array([4.4, 4.6, 5.2, 4.3, 5.0, 5.3, 5.0, 3.5, 4.0, 4.5, 4.6, 4.8, 5.0])
-_ACC_L2 = np.array([20.8, 21.8, 24.5, 21.0, 24.5, 25.5, 24.0, 18.0, 21.0, 22.5, 23.0, 24.0, 24.0])
-_ACC_L3 = np.array([22.8, 24.0, 27.0, 23.5, 27.5, 27.0, 24.0, 18.0, 24.0, 26.5, 27.5, 29.0, 29.0])
+_ACC_L2 = np.array([20.8, 21.8, 24.5, 21.0, 24.5, 25.5, 24.0, 20.0, 21.0, 22.5, 23.0, 24.0, 24.0])
+_ACC_L3 = np.array([22.8, 24.0, 27.0, 23.5, 27.5, 27.0, 24.0, 20.0, 24.0, 26.5, 27.5, 29.0, 29.0])
 #: Presampler active LAr depth (X0): 1.1 cm (barrel) / 0.5 cm (end-cap) of LAr, X0(LAr)=14 cm.
 PRESAMPLER_X0: float = 0.08
 

@@ -1,0 +1,306 @@
+"""One chunk of events from generator to reconstructed NanoAOD-style columns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calocoffea import geometry as geo
+from calocoffea.sim import detector, kinematics, pileup, reconstruction, shower
+from calocoffea.sim.config import SimConfig
+
+log = logging.getLogger(__name__)
+
+#: energy(columns, particle) -> GeV; see calocoffea.calibration.standard.
+EnergyFunction = Callable[[Mapping[str, np.ndarray], str], np.ndarray]
+
+
+@dataclass
+class Columns:
+    """Event-level arrays and jagged collections ``name -> (counts, {field: flat array})``."""
+
+    n_events: int
+    event: dict[str, np.ndarray] = field(default_factory=dict)
+    collections: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+
+def _counts(event: np.ndarray, n_events: int) -> np.ndarray:
+    return np.bincount(event, minlength=n_events).astype(np.int64)
+
+
+def _local_index(event: np.ndarray, n_events: int) -> np.ndarray:
+    starts = np.concatenate([[0], np.cumsum(_counts(event, n_events))[:-1]])
+    return (np.arange(len(event)) - starts[event]).astype(np.int32)
+
+
+def crack_loss(rng: np.random.Generator, abs_eta: np.ndarray, cfg: SimConfig) -> np.ndarray:
+    """Fraction of a shower lost in the barrel/end-cap transition (fluctuating)."""
+    g = cfg.crack_loss_max * np.exp(
+        -0.5 * ((abs_eta - cfg.crack_loss_center) / cfg.crack_loss_width) ** 2
+    )
+    return np.clip(g * rng.lognormal(0.0, 0.4, len(abs_eta)), 0.0, 0.6)
+
+
+def simulate_chunk(
+    rng: np.random.Generator,
+    process: str,
+    n_events: int,
+    cfg: SimConfig,
+    *,
+    mu_profile: str,
+    energy_fn: EnergyFunction | None,
+    first_event: int = 0,
+    gun_options: dict | None = None,
+) -> Columns:
+    """Simulate and reconstruct ``n_events`` events; ``energy_fn`` None = E_acc-based pt."""
+    gen = kinematics.generate(rng, process, n_events, **(gun_options or {}))
+    mu = pileup.sample_mu(rng, n_events, mu_profile)
+    npv = pileup.n_vertices(rng, mu)
+    objs = detector.select_objects(gen)
+    showers, trk_hard = detector.propagate(rng, gen, objs)
+    n_obj = len(objs)
+
+    # ---- longitudinal development ----
+    sh_aeta = np.abs(showers.eta)
+    lon = shower.longitudinal(rng, showers.energy, sh_aeta, showers.is_photon, cfg)
+    g_crack = crack_loss(rng, sh_aeta, cfg)
+    layers = lon.layers * (1.0 - g_crack)[:, None]
+    e_tg_sh = cfg.tilegap_response * g_crack * lon.layers.sum(axis=1)
+    e_tg = np.bincount(showers.obj, weights=e_tg_sh, minlength=n_obj)
+    tg_cov = geo.in_tilegap(objs.eta)
+    e_tg = np.where(tg_cov, e_tg + cfg.tilegap_noise_gev * rng.standard_normal(n_obj), 0.0)
+
+    # ---- window seeds: energy-weighted impact of each object's showers ----
+    w = layers.sum(axis=1) + 1e-9
+    dphi = geo.wrap_phi(showers.phi - objs.phi[showers.obj])
+    sw = np.bincount(showers.obj, weights=w, minlength=n_obj)
+    c_eta = np.bincount(showers.obj, weights=w * showers.eta, minlength=n_obj) / sw
+    c_phi = geo.wrap_phi(
+        objs.phi + np.bincount(showers.obj, weights=w * dphi, minlength=n_obj) / sw
+    )
+    keta = np.floor(c_eta / geo.LAYER2_DETA).astype(np.int64)
+    jphi = np.floor((c_phi + np.pi) / geo.LAYER2_DPHI).astype(np.int64) % geo.LAYER2_NPHI
+    win = shower.build_windows(keta, jphi)
+    evt_cl_off = np.concatenate([[0], np.cumsum(_counts(objs.event, n_events))])
+
+    # ---- spots: showers, pile-up, muons ----
+    layer_e = np.concatenate([lon.presampler[:, None], layers], axis=1)
+    sp_sh = shower.lateral_spots(
+        rng,
+        objs.event[showers.obj],
+        showers.eta,
+        showers.phi,
+        layer_energy=layer_e,
+        tau=lon.tau,
+        log_e=lon.log_e,
+        cfg=cfg,
+    )
+    seed_eta = (keta + 0.5) * geo.LAYER2_DETA
+    seed_phi = -np.pi + (jphi + 0.5) * geo.LAYER2_DPHI
+    sp_pu = pileup.pileup_spots(rng, objs.event, seed_eta, seed_phi, mu_event=mu, cfg=cfg)
+    mu_ev, mu_eta, mu_phi = detector.muon_calo_impacts(gen)
+    sp_mu = pileup.muon_spots(mu_ev, mu_eta, mu_phi, rng)
+    spots = shower.Spots.concat([sp_sh, sp_pu, sp_mu])
+    e_sig, e_oth, t_num, t_den = shower.deposit(spots, win, evt_cl_off)
+
+    # per-cluster multiplicative factor: local constant term and data-like scale
+    a_obj = np.abs(c_eta)
+    factor = (1.0 + cfg.constant_term(a_obj) * rng.standard_normal(n_obj)) * cfg.scale(a_obj)
+    cell_cl = np.repeat(np.arange(n_obj), np.diff(win.offsets))
+    e_cell, t_cell = reconstruction.finalize_cells(
+        rng,
+        e_sig,
+        e_oth,
+        t_num,
+        t_den,
+        layer=win.layer,
+        eta=win.eta,
+        cluster_of_cell=cell_cl,
+        cluster_factor=factor,
+        cfg=cfg,
+    )
+    e_tg = e_tg * factor
+    sc = reconstruction.cluster_scalars(
+        win.offsets, win.layer, win.eta, win.phi, e_cell, keta=keta, jphi=jphi
+    )
+
+    # ---- tracks ----
+    mu_cols, trk_mu = detector.muon_tracks_and_objects(rng, gen)
+    trk_pu = pileup.pileup_tracks(
+        rng, objs.event, objs.eta, objs.phi, mu_event=mu, npv=npv, cfg=cfg
+    )
+    tracks = detector.Tracks.concat([trk_hard, trk_mu, trk_pu])
+    order = np.argsort(tracks.event, kind="stable")
+    tracks = tracks.take(order)
+    trk_local = _local_index(tracks.event, n_events)
+
+    # ---- conversions (photons) from their reconstructed tracks ----
+    is_e = np.abs(objs.pdg) == 11
+    conv_trk = (tracks.obj >= 0) & ~is_e[np.maximum(tracks.obj, 0)]
+    n_conv_trk = np.bincount(tracks.obj[conv_trk], minlength=n_obj)
+    sum_pt = np.bincount(tracks.obj[conv_trk], weights=tracks.pt[conv_trk], minlength=n_obj)
+    lead_pt = np.zeros(n_obj)
+    np.maximum.at(lead_pt, tracks.obj[conv_trk], tracks.pt[conv_trk])
+    conv_type = np.where(is_e, 0, np.minimum(n_conv_trk, 2)).astype(np.int32)
+    r_true = objs.conv_radius
+    conv_radius = np.where(
+        conv_type > 0,
+        np.abs(
+            r_true
+            + np.where(r_true < detector.ID_MID_RADIUS, 1.0, 4.0) * rng.standard_normal(n_obj)
+        ),
+        0.0,
+    )
+    et_acc = sc.e_acc / np.cosh(sc.eta)
+    conv_pt_ratio = np.where(conv_type > 0, et_acc / np.maximum(sum_pt, 1e-3), 0.0)
+    conv_lead = np.where(conv_type > 0, lead_pt / np.maximum(sum_pt, 1e-3), 0.0)
+
+    # ---- calibrated energies ----
+    calib_cols = {
+        "eAcc": sc.e_acc,
+        "e0": sc.e0,
+        "e1": sc.e1,
+        "e2": sc.e2,
+        "e3": sc.e3,
+        "eta": sc.eta,
+        "phi": sc.phi,
+        "etaMod": sc.eta_mod,
+        "phiMod": sc.phi_mod,
+        "eTileGap": e_tg,
+        "convType": conv_type,
+        "convRadius": conv_radius,
+        "convPtRatio": conv_pt_ratio,
+        "convLeadPtFrac": conv_lead,
+    }
+    energy = np.maximum(sc.e_acc, 1e-3)
+    if energy_fn is not None:
+        for particle, mask in (("electron", is_e), ("photon", ~is_e)):
+            if mask.any():
+                sub = {k: v[mask] for k, v in calib_cols.items()}
+                energy[mask] = energy_fn(sub, particle)
+    pt_obj = energy / np.cosh(sc.eta)
+    r_eta = sc.e2 / np.where(np.abs(sc.e2_window) > 1e-6, sc.e2_window, 1e-6)
+
+    cols = Columns(n_events=n_events)
+    ev = cols.event
+    ev["run"] = np.full(n_events, 1 if cfg.kind == "mc" else 350000, np.uint32)
+    ev["event"] = (first_event + np.arange(n_events) + 1).astype(np.uint64)
+    ev["luminosityBlock"] = (1 + (first_event + np.arange(n_events)) // 1000).astype(np.uint32)
+    ev["Pileup_nTrueInt"] = mu.astype(np.float32)
+    ev["PV_npvs"] = npv.astype(np.int32)
+    if cfg.kind == "mc":
+        ev["genWeight"] = np.ones(n_events, np.float32)
+
+    cl_local = _local_index(objs.event, n_events)
+    # electrons and photons ordered by decreasing pt inside each event
+    obj_order = np.lexsort((-pt_obj, objs.event))
+    obj_trk = np.full(n_obj, -1, np.int32)
+    own = (tracks.obj >= 0) & is_e[np.maximum(tracks.obj, 0)]
+    obj_trk[tracks.obj[own]] = trk_local[own]
+    ie = obj_order[is_e[obj_order]]
+    ig = obj_order[~is_e[obj_order]]
+    trk_pt_of = np.full(n_obj, np.nan)
+    trk_pt_of[tracks.obj[own]] = tracks.pt[own]
+    npix_of = np.zeros(n_obj, np.int32)
+    npix_of[tracks.obj[own]] = tracks.n_pix[own]
+    e_over_p = energy / np.cosh(sc.eta) / np.where(np.isfinite(trk_pt_of), trk_pt_of, 1e-3)
+    ele = {
+        "pt": pt_obj[ie],
+        "eta": sc.eta[ie],
+        "phi": sc.phi[ie],
+        "mass": np.full(len(ie), kinematics.ME),
+        "charge": np.where(objs.pdg[ie] > 0, -1, 1).astype(np.int32),
+        "cutBased": reconstruction.electron_cut_based(r_eta[ie], e_over_p[ie], npix_of[ie]),
+        "clusterIdx": cl_local[ie],
+        "trackIdx": obj_trk[ie],
+    }
+    pho = {
+        "pt": pt_obj[ig],
+        "eta": sc.eta[ig],
+        "phi": sc.phi[ig],
+        "mass": np.zeros(len(ig)),
+        "cutBased": reconstruction.photon_cut_based(r_eta[ig]),
+        "clusterIdx": cl_local[ig],
+        "convType": conv_type[ig],
+        "convRadius": conv_radius[ig],
+        "convPtRatio": conv_pt_ratio[ig],
+        "convLeadPtFrac": conv_lead[ig],
+    }
+    if cfg.kind == "mc":
+        ele["genPartIdx"] = objs.gen_idx[ie]
+        pho["genPartIdx"] = objs.gen_idx[ig]
+    cols.collections["Electron"] = (_counts(objs.event[ie], n_events), ele)
+    cols.collections["Photon"] = (_counts(objs.event[ig], n_events), pho)
+
+    muon = {k: v for k, v in mu_cols.items() if k != "event"}
+    muon["mass"] = np.full(len(mu_cols["pt"]), kinematics.MMU)
+    if cfg.kind != "mc":
+        muon.pop("genPartIdx")
+    cols.collections["Muon"] = (_counts(mu_cols["event"], n_events), muon)
+
+    cols.collections["Cluster"] = (
+        _counts(objs.event, n_events),
+        {
+            "eAcc": sc.e_acc,
+            "e0": sc.e0,
+            "e1": sc.e1,
+            "e2": sc.e2,
+            "e3": sc.e3,
+            "eta": sc.eta,
+            "phi": sc.phi,
+            "etaMod": sc.eta_mod,
+            "phiMod": sc.phi_mod,
+            "etaIndex": sc.eta_index,
+            "eTileGap": e_tg,
+            "nCell": sc.n_cell,
+        },
+    )
+    n_cells_evt = np.bincount(objs.event, weights=sc.n_cell, minlength=n_events).astype(np.int64)
+    cols.collections["CaloCell"] = (
+        n_cells_evt,
+        {
+            "clusterIdx": cl_local[cell_cl],
+            "layer": win.layer.astype(np.uint8),
+            "eta": win.eta,
+            "phi": win.phi,
+            "deta": win.deta,
+            "dphi": win.dphi,
+            "e": e_cell,
+            "time": t_cell,
+        },
+    )
+    trk = {
+        "pt": tracks.pt,
+        "eta": tracks.eta,
+        "phi": tracks.phi,
+        "charge": tracks.charge,
+        "d0": tracks.d0,
+        "z0": tracks.z0,
+        "d0Sig": tracks.d0sig,
+        "nPixHits": tracks.n_pix,
+        "nSCTHits": tracks.n_sct,
+        "nTRTHits": tracks.n_trt,
+        "vtxIdx": tracks.vtx,
+    }
+    if cfg.kind == "mc":
+        trk["genPartIdx"] = tracks.gen_idx
+    cols.collections["Track"] = (_counts(tracks.event, n_events), trk)
+
+    if cfg.kind == "mc":
+        cols.collections["GenPart"] = (
+            _counts(gen.event, n_events),
+            {
+                "pt": gen.pt,
+                "eta": gen.eta,
+                "phi": gen.phi,
+                "mass": gen.mass,
+                "pdgId": gen.pdg_id,
+                "status": gen.status,
+                "statusFlags": gen.status_flags,
+                "genPartIdxMother": gen.mother,
+            },
+        )
+    return cols
