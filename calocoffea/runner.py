@@ -1,0 +1,261 @@
+"""Run a calocoffea processor over a fileset with coffea's ``processor.Runner``.
+
+Executors (``RunOptions.executor``):
+
+- ``iterative``: one process, chunk after chunk (debugging, reference results);
+- ``futures``: a local process pool of ``workers`` processes (loky);
+- ``dask``: a ``distributed`` client, on a cluster chosen by ``RunOptions.cluster``:
+
+  * ``local`` (default): ``LocalCluster(n_workers=workers, threads_per_worker=1)``;
+  * ``cuda``: ``dask_cuda.LocalCUDACluster`` (one worker per visible GPU, or ``workers``);
+    onnxruntime then picks the CUDA execution provider (needs ``calocoffea[gpu]``:
+    onnxruntime-gpu, dask-cuda). Without dask-cuda or a GPU the run falls back to a CPU
+    ``LocalCluster`` with one warning, and the metrics record why (``cuda_fallback``);
+  * ``condor``: ``dask_jobqueue.HTCondorCluster`` with ``workers`` single-core jobs (needs
+    ``calocoffea[grid]``), options in ``RunOptions.condor`` (see :data:`CONDOR_DEFAULTS`);
+
+  or an existing scheduler with ``RunOptions.scheduler = "tcp://host:8786"``.
+
+Histograms are merged by coffea's ``accumulate``. The processors fill with exactly
+representable weights, so the output is bit-identical whatever the executor, the number of
+workers or the chunk size. :func:`run` returns the output and a metrics dict (events,
+objects, wall time, events/s, executor, workers, model and execution provider).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Processor name -> (module, class).
+PROCESSORS: dict[str, tuple[str, str]] = {
+    "zee": ("processors.zee", "ZeeProcessor"),
+    "zmumugamma": ("processors.zmumugamma", "ZmumugammaProcessor"),
+    "hgamgam": ("processors.hgamgam", "HgamgamProcessor"),
+}
+EXECUTORS: tuple[str, ...] = ("iterative", "futures", "dask")
+CLUSTERS: tuple[str, ...] = ("local", "cuda", "condor")
+#: Keyword arguments of ``dask_jobqueue.HTCondorCluster`` used unless overridden: one
+#: single-core job per worker, with memory and disk for a chunk of 100k events.
+CONDOR_DEFAULTS: dict[str, Any] = {"cores": 1, "processes": 1, "memory": "4GB", "disk": "4GB"}
+
+
+@dataclass
+class RunOptions:
+    """How to run (see the module docstring); ``chunksize`` is in events."""
+
+    executor: str = "futures"
+    workers: int = 1
+    chunksize: int = 100_000
+    cluster: str = "local"
+    scheduler: str | None = None
+    skip_bad_files: bool = False
+    progress: bool = True
+    maxchunks: int | None = None
+    condor: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raise ValueError for inconsistent options."""
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {self.executor!r}")
+        if self.cluster not in CLUSTERS:
+            raise ValueError(f"cluster must be one of {CLUSTERS}, got {self.cluster!r}")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.chunksize < 1:
+            raise ValueError(f"chunksize must be >= 1, got {self.chunksize}")
+        if self.executor != "dask" and (self.scheduler or self.cluster != "local"):
+            raise ValueError("--cluster/--scheduler only apply to --executor dask")
+
+
+def make_processor(name: str, **kwargs: Any):
+    """An instance of processor ``name`` (a key of :data:`PROCESSORS`)."""
+    if name not in PROCESSORS:
+        raise ValueError(f"unknown processor {name!r}; choose from {sorted(PROCESSORS)}")
+    module, cls = PROCESSORS[name]
+    return getattr(importlib.import_module(module), cls)(**kwargs)
+
+
+class ClusterUnavailable(RuntimeError):
+    """The requested dask cluster type cannot be started here."""
+
+
+def _cuda_cluster(workers: int | None):
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError as err:
+        raise ClusterUnavailable(
+            f"dask-cuda is not installed ({err}); install calocoffea[gpu]"
+        ) from err
+    try:
+        return LocalCUDACluster(n_workers=workers, threads_per_worker=1)
+    except Exception as err:  # no GPU, no driver, no NVML: all end up here
+        raise ClusterUnavailable(f"LocalCUDACluster failed: {err}") from err
+
+
+def _condor_cluster(workers: int, options: Mapping[str, Any]):
+    try:
+        from dask_jobqueue import HTCondorCluster
+    except ImportError as err:
+        raise ClusterUnavailable(
+            f"--cluster condor needs dask-jobqueue ({err}); install calocoffea[grid]"
+        ) from err
+    cluster = HTCondorCluster(**{**CONDOR_DEFAULTS, **options})
+    cluster.scale(jobs=workers)
+    return cluster
+
+
+def _local_cluster(workers: int):
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+
+
+@contextlib.contextmanager
+def dask_client(options: RunOptions, info: dict[str, Any]) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``options`` (closed with its cluster on exit); fills
+    ``info`` with the cluster actually used."""
+    from distributed import Client
+
+    if options.scheduler:
+        info["cluster"] = "scheduler"
+        info["scheduler"] = options.scheduler
+        with Client(options.scheduler) as client:
+            yield client
+        return
+    cluster = None
+    if options.cluster == "cuda":
+        try:
+            cluster = _cuda_cluster(None if options.workers <= 1 else options.workers)
+            info["cluster"] = "cuda"
+        except ClusterUnavailable as err:
+            log.warning("--cluster cuda unavailable, falling back to a CPU LocalCluster: %s", err)
+            info["cuda_fallback"] = str(err)
+    elif options.cluster == "condor":
+        cluster = _condor_cluster(options.workers, options.condor)
+        info["cluster"] = "condor"
+    if cluster is None:
+        cluster = _local_cluster(options.workers)
+        info["cluster"] = "local"
+    try:
+        with Client(cluster) as client:
+            if info["cluster"] != "condor":
+                client.wait_for_workers(1)
+            info["dask_workers"] = len(client.scheduler_info().get("workers", {}))
+            yield client
+    finally:
+        cluster.close()
+
+
+def _executor(options: RunOptions, client: Any = None):
+    from coffea import processor
+
+    if options.executor == "iterative":
+        return processor.IterativeExecutor(status=options.progress)
+    if options.executor == "futures":
+        return processor.FuturesExecutor(workers=options.workers, status=options.progress)
+    return processor.DaskExecutor(client=client, status=options.progress)
+
+
+def run(
+    processor_instance: Any, fileset: Mapping[str, Any], options: RunOptions | None = None
+) -> tuple[dict, dict[str, Any]]:
+    """Run ``processor_instance`` over a normalised ``fileset``
+    (:func:`calocoffea.fileset.normalize_fileset`).
+
+    Returns (output, metrics). Files that could not be read (only possible with
+    ``skip_bad_files``) are listed in ``metrics["skipped_files"]`` and logged.
+    """
+    from coffea import processor
+
+    from calocoffea.fileset import fileset_files
+    from calocoffea.schema import CaloNanoAODSchema
+
+    options = options or RunOptions()
+    options.check()
+    info: dict[str, Any] = {"cluster": None}
+    with contextlib.ExitStack() as stack:
+        t_setup = time.perf_counter()
+        client = None
+        if options.executor == "dask":
+            client = stack.enter_context(dask_client(options, info))
+        setup_s = time.perf_counter() - t_setup
+        runner = processor.Runner(
+            executor=_executor(options, client),
+            schema=CaloNanoAODSchema,
+            chunksize=options.chunksize,
+            maxchunks=options.maxchunks,
+            skipbadfiles=options.skip_bad_files,
+        )
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            # coffea warns per retry; the summary below names every skipped file
+            warnings.filterwarnings("ignore", message="Skipping bad file")
+            wrapped = runner.run(dict(fileset), processor_instance)
+        wall = time.perf_counter() - t0
+    output = wrapped["out"]
+    processed = {item.filename for item in wrapped.get("processed", ())}
+    skipped = [f for f in fileset_files(fileset) if f not in processed]
+    if skipped:
+        log.warning("%d file(s) skipped (unreadable): %s", len(skipped), ", ".join(skipped))
+    cutflow = output.get("cutflow", {})
+    meta = output.get("meta", {})
+    events = int(cutflow.get("events", 0))
+    workers = 1 if options.executor == "iterative" else options.workers
+    metrics: dict[str, Any] = {
+        "processor": meta.get("channel"),
+        "kind": meta.get("kind"),
+        "mode": meta.get("mode"),
+        "calibrations": meta.get("calibrations"),
+        "executor": options.executor,
+        "workers": workers,
+        **info,
+        "chunksize": options.chunksize,
+        "files": len(processed),
+        "skipped_files": skipped,
+        "events": events,
+        "selected_events": int(cutflow.get("selected", 0)),
+        "objects": int(cutflow.get("objects", 0)),
+        "fallback_objects": int(cutflow.get("fallback", 0)),
+        "wall_time_s": wall,
+        "setup_time_s": setup_s,
+        "events_per_s": events / wall if wall > 0 else None,
+        "events_per_s_per_worker": events / wall / workers if wall > 0 else None,
+        "model": meta.get("model"),
+        "model_sha256": meta.get("model_sha256"),
+        "provider": meta.get("provider"),
+        "pid": os.getpid(),
+        "options": asdict(options),
+    }
+    return output, metrics
+
+
+def save_output(output: dict, path: str | Path) -> Path:
+    """Save a processor output with ``coffea.util.save`` (read back with ``coffea.util.load``)."""
+    from coffea.util import save
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(output, str(path))
+    return path
+
+
+def write_metrics(metrics: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the metrics dict as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n")
+    return path

@@ -1,0 +1,277 @@
+"""Shared coffea processor for the e/γ calibration channels.
+
+A channel (``processors.zee``, ``processors.zmumugamma``, ``processors.hgamgam``) only says
+which collection holds its calibrated objects, how many per event, how to select them
+(:mod:`calocoffea.selection`) and how to categorise an event in |η|; everything else lives
+here: per-object energies under each calibration (:mod:`calocoffea.calibrations`), the
+invariant mass recomputed per calibration, the ``response`` and ``mass`` histograms of
+:mod:`calocoffea.histograms`, the cutflow and the run metadata.
+
+Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``)::
+
+    {"response": Hist, "mass": Hist, "cutflow": {step: int}, "meta": {key: set | int}}
+
+:meth:`CaloProcessor.postprocess` turns single-valued ``meta`` sets into plain values
+(``meta["channel"] == "zee"``). Weights are exactly representable (±1 by default) so that
+histogram sums do not depend on the order in which chunks are filled and merged.
+
+Files without ``Cluster``/``CaloCell`` (real CMS NanoAOD) are processed in
+standard-calibration-only mode (no ``cnn`` entries), announced by a single
+:class:`StandardOnlyWarning` per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import awkward as ak
+import numpy as np
+from coffea import processor
+
+from calocoffea import binning, histograms
+from calocoffea import calibrations as calib
+from calocoffea.selection import Selected
+
+log = logging.getLogger(__name__)
+
+#: Event-weight modes: "sign" (sign of genWeight in MC, 1 in data), "unit" (always 1).
+WEIGHT_MODES: tuple[str, ...] = ("sign", "unit")
+
+
+class StandardOnlyWarning(UserWarning):
+    """A file without calorimeter cells is processed with the standard calibration only."""
+
+
+_warned_standard_only = False
+
+
+def _warn_standard_only(filename: str) -> None:
+    global _warned_standard_only
+    if _warned_standard_only:
+        return
+    _warned_standard_only = True
+    warnings.warn(
+        f"{filename}: no Cluster/CaloCell collections (e.g. real CMS NanoAOD); running in "
+        "standard-calibration-only mode: histograms get 'bdt' (and in MC 'truth') entries "
+        "but no 'cnn'. This warning is shown once per process.",
+        StandardOnlyWarning,
+        stacklevel=3,
+    )
+
+
+def eta_bin(abseta: np.ndarray) -> np.ndarray:
+    """Index of the |η| bin of :data:`calocoffea.binning.ABS_ETA_EDGES` (-1 outside)."""
+    edges = np.asarray(binning.ABS_ETA_EDGES)
+    idx = np.searchsorted(edges, abseta, side="right") - 1
+    return np.where((abseta >= edges[0]) & (abseta < edges[-1]), idx, -1)
+
+
+class CaloProcessor(processor.ProcessorABC):
+    """Base class: select → calibrate → recompute masses → fill histograms.
+
+    Parameters
+    ----------
+    selection
+        The channel's selection configuration (default: the channel's default dataclass).
+    calibrations
+        Subset of ("bdt", "cnn", "truth"); default all of them when the CNN model for the
+        channel's particle is available, else ("bdt", "truth") with a log message. Asking
+        explicitly for "cnn" without a model is an error. "truth" is skipped in data.
+    model_path
+        CNN model file (default ``models/deepcalo_<particle>.onnx``).
+    weights
+        "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
+        histogram sums exact and therefore independent of the execution order.
+    """
+
+    #: Channel name (key of :data:`calocoffea.binning.MASS_BINS`).
+    channel: ClassVar[str]
+    #: Collection holding the calibrated objects and their particle type.
+    collection: ClassVar[str]
+    particle: ClassVar[str]
+    #: Number of calibrated objects per selected event.
+    n_calo: ClassVar[int]
+    #: Number of |η| categories of the mass histogram.
+    n_categories: ClassVar[int] = len(binning.eta_pair_categories())
+    #: Selection configuration class of the channel.
+    selection_class: ClassVar[type]
+
+    def __init__(
+        self,
+        selection: Any = None,
+        calibrations: tuple[str, ...] | list[str] | None = None,
+        model_path: str | Path | None = None,
+        weights: str = "sign",
+    ) -> None:
+        self.selection = selection if selection is not None else self.selection_class()
+        if not isinstance(self.selection, self.selection_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.selection_class.__name__}, "
+                f"got {type(self.selection).__name__}"
+            )
+        if weights not in WEIGHT_MODES:
+            raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
+        self.weights = weights
+        self.model_path = str(model_path) if model_path is not None else None
+        known = calib.CALIBRATIONS
+        if calibrations is None:
+            reason = calib.cnn_unavailable_reason(self.particle, self.model_path)
+            wanted = tuple(c for c in known if c != "cnn" or reason is None)
+            if reason is not None:
+                log.warning("%s: CNN calibration disabled: %s", self.channel, reason)
+        else:
+            wanted = tuple(calibrations)
+            unknown = sorted(set(wanted) - set(known))
+            if unknown:
+                raise ValueError(f"unknown calibrations {unknown}; known: {known}")
+            if "cnn" in wanted:
+                reason = calib.cnn_unavailable_reason(self.particle, self.model_path)
+                if reason is not None:
+                    raise FileNotFoundError(f"calibration 'cnn' requested but {reason}")
+        self.calibrations = tuple(c for c in known if c in wanted)
+        self.model_info = self._model_info() if "cnn" in self.calibrations else {}
+
+    # ------------------------------------------------------------------ channel hooks
+    def select(self, events: ak.Array) -> Selected:  # pragma: no cover - abstract
+        """Select events and objects (see :class:`calocoffea.selection.Selected`)."""
+        raise NotImplementedError
+
+    def extra_p4(self, events: ak.Array, selected: Selected) -> np.ndarray | None:
+        """Four-momentum (n_selected, 4) added to the calibrated objects in the mass."""
+        return None
+
+    def categories(self, etabins: np.ndarray) -> np.ndarray:
+        """``etacat`` of each selected event from the objects' |η| bins (n_selected, k):
+        the unordered pair category of :func:`calocoffea.binning.eta_pair_index`."""
+        cat = binning.eta_pair_index(etabins[:, 0], etabins[:, 1])
+        return np.where((etabins >= 0).all(axis=1), cat, self.n_categories)
+
+    # ------------------------------------------------------------------ coffea API
+    def process(self, events: ak.Array) -> dict:
+        """Histograms, cutflow and metadata of one chunk of ``events``."""
+        fields = set(events.fields)
+        is_mc = "GenPart" in fields
+        has_cells = "Cluster" in fields and "CaloCell" in fields
+        meta = events.metadata if hasattr(events, "metadata") else {}
+        calibs = [c for c in self.calibrations if c != "truth" or is_mc]
+        if not has_cells:
+            _warn_standard_only(str(meta.get("filename", "input file")))
+            if "cnn" in calibs:
+                calibs.remove("cnn")
+
+        out = {
+            "response": histograms.book_response(),
+            "mass": histograms.book_mass(self.channel, self.n_categories),
+        }
+        selected = self.select(events)
+        cutflow = {**selected.cutflow}
+        cutflow["selected"] = int(selected.mask.sum())
+
+        ev = events[selected.mask]
+        objects = ev[self.collection][ak.from_regular(selected.calo_index)]
+        n_sel, k = selected.calo_index.shape[0], self.n_calo
+        eta = np.asarray(ak.to_numpy(ak.flatten(objects.eta)), np.float64)
+        phi = np.asarray(ak.to_numpy(ak.flatten(objects.phi)), np.float64)
+
+        energies: dict[str, np.ndarray] = {}
+        energies["bdt"] = calib.standard_energy(objects)
+        fallback = np.zeros(n_sel * k, dtype=bool)
+        if "cnn" in calibs:
+            energies["cnn"], fallback = calib.cnn_energy(
+                objects, ev, self.particle, energies["bdt"], model_path=self.model_path
+            )
+        e_true = et_true = np.full(n_sel * k, np.nan)
+        if is_mc:
+            e_true, et_true = calib.true_energy(objects)
+            if "truth" in calibs:
+                energies["truth"] = e_true
+            cutflow["truth unmatched"] = int(np.sum(~np.isfinite(e_true)))
+        cutflow["objects"] = n_sel * k
+        cutflow["fallback"] = int(fallback.sum())
+
+        weight = self._weights(ev, is_mc)
+        mu = self._mu(ev)
+        abseta = np.abs(eta)
+        etacat = self.categories(eta_bin(abseta).reshape(n_sel, k))
+        extra = self.extra_p4(ev, selected)
+        for name in calibs:
+            p4 = calib.massless_p4(energies[name], eta, phi).reshape(n_sel, k, 4)
+            mass = calib.invariant_mass(p4, extra)
+            ok = np.isfinite(mass)
+            out["mass"].fill(
+                calibration=name, etacat=etacat[ok], mu=mu[ok], mass=mass[ok], weight=weight[ok]
+            )
+        if is_mc:
+            matched = np.isfinite(e_true) & (e_true > 0)
+            w_obj = np.repeat(weight, k)[matched]
+            mu_obj = np.repeat(mu, k)[matched]
+            for name in ("bdt", "cnn"):
+                if name not in energies:
+                    continue
+                out["response"].fill(
+                    calibration=name,
+                    particle=self.particle,
+                    abseta=abseta[matched],
+                    et=et_true[matched],
+                    mu=mu_obj,
+                    response=energies[name][matched] / e_true[matched],
+                    weight=w_obj,
+                )
+
+        out["cutflow"] = cutflow
+        out["meta"] = {
+            "channel": {self.channel},
+            "kind": {"mc" if is_mc else "data"},
+            "mode": {"cells" if has_cells else "standard-only"},
+            "calibrations": set(calibs),
+            "datasets": {str(meta.get("dataset", ""))},
+            "weights": {self.weights},
+            **self._provider_meta("cnn" in calibs),
+        }
+        return out
+
+    def postprocess(self, accumulator: dict) -> dict:
+        """Replace single-element metadata sets by their value (``"zee"`` not ``{"zee"}``);
+        sets with several values (e.g. kinds mixed in one fileset) become sorted lists."""
+        meta = accumulator.get("meta", {})
+        for key, value in list(meta.items()):
+            if isinstance(value, set):
+                values = sorted(value)
+                meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
+        if isinstance(meta.get("kind"), list):
+            log.warning("fileset mixes MC and data: kind=%s", meta["kind"])
+        return accumulator
+
+    # ------------------------------------------------------------------ helpers
+    def _weights(self, events: ak.Array, is_mc: bool) -> np.ndarray:
+        if self.weights == "unit" or not is_mc or "genWeight" not in events.fields:
+            return np.ones(len(events), dtype=np.float64)
+        return np.sign(np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64))
+
+    @staticmethod
+    def _mu(events: ak.Array) -> np.ndarray:
+        """⟨μ⟩ per event from ``Pileup_nTrueInt``; NaN (overflow bin) if absent."""
+        if "Pileup" in events.fields and "nTrueInt" in events.Pileup.fields:
+            return np.asarray(ak.to_numpy(events.Pileup.nTrueInt), dtype=np.float64)
+        return np.full(len(events), np.nan)
+
+    def _model_info(self) -> dict:
+        path = calib.cnn_model_path(self.particle, self.model_path)
+        import hashlib
+
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return {"model": str(path), "model_sha256": digest}
+
+    def _provider_meta(self, used_cnn: bool) -> dict:
+        if not used_cnn:
+            return {}
+        meta = {key: {value} for key, value in self.model_info.items()}
+        meta["provider"] = {calib.cnn_provider(self.particle, self.model_path)}
+        return meta
+
+
+#: Metadata keys kept as lists even with a single value.
+_LIST_KEYS = ("calibrations", "datasets")

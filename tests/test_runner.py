@@ -1,0 +1,177 @@
+"""Runner: executors give identical histograms, fileset handling, CLI, cluster fallbacks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from coffea.util import load
+from test_processors import write_channel_sample
+
+from calocoffea import runner
+from calocoffea.cli import main
+from calocoffea.fileset import FilesetError, load_fileset, normalize_fileset, write_fileset
+from processors.base import StandardOnlyWarning
+
+pytestmark = pytest.mark.filterwarnings("ignore::processors.base.StandardOnlyWarning")
+
+
+@pytest.fixture(scope="module")
+def sample_6k(tmp_path_factory) -> Path:
+    """6k synthetic MC events: 6 chunks of 1k or a single chunk of 10k. (The benchmark
+    checks the full 1k/10k × 3 executors matrix with the CNN on simulated files.)"""
+    return write_channel_sample(tmp_path_factory.mktemp("det") / "sample6k.root", 6000, 21)
+
+
+@pytest.fixture(scope="module")
+def sample_small(tmp_path_factory) -> Path:
+    return write_channel_sample(tmp_path_factory.mktemp("small") / "small.root", 1500, 22)
+
+
+def _run(path: Path, **opts):
+    fileset = normalize_fileset({"sample": [str(path)]})
+    options = runner.RunOptions(progress=False, **opts)
+    return runner.run(runner.make_processor("zee", calibrations=("bdt", "truth")), fileset,
+                      options)
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    for key in ("mass", "response"):
+        assert a[key].axes == b[key].axes
+        va, vb = a[key].view(flow=True), b[key].view(flow=True)
+        assert np.array_equal(va["value"], vb["value"]), key
+        assert np.array_equal(va["variance"], vb["variance"]), key
+    assert a["cutflow"] == b["cutflow"]
+    assert a["meta"] == b["meta"]
+
+
+@pytest.mark.slow
+def test_identical_histograms_across_executors_and_chunk_sizes(sample_6k):
+    ref, m_ref = _run(sample_6k, executor="iterative", chunksize=1000)
+    assert ref["cutflow"]["events"] == 6000 and ref["cutflow"]["selected"] > 500
+    # the histograms are not trivially empty and hold both weight signs
+    bdt = ref["mass"][{"calibration": "bdt"}].sum(flow=True)
+    assert 0 < bdt.value < bdt.variance
+    runs = {
+        "iterative 10k": _run(sample_6k, executor="iterative", chunksize=10_000),
+        "futures 2 workers 1k": _run(sample_6k, executor="futures", workers=2, chunksize=1000),
+        "dask LocalCluster 2 workers 1k": _run(
+            sample_6k, executor="dask", workers=2, chunksize=1000
+        ),
+    }
+    for name, (out, metrics) in runs.items():
+        assert metrics["events"] == 6000, name
+        assert_identical(ref, out)
+    assert runs["dask LocalCluster 2 workers 1k"][1]["cluster"] == "local"
+    assert runs["dask LocalCluster 2 workers 1k"][1]["dask_workers"] == 2
+    assert m_ref["workers"] == 1
+
+
+def test_cuda_cluster_falls_back_to_cpu(sample_small):
+    if importlib.util.find_spec("dask_cuda") is not None:
+        pytest.skip("dask-cuda is installed: no fallback to test here")
+    ref, _ = _run(sample_small, executor="iterative", chunksize=500)
+    out, metrics = _run(sample_small, executor="dask", cluster="cuda", chunksize=500)
+    assert metrics["cluster"] == "local"
+    assert "dask-cuda" in metrics["cuda_fallback"]
+    assert_identical(ref, out)
+
+
+def test_condor_without_dask_jobqueue_is_a_clear_error(sample_small):
+    if importlib.util.find_spec("dask_jobqueue") is not None:
+        pytest.skip("dask-jobqueue is installed; would submit real jobs")
+    with pytest.raises(runner.ClusterUnavailable, match="dask-jobqueue"):
+        _run(sample_small, executor="dask", cluster="condor")
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="executor"):
+        runner.RunOptions(executor="spark").check()
+    with pytest.raises(ValueError, match="only apply to --executor dask"):
+        runner.RunOptions(executor="futures", cluster="cuda").check()
+    with pytest.raises(ValueError, match="workers"):
+        runner.RunOptions(workers=0).check()
+    with pytest.raises(ValueError, match="unknown processor"):
+        runner.make_processor("ttbar")
+
+
+@pytest.mark.filterwarnings("ignore:Performed attempt")
+def test_skip_bad_files_reports_them(sample_small, tmp_path):
+    truncated = tmp_path / "truncated.root"
+    truncated.write_bytes(sample_small.read_bytes()[:5000])
+    fileset = normalize_fileset({"s": [str(sample_small), str(truncated)]})
+    proc = runner.make_processor("zee", calibrations=("bdt",))
+    with pytest.raises(Exception, match=r"truncated\.root"):
+        runner.run(proc, fileset, runner.RunOptions(executor="iterative", progress=False))
+    out, metrics = runner.run(
+        proc, fileset, runner.RunOptions(executor="iterative", progress=False,
+                                         skip_bad_files=True)
+    )
+    assert metrics["skipped_files"] == [str(truncated)]
+    assert metrics["events"] == out["cutflow"]["events"] == 1500
+
+
+def test_fileset_validation_and_relative_paths(tmp_path, sample_small):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.root").write_bytes(sample_small.read_bytes())
+    path = write_fileset(tmp_path / "fs.json", {"a": {"files": ["data/a.root"],
+                                                      "metadata": {"era": "toy"}}})
+    fs = load_fileset(path)
+    assert fs == {"a": {"files": {str(data / "a.root"): "Events"},
+                        "metadata": {"era": "toy"}}}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"a": ["data/missing.root"]}))
+    with pytest.raises(FilesetError, match=r"missing\.root"):
+        load_fileset(bad)
+    assert load_fileset(bad, check_files=False)["a"]["files"]
+    remote = normalize_fileset({"r": ["root://eos.example//store/x.root"]})
+    assert "root://eos.example//store/x.root" in remote["r"]["files"]
+    for broken, msg in (
+        ({}, "non-empty"),
+        ({"a": "x.root"}, "expected a list"),
+        ({"a": {"files": []}}, "non-empty"),
+        ({"a": {"files": ["x.root"], "tree": "Events"}}, "unknown keys"),
+        ({"a": {"files": ["x.root"], "metadata": {"dataset": "b"}}}, "reserved"),
+    ):
+        with pytest.raises(FilesetError, match=msg):
+            normalize_fileset(broken, check_files=False)
+    notjson = tmp_path / "x.json"
+    notjson.write_text("{")
+    with pytest.raises(FilesetError, match="not valid JSON"):
+        load_fileset(notjson)
+
+
+def test_cli_run_writes_output_and_metrics(tmp_path, sample_small, capsys):
+    fs = write_fileset(tmp_path / "fs.json", {"zee_mc": [str(sample_small)]})
+    out_path, metrics_path = tmp_path / "out.coffea", tmp_path / "m.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StandardOnlyWarning)
+        rc = main([
+            "run", "--processor", "zee", str(fs), "--executor", "iterative", "--chunksize",
+            "700", "--out", str(out_path), "--metrics", str(metrics_path), "--no-progress",
+        ])
+    assert rc == 0
+    assert "events/s" in capsys.readouterr().out
+    out = load(str(out_path))
+    assert set(out) == {"response", "mass", "cutflow", "meta"}
+    assert out["meta"]["channel"] == "zee" and out["meta"]["kind"] == "mc"
+    assert out["meta"]["datasets"] == ["zee_mc"]
+    m = json.loads(metrics_path.read_text())
+    assert m["events"] == out["cutflow"]["events"] == 1500
+    assert m["objects"] == 2 * out["cutflow"]["selected"] > 0
+    assert m["executor"] == "iterative" and m["workers"] == 1
+    assert m["events_per_s"] > 0 and m["wall_time_s"] > 0
+    assert m["files"] == 1 and m["skipped_files"] == []
+    assert "provider" in m and "model" in m
+    # explicit cnn without a model: exit status 2 and a message naming the missing file
+    rc = main(["run", "--processor", "zee", str(fs), "--out", str(out_path), "--calibrations",
+               "bdt,cnn", "--model", str(tmp_path / "none.onnx")])
+    assert rc == 2
+    assert "none.onnx" in capsys.readouterr().err
+    rc = main(["run", "--processor", "zee", str(tmp_path / "nofs.json"), "--out", "x"])
+    assert rc == 2
