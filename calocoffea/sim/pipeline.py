@@ -127,6 +127,25 @@ def simulate_chunk(
         win.offsets, win.layer, win.eta, win.phi, e_cell, keta=keta, jphi=jphi
     )
 
+    # ---- stored cells: every cell overlapping the 7x11 window around the barycentre ----
+    half_eta = 0.5 * geo.WINDOW_ETA_CELLS * geo.LAYER2_DETA
+    half_phi = 0.5 * geo.WINDOW_PHI_CELLS * geo.LAYER2_DPHI
+    keep = (np.abs(win.eta - sc.eta[cell_cl]) < half_eta + 0.5 * win.deta - 1e-9) & (
+        np.abs(geo.wrap_phi(win.phi - sc.phi[cell_cl])) < half_phi + 0.5 * win.dphi - 1e-9
+    )
+    n_cell = np.bincount(cell_cl[keep], minlength=n_obj).astype(np.int32)
+    sc.n_cell = n_cell
+    cell_cl = cell_cl[keep]
+    cells = {
+        "layer": win.layer[keep],
+        "eta": win.eta[keep],
+        "phi": win.phi[keep],
+        "deta": win.deta[keep],
+        "dphi": win.dphi[keep],
+        "e": e_cell[keep],
+        "time": t_cell[keep],
+    }
+
     # ---- tracks ----
     mu_cols, trk_mu = detector.muon_tracks_and_objects(rng, gen)
     trk_pu = pileup.pileup_tracks(
@@ -263,13 +282,13 @@ def simulate_chunk(
         n_cells_evt,
         {
             "clusterIdx": cl_local[cell_cl],
-            "layer": win.layer.astype(np.uint8),
-            "eta": win.eta,
-            "phi": win.phi,
-            "deta": win.deta,
-            "dphi": win.dphi,
-            "e": e_cell,
-            "time": t_cell,
+            "layer": cells["layer"].astype(np.uint8),
+            "eta": cells["eta"],
+            "phi": cells["phi"],
+            "deta": cells["deta"],
+            "dphi": cells["dphi"],
+            "e": cells["e"],
+            "time": cells["time"],
         },
     )
     trk = {

@@ -97,6 +97,9 @@ def cluster_scalars(
         np.abs(dphi) < 0.5 * CORE_PHI_CELLS * geo.LAYER2_DPHI
     )
 
+    # 7x7 middle-layer cells around the seed: denominator of R_eta
+    r77 = (np.abs(deta) < 3.5 * geo.LAYER2_DETA) & (np.abs(dphi) < 3.5 * geo.LAYER2_DPHI)
+
     def lsum(mask, w=None):
         v = np.where(mask, e if w is None else w, 0.0)
         return np.bincount(cl, weights=v, minlength=n)
@@ -120,7 +123,7 @@ def cluster_scalars(
         eta_mod=u_eta - np.floor(u_eta),
         phi_mod=u_phi - np.floor(u_phi),
         eta_index=np.floor(u_eta).astype(np.int32),
-        e2_window=lsum(layer == 2),
+        e2_window=lsum(r77 & (layer == 2)),
         n_cell=n_cell.astype(np.int32),
     )
 

@@ -188,7 +188,11 @@ def lateral_spots(
 # Cluster windows and deposition (numba)
 # --------------------------------------------------------------------------------------------
 
-MAX_ROWS = 64
+MAX_ROWS = 128
+#: Half-sizes (middle-layer cells) of the simulated window around the seed: wide enough
+#: that every cell overlapping the 7x11 window around the final barycentre is included.
+SIM_HALF_ETA = 5
+SIM_HALF_PHI = 8
 
 
 @cache
@@ -204,7 +208,9 @@ def _grid_tables():
 
 
 @numba.njit(cache=True)
-def _build_windows(keta, jphi, edges, valid, nphi, edge_off, deta2, dphi2, max_cells):  # noqa: PLR0917
+def _build_windows(  # noqa: PLR0917
+    keta, jphi, edges, valid, nphi, edge_off, deta2, dphi2, max_cells, half_eta, half_phi
+):
     n = len(keta)
     pi = np.pi
     c_off = np.zeros(n + 1, np.int64)
@@ -222,10 +228,10 @@ def _build_windows(keta, jphi, edges, valid, nphi, edge_off, deta2, dphi2, max_c
     row_nip = np.zeros((n, 4, MAX_ROWS), np.int64)
     k = 0
     for c in range(n):
-        eta_lo = (keta[c] - 3) * deta2
-        eta_hi = (keta[c] + 4) * deta2
-        phi_lo = -pi + (jphi[c] - 5) * dphi2
-        phi_hi = -pi + (jphi[c] + 6) * dphi2
+        eta_lo = (keta[c] - half_eta) * deta2
+        eta_hi = (keta[c] + half_eta + 1) * deta2
+        phi_lo = -pi + (jphi[c] - half_phi) * dphi2
+        phi_hi = -pi + (jphi[c] + half_phi + 1) * dphi2
         for lay in range(4):
             e0 = edge_off[lay]
             ncell = edge_off[lay + 1] - e0 - 1
@@ -358,11 +364,12 @@ class Windows:
 
 
 def build_windows(keta: np.ndarray, jphi: np.ndarray) -> Windows:
-    """Every cell of the 7x11 (middle-layer units) window around each seed, all layers.
+    """Every cell of the simulated window around each seed, all layers.
 
     ``keta`` is the signed middle-layer lattice index floor(eta/0.025) of the seed and
     ``jphi`` its phi index floor((phi+pi)/dphi2). A cell belongs to the window when its
-    centre lies inside the window.
+    centre lies inside the (2*SIM_HALF_ETA+1) x (2*SIM_HALF_PHI+1) middle-layer cells
+    around the seed; the stored 7x11 cluster is cut from it after reconstruction.
     """
     edges, valid, nphi, edge_off = _grid_tables()
     res = _build_windows(
@@ -374,7 +381,9 @@ def build_windows(keta: np.ndarray, jphi: np.ndarray) -> Windows:
         edge_off,
         geo.LAYER2_DETA,
         geo.LAYER2_DPHI,
-        512,
+        2048,
+        SIM_HALF_ETA,
+        SIM_HALF_PHI,
     )
     return Windows(*res[:8], tables=res[8:])
 
