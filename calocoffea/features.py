@@ -194,7 +194,8 @@ def inputs_from_events(objects, events, particle: str) -> ModelInputs:
         )
     evt = np.repeat(np.arange(len(counts)), counts)
     clu = objects.cluster
-    has_cluster = _np(ak.is_none(_flat(clu), axis=0), dtype=bool) == 0
+    # a missing cluster (index -1) makes every cluster field None
+    has_cluster = ~ak.to_numpy(ak.is_none(_flat(clu.eAcc), axis=0))
     e_acc = _np(_flat(clu.eAcc))
     e0, e1, e2 = (_np(_flat(clu[f"e{i}"])) for i in range(3))
     eta = _np(_flat(clu.eta))
@@ -213,7 +214,8 @@ def inputs_from_events(objects, events, particle: str) -> ModelInputs:
     ev_trk = ak.zip({f: events.Track[f] for f in track_fields}, depth_limit=2)
     tracks, n_in = _tracks_near(ev_trk[evt], eta, phi)
     mu = _np(events.Pileup.nTrueInt)[evt]
-    npv = _np(events.PV.npvs)[evt]
+    # events.PV needs x, y, z (coffea Vertex validation) that calocoffea files do not store
+    npv = _np(events["PV", "npvs"])[evt]
     dphi_th3 = np.mod(2.0 * np.pi + phi, np.pi / 32) - np.pi / 32
     cols = {
         "e_acc": e_acc, "eta_index": _np(_flat(clu.etaIndex)), "f0": f0, "r12": r12,

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "models/deepcalo_<particle>.onnx")
     parser.add_argument("--config", choices=["lite", "full"], default="lite")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (2 threads on a busy machine spin-wait: slower)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config")
     parser.add_argument("--max-objects", type=int, default=None,
                         help="at most this many objects per training file")
@@ -78,6 +79,8 @@ def _evaluate(model_path: Path, files: list[str], particle: str, cache_dir) -> d
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # training progress is always shown (the root logger may be at WARNING)
+    logging.getLogger("calocoffea.training").setLevel(logging.INFO)
     from calocoffea.resources import data_dir, models_dir
 
     out = Path(args.out) if args.out else models_dir() / f"deepcalo_{args.particle}.onnx"

@@ -108,7 +108,8 @@ def read_file(path: str | Path, particle: str, max_objects: int | None = None,
         gen = obj.matched_gen
         e_true = np.sqrt((gen.pt * np.cosh(gen.eta)) ** 2 + gen.mass**2)
         inputs = inputs_from_events(obj, events, particle)
-        e_true = ak.to_numpy(ak.flatten(e_true, axis=1)).astype(np.float64)
+        e_true = ak.to_numpy(ak.fill_none(ak.flatten(e_true, axis=1), np.nan)).astype(
+            np.float64)
         e_bdt = ak.to_numpy(ak.flatten(obj.pt * np.cosh(obj.eta), axis=1)).astype(np.float64)
         evt_mu = ak.to_numpy(events.Pileup.nTrueInt).astype(np.float64)
         mu = np.repeat(evt_mu, ak.to_numpy(ak.num(obj, axis=1)))
