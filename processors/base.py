@@ -9,11 +9,13 @@ invariant mass recomputed per calibration, the ``response`` and ``mass`` histogr
 
 Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``)::
 
-    {"response": Hist, "mass": Hist, "cutflow": {step: int}, "meta": {key: set | int}}
+    {"response": SparseHist, "mass": SparseHist, "cutflow": {step: int}, "meta": {key: set}}
 
-:meth:`CaloProcessor.postprocess` turns single-valued ``meta`` sets into plain values
-(``meta["channel"] == "zee"``). Weights are exactly representable (±1 by default) so that
-histogram sums do not depend on the order in which chunks are filled and merged.
+:meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns the sparse
+histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued ``meta``
+sets into plain values (``meta["channel"] == "zee"``). Weights are exactly representable
+(±1 by default) so that histogram sums do not depend on the order in which chunks are
+filled and merged.
 
 Files without ``Cluster``/``CaloCell`` (real CMS NanoAOD) are processed in
 standard-calibration-only mode (no ``cnn`` entries), announced by a single
@@ -31,9 +33,10 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from calocoffea import binning, histograms
+from calocoffea import binning
 from calocoffea import calibrations as calib
 from calocoffea.selection import Selected
+from calocoffea.sparsehist import SparseHist
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +165,10 @@ class CaloProcessor(processor.ProcessorABC):
             if "cnn" in calibs:
                 calibs.remove("cnn")
 
+        # sparse while chunks are merged, dense hist.Hist after postprocess()
         out = {
-            "response": histograms.book_response(),
-            "mass": histograms.book_mass(self.channel, self.n_categories),
+            "response": SparseHist("response"),
+            "mass": SparseHist("mass", self.channel, self.n_categories),
         }
         selected = self.select(events)
         cutflow = {**selected.cutflow}
@@ -234,8 +238,12 @@ class CaloProcessor(processor.ProcessorABC):
         return out
 
     def postprocess(self, accumulator: dict) -> dict:
-        """Replace single-element metadata sets by their value (``"zee"`` not ``{"zee"}``);
-        sets with several values (e.g. kinds mixed in one fileset) become sorted lists."""
+        """Turn the merged :class:`~calocoffea.sparsehist.SparseHist` into ``hist.Hist`` and
+        single-element metadata sets into their value (``"zee"`` not ``{"zee"}``); sets
+        with several values (e.g. kinds mixed in one fileset) become sorted lists."""
+        for key in ("response", "mass"):
+            if isinstance(accumulator.get(key), SparseHist):
+                accumulator[key] = accumulator[key].to_hist()
         meta = accumulator.get("meta", {})
         for key, value in list(meta.items()):
             if isinstance(value, set):

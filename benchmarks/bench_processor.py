@@ -1,0 +1,241 @@
+"""Benchmark of the Z→ee processor end to end (read, select, images, CNN, histograms).
+
+Input: a simulated Z→ee MC sample (``calocoffea.sim``, 10k events, seed 4242, cached in
+``data/cache/``); larger inputs are hard links to copies of it (the same events processed
+several times: the scaling measures the framework, not the physics).
+
+Figures, all measured in the same run:
+
+- ``per_core``: events/s of the iterative executor (one process, one onnxruntime thread)
+  after a warm-up chunk (numba compilation, session creation);
+- ``ort``: raw onnxruntime throughput of the same CNN model on pre-built inputs (the
+  selected electrons of the same sample, built once with ``calocoffea.features``; one
+  intra-op thread, same batch size as the processor). ``ratio_to_ort`` = (time onnxruntime
+  needs for the run's CNN objects) / (end-to-end time of the run) = the end-to-end
+  events/s divided by the events/s onnxruntime alone would allow; target ≥ 0.7;
+- ``dask_speedup``: events/s on a LocalCluster with 2 workers / with 1 worker (same
+  40k events, warm workers); target ≥ 1.6;
+- ``scaling``: events/s on 2 dask workers for 10k, 30k and 100k events;
+- ``determinism``: histograms of iterative, futures(2 workers) and dask(2 workers) with
+  chunk sizes 1k and 10k are bit-identical (values and variances).
+
+Without the CNN model (``models/deepcalo_electron.onnx``) the ``cnn`` figures are skipped
+with the reason in ``cnn_skip_reason`` and the rest runs on the bdt/truth calibrations.
+
+Run: ``.venv/bin/python benchmarks/bench_processor.py [--quick]``; writes
+``benchmarks/results/processor.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from calocoffea import runner
+from calocoffea.calibrations import cnn_model_path, cnn_unavailable_reason
+from calocoffea.resources import data_dir, models_dir
+
+log = logging.getLogger(__name__)
+
+SAMPLE_EVENTS = 10_000
+SAMPLE_SEED = 4242
+RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
+
+
+def sample_path(n_events: int = SAMPLE_EVENTS, seed: int = SAMPLE_SEED) -> Path:
+    """The cached Z→ee MC benchmark sample (generated on first use)."""
+    std = (models_dir() / "bdt_electron.onnx").is_file()
+    tag = "bdt" if std else "eacc"
+    path = data_dir() / "cache" / f"bench_zee_mc_{n_events}_s{seed}_{tag}.root"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.root")
+        cmd = [sys.executable, "-m", "calocoffea", "generate", "--process", "zee", "--kind",
+               "mc", "--events", str(n_events), "--seed", str(seed), "--out", str(tmp)]
+        if not std:
+            cmd.append("--no-standard-calibration")
+        subprocess.run(cmd, check=True)
+        tmp.rename(path)
+    return path
+
+
+def copies(sample: Path, n: int, where: Path) -> dict:
+    """Fileset of ``n`` hard links (or copies) of ``sample``."""
+    files = {}
+    for i in range(n):
+        target = where / f"copy{i:03d}.root"
+        if not target.exists():
+            try:
+                os.link(sample, target)
+            except OSError:
+                target.write_bytes(sample.read_bytes())
+        files[str(target)] = "Events"
+    return {"zee_bench": {"files": files}}
+
+
+def _processor(calibs):
+    return runner.make_processor("zee", calibrations=calibs)
+
+
+def _run(proc, fileset, **opts):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+
+
+def raw_ort(sample: Path, model: Path, repeats: int = 3) -> dict:
+    """onnxruntime alone on the pre-built inputs of the selected electrons of ``sample``."""
+    import awkward as ak
+    from coffea.nanoevents import NanoEventsFactory
+
+    from calocoffea.features import inputs_from_events
+    from calocoffea.inference import DEFAULT_BATCH_SIZE, load_model
+    from calocoffea.schema import CaloNanoAODSchema
+    from calocoffea.selection import ZeeSelection, select_zee
+
+    events = NanoEventsFactory.from_root(
+        {str(sample): "Events"}, schemaclass=CaloNanoAODSchema, mode="virtual"
+    ).events()
+    sel = select_zee(events, ZeeSelection())
+    ev = events[sel.mask]
+    objects = ev.Electron[ak.from_regular(sel.calo_index)]
+    inputs = inputs_from_events(objects, ev, "electron")
+    feed = inputs.feed()
+    m = load_model(model, intra_op_threads=1)
+    m.predict({k: v[:256] for k, v in feed.items()})  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        m.predict(feed, batch_size=DEFAULT_BATCH_SIZE)
+        best = min(best, time.perf_counter() - t0)
+    n = len(inputs)
+    return {"objects": n, "seconds": best, "objects_per_s": n / best, "provider": m.provider}
+
+
+def identical(a: dict, b: dict) -> bool:
+    for key in ("mass", "response"):
+        va, vb = a[key].view(flow=True), b[key].view(flow=True)
+        if not (np.array_equal(va["value"], vb["value"])
+                and np.array_equal(va["variance"], vb["variance"])):
+            return False
+    return a["cutflow"] == b["cutflow"]
+
+
+def run(quick: bool = False) -> dict:
+    """All figures of the module docstring as a dict (``quick``: smaller sizes, for CI)."""
+    sample = sample_path()
+    model = cnn_model_path("electron")
+    reason = cnn_unavailable_reason("electron")
+    calibs = ("bdt", "cnn", "truth") if reason is None else ("bdt", "truth")
+    out: dict = {
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "loadavg_start": os.getloadavg()},
+        "sample": str(sample),
+        "sample_events": SAMPLE_EVENTS,
+        "calibrations": list(calibs),
+        "cnn": reason is None,
+        "cnn_skip_reason": reason,
+        "model": str(model) if reason is None else None,
+    }
+    proc = _processor(calibs)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        one = copies(sample, 1, tmp)
+        # per core: iterative, warm (numba + onnxruntime session created by the warm-up)
+        _run(proc, one, executor="iterative", chunksize=1000, maxchunks=1)
+        _, m = _run(proc, one, executor="iterative", chunksize=10_000)
+        out["per_core"] = {"events": m["events"], "objects": m["objects"],
+                           "wall_time_s": m["wall_time_s"], "events_per_s": m["events_per_s"],
+                           "provider": m["provider"]}
+        if reason is None:
+            ort = raw_ort(sample, model)
+            ort_seconds_for_run = m["objects"] / ort["objects_per_s"]
+            out["ort"] = ort
+            out["ratio_to_ort"] = ort_seconds_for_run / m["wall_time_s"]
+            out["ratio_target"] = 0.7
+        # dask 1 vs 2 workers on the same events, workers warmed up first
+        n_speed = 2 if quick else 4
+        fs_speed = copies(sample, n_speed, tmp)
+        rates = {}
+        for workers in (1, 2):
+            with _cluster(workers) as address:
+                _run(proc, one, executor="dask", scheduler=address, chunksize=2000,
+                     maxchunks=workers)
+                _, m = _run(proc, fs_speed, executor="dask", scheduler=address,
+                            chunksize=5000)
+                rates[workers] = m["events_per_s"]
+        out["dask_speedup"] = {"events": n_speed * SAMPLE_EVENTS, "events_per_s": rates,
+                               "speedup": rates[2] / rates[1], "target": 1.6}
+        # scaling on 2 warm workers
+        sizes = (1, 3) if quick else (1, 3, 10)
+        scaling = []
+        with _cluster(2) as address:
+            _run(proc, one, executor="dask", scheduler=address, chunksize=2000, maxchunks=2)
+            for n in sizes:
+                _, m = _run(proc, copies(sample, n, tmp), executor="dask",
+                            scheduler=address, chunksize=10_000)
+                scaling.append({"events": m["events"], "wall_time_s": m["wall_time_s"],
+                                "events_per_s": m["events_per_s"]})
+        out["scaling"] = scaling
+        # determinism matrix
+        ref = None
+        same = True
+        matrix = []
+        for chunk in (1000, 10_000):
+            for executor, workers in (("iterative", 1), ("futures", 2), ("dask", 2)):
+                res, m = _run(proc, one, executor=executor, workers=workers, chunksize=chunk)
+                ref = res if ref is None else ref
+                ok = identical(ref, res)
+                same &= ok
+                matrix.append({"executor": executor, "workers": workers, "chunksize": chunk,
+                               "identical_to_first": ok})
+        out["determinism"] = {"identical": same, "runs": matrix}
+    out["machine"]["loadavg_end"] = os.getloadavg()
+    return out
+
+
+class _cluster:
+    """A LocalCluster of ``workers`` single-threaded processes; yields its address."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def __enter__(self) -> str:
+        from distributed import Client, LocalCluster
+
+        self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                    processes=True, dashboard_address=None)
+        self.client = Client(self.cluster)
+        self.client.wait_for_workers(self.workers)
+        return self.cluster.scheduler_address
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        self.cluster.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    result = run(quick=args.quick)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
