@@ -22,14 +22,16 @@ def sim_events(tmp_path_factory):
     """Eager NanoEvents of small simulated Z->ee and H->gamgam files (seeded)."""
     from coffea.nanoevents import NanoEventsFactory
 
+    from calocoffea.cli import main
     from calocoffea.schema import CaloNanoAODSchema
-    from calocoffea.sim.generate import generate_file
 
     d = tmp_path_factory.mktemp("features")
     out = {}
     for proc, n, seed in (("zee", 150, 77), ("hgamgam", 120, 78)):
         path = d / f"{proc}.root"
-        generate_file(path, proc, "mc", n, seed=seed)
+        rc = main(["generate", "--process", proc, "--events", str(n), "--seed", str(seed),
+                   "--out", str(path), "--no-standard-calibration"])
+        assert rc == 0
         out[proc] = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=CaloNanoAODSchema, mode="eager").events()
     return out
