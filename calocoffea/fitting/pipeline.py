@@ -26,7 +26,7 @@ import numpy as np
 from calocoffea import binning, metrics
 from calocoffea.fitting import eta_resolution, eta_shift
 from calocoffea.fitting.fitter import MassFitter
-from calocoffea.fitting.result import AcceptanceCriteria, FitResult
+from calocoffea.fitting.result import AcceptanceCriteria, FitResult, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -256,4 +256,4 @@ def fit_output(
                                subdivisions=subdivisions, do_eta_shift=do_eta_shift)
     if "response" in output and isinstance(output["response"], hist.Hist):
         results["response"] = response_metrics(output["response"])
-    return results
+    return json_safe(results)

@@ -101,7 +101,7 @@ class FitResult:
         """JSON-ready dict (see docs/fit_results.md); non-finite floats become None."""
         out = asdict(self)
         out["chi2_ndf"] = self.chi2_ndf
-        return _finite(out)
+        return json_safe(out)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FitResult:
@@ -134,15 +134,16 @@ def _nan(v):
     return float("nan") if v is None else v
 
 
-def _finite(obj):
+def json_safe(obj):
+    """Recursively replace non-finite floats by None and numpy scalars by Python ones."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.floating):
-        return _finite(float(obj))
+        return json_safe(float(obj))
     if isinstance(obj, np.integer):
         return int(obj)
     return obj

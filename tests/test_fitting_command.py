@@ -1,0 +1,75 @@
+"""``calocoffea fit`` on a small processor-like output written with coffea.util.save."""
+
+import json
+
+import numpy as np
+import pytest
+from coffea.util import save
+
+from calocoffea import cli
+from calocoffea.fitting import toys
+from calocoffea.histograms import book_response
+
+pytest.importorskip("zfit")
+
+
+@pytest.fixture(scope="module")
+def output_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fit") / "zee.coffea"
+    mass = toys.zee_toy_mass_hist(40_000, [0.0] * 5, [0.02] * 5, seed=4,
+                                  calibrations=("bdt", "cnn"))
+    response = book_response()
+    rng = np.random.default_rng(4)
+    for calib, width in (("bdt", 0.03), ("cnn", 0.024)):
+        n = 20_000
+        response.fill(calibration=calib, particle="electron", abseta=rng.uniform(0, 2.4, n),
+                      et=rng.uniform(20, 100, n), mu=rng.uniform(15, 70, n),
+                      response=rng.normal(1.0, width, n))
+    save({"response": response, "mass": mass, "cutflow": {"all": 30_000},
+          "meta": {"channel": "zee", "kind": "mc"}}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def results(output_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fitres") / "results.json"
+    # a high entry threshold keeps the test fast: only the biggest categories are fitted
+    rc = cli.main(["fit", str(output_file), "--out", str(out), "--min-entries", "4000"])
+    assert rc == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_fit_command_writes_documented_json(results):
+    res = results
+    assert res["schema_version"] == 1 and res["channel"] == "zee"
+    mass = res["mass"]
+    assert set(mass["fits"]) == {"bdt", "cnn"} and len(mass["fits"]["bdt"]) == 15
+    skipped = [f for f in mass["fits"]["bdt"] if f["status"] == "skipped"]
+    assert skipped and all(not f["accepted"] and f["reason"] for f in skipped)
+    fitted = [f for f in mass["fits"]["bdt"] if f["status"] == "ok"]
+    assert fitted and {"mu", "sigma", "alpha", "n"} <= set(fitted[0]["values"])
+    assert set(mass["eta_shift"]) == {"bdt", "cnn"}
+    assert len(mass["resolution"]["cnn"]["sigma"]) == 5
+    assert mass["summary"]["inclusive"]["bdt"]["accepted"]
+    # eIQR of the response: the toy CNN is 20 % narrower than the BDT
+    reiqr = res["response"]["reiqr_cnn_vs_bdt"]["electron"]["reiqr75"]
+    assert abs(reiqr - 0.2) < 0.03
+
+
+def test_fit_command_rejects_bad_input(tmp_path, capsys):
+    missing = tmp_path / "nope.coffea"
+    assert cli.main(["fit", str(missing), "--out", str(tmp_path / "r.json")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.coffea"
+    save({"mass": 3, "meta": {"channel": "zzz"}}, bad)
+    assert cli.main(["fit", str(bad), "--out", str(tmp_path / "r.json")]) == 1
+    assert "zzz" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_unconstrained_bins_are_reported_not_invented(results):
+    shift = results["mass"]["eta_shift"]["bdt"]
+    # only (0,0), (0,1), (0,3), (0,4) pass 4000 entries: bin 2 is seen by no accepted category
+    assert shift["identified"][2] is False and shift["alpha_error"][2] is None
+    assert shift["identified"][0] is True
