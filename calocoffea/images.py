@@ -17,9 +17,11 @@ The window covers 7 × 11 middle-layer cells centred on the cluster barycentre
 (φ differences wrapped into [-π, π), so windows across φ = ±π are handled).
 
 Up-sampling (thesis §3.3.3, fig. 3.5, table 3.5): every cell of size Δη × Δφ is split into
-``n_η × n_φ`` sub-cells of equal size and energy share E / (n_η n_φ), with
-``n_η = max(1, ceil(Δη / p_η))`` and ``n_φ = max(1, ceil(Δφ / p_φ))`` (a tolerance of 1e-3 on
-the ratio absorbs float32 rounding of the stored sizes). Each sub-cell is added to the pixel
+``n_η × n_φ`` sub-cells of equal size and energy share E / (n_η n_φ). Per axis, with
+``ratio = Δη / p_η`` (or ``Δφ / p_φ``): when the ratio is within 1e-3 of a whole number
+m ≥ 1 the cell is taken to be exactly m pixels wide (this undoes the float32 rounding of the
+stored sizes) and split in n = m sub-cells of one pixel; otherwise
+``n = max(1, ceil(ratio))`` sub-cells of width Δη / n. Each sub-cell is added to the pixel
 containing its centre; the window is cut *after* the split, so a cell crossing the window edge
 contributes only its inside sub-cells. Cell-size ratios are integers everywhere except the
 end-cap strips at 1.8 < |η| < 2.0 (Δη = 0.025/6, ratio 4/3): there the cell is split in two
@@ -75,27 +77,51 @@ def pixel_edges(cluster_eta: float, cluster_phi: float) -> tuple[np.ndarray, np.
     return eta, phi
 
 
-@numba.njit(cache=True, nogil=True)
-def _subcell_pixels(d_center, size, pitch, n_pix, out):
-    """Pixel index of each sub-cell centre (-1 outside the window); returns the count.
-
-    ``d_center``: cell centre minus window centre; sub-cells are ``size / n`` wide.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _split(size, inv_pitch):
+    """Sub-cells along one axis: (count n, width r in pixels, first-centre offset from the
+    cell centre in pixels, unit flag: r == 1 or n == 1, i.e. one sub-cell per pixel step).
     """
-    n = 1
-    ratio = size / pitch
-    if ratio > 1.0 + _RATIO_TOL:
-        n = math.ceil(ratio - _RATIO_TOL)
-    step = size / n
-    # pixel coordinate of the first sub-cell centre, window lower edge at 0
-    u0 = (d_center - 0.5 * size + 0.5 * step) / pitch + 0.5 * n_pix
-    r = step / pitch
-    for k in range(n):
-        u = u0 + k * r + _PIXEL_SNAP
-        if u >= 0.0 and u < n_pix:
-            out[k] = int(u)
-        else:
-            out[k] = -1
-    return n
+    ratio = size * inv_pitch
+    m = round(ratio)
+    if m >= 1 and abs(ratio - m) <= _RATIO_TOL:
+        # a whole number of pixels up to float32 storage rounding: exactly m pixels wide
+        return m, 1.0, 0.5 * (1.0 - m), True
+    n = max(1, math.ceil(ratio))
+    r = ratio / n
+    return n, r, 0.5 * (r - ratio), n == 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _inside(u_first, r, n, n_pix):
+    """Range [k0, k1) of sub-cells whose centre ``u_first + k r`` (pixels) is in [0, n_pix).
+
+    Solved in closed form, then corrected by the exact test at both ends, so the result is
+    the same as testing every sub-cell but costs O(1).
+    """
+    x = -u_first / r
+    if x <= 0.0:
+        k0 = 0
+    elif x >= n:
+        k0 = n
+    else:
+        k0 = math.ceil(x)
+    while k0 < n and u_first + k0 * r < 0.0:
+        k0 += 1
+    while k0 > 0 and u_first + (k0 - 1) * r >= 0.0:
+        k0 -= 1
+    y = (n_pix - u_first) / r
+    if y <= 0.0:
+        k1 = 0
+    elif y >= n:
+        k1 = n
+    else:
+        k1 = math.ceil(y)
+    while k1 > 0 and u_first + (k1 - 1) * r >= n_pix:
+        k1 -= 1
+    while k1 < n and u_first + k1 * r < n_pix:
+        k1 += 1
+    return k0, max(k0, k1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -105,11 +131,14 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
 ):
     n_clusters = offsets.shape[0] - 1
     two_pi = 2.0 * math.pi
-    max_sub_eta = int(max_size / eta_pitch) + 2
-    max_sub_phi = int(max_size / phi_pitch) + 2
-    ie = np.empty(max_sub_eta, dtype=np.int64)
-    ip = np.empty(max_sub_phi, dtype=np.int64)
+    inv_pe = 1.0 / eta_pitch
+    inv_pp = 1.0 / phi_pitch
+    ie = np.empty(int(max_size * inv_pe) + 2, dtype=np.int64)
+    ip = np.empty(int(max_size * inv_pp) + 2, dtype=np.int64)
     wsum = np.zeros((N_LAYERS, n_eta, n_phi), dtype=np.float64)
+    # window half-sizes in pixels, with the edge-snap folded in
+    half_e = 0.5 * n_eta + _PIXEL_SNAP
+    half_p = 0.5 * n_phi + _PIXEL_SNAP
     for k in range(n_clusters):
         start = offsets[k]
         stop = offsets[k + 1]
@@ -122,11 +151,22 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             continue
         img = images[k]
         ok = True
+        abs_sum = 0.0
+        # cells come in runs of equal size: cache the split of the previous cell
+        prev_se = -1.0
+        prev_sp = -1.0
+        ne, re, ae, unit_e = 1, 1.0, 0.0, True
+        nph, rp, ap, unit_p = 1, 1.0, 0.0, True
+        inv_n = 1.0
+        # cells also come in rows of equal eta: cache the eta pixel range of the previous cell
+        prev_eta = math.nan
+        a0, a1 = 0, 0
         for i in range(start, stop):
             ei = float(e[i])
             sz_eta = float(deta[i])
             sz_phi = float(dphi[i])
-            d_eta = float(eta[i]) - c_eta
+            eta_i = float(eta[i])
+            d_eta = eta_i - c_eta
             d_phi = float(phi[i]) - c_phi
             ti = float(time[i]) if with_time else 0.0
             if not (
@@ -136,31 +176,76 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             ):
                 ok = False
                 break
+            abs_sum += abs(ei)
             # wrap the centre difference into [-pi, pi): windows across phi = +-pi
-            d_phi -= two_pi * math.floor((d_phi + math.pi) / two_pi)
+            if d_phi >= math.pi or d_phi < -math.pi:
+                d_phi -= two_pi * math.floor((d_phi + math.pi) / two_pi)
             # cells far outside the window need no splitting (also bounds the work)
             if abs(d_eta) > 0.5 * (sz_eta + n_eta * eta_pitch):
                 continue
             if abs(d_phi) > 0.5 * (sz_phi + n_phi * phi_pitch):
                 continue
-            ne = _subcell_pixels(d_eta, sz_eta, eta_pitch, n_eta, ie)
-            nph = _subcell_pixels(d_phi, sz_phi, phi_pitch, n_phi, ip)
-            share = ei / (ne * nph)
+            if sz_eta != prev_se or sz_phi != prev_sp:
+                ne, re, ae, unit_e = _split(sz_eta, inv_pe)
+                nph, rp, ap, unit_p = _split(sz_phi, inv_pp)
+                inv_n = 1.0 / (ne * nph)
+                prev_se = sz_eta
+                prev_sp = sz_phi
+                prev_eta = math.nan
+            ue = d_eta * inv_pe + half_e + ae
+            up = d_phi * inv_pp + half_p + ap
+            share = ei * inv_n
             lay = layer[i]
-            for a in range(ne):
+            if unit_e and unit_p and not with_time:
+                # common case: sub-cells on consecutive pixels, a rectangular block
+                if eta_i != prev_eta:
+                    fe = math.floor(ue)
+                    a0 = max(fe, 0)
+                    a1 = min(fe + ne, n_eta)
+                    prev_eta = eta_i
+                fp = math.floor(up)
+                b0 = max(fp, 0)
+                b1 = min(fp + nph, n_phi)
+                if b1 - b0 == 1:
+                    for pa in range(a0, a1):
+                        img[lay, pa, b0] += share
+                else:
+                    for pa in range(a0, a1):
+                        for pb in range(b0, b1):
+                            img[lay, pa, pb] += share
+                continue
+            # general case: pixel of each sub-cell inside the window into ie[a0:a1], ip[b0:b1]
+            if unit_e:
+                fe = math.floor(ue)
+                a0 = max(0, -fe)
+                a1 = max(a0, min(ne, n_eta - fe))
+                for a in range(a0, a1):
+                    ie[a] = fe + a
+            else:
+                a0, a1 = _inside(ue, re, ne, n_eta)
+                for a in range(a0, a1):
+                    ie[a] = int(ue + a * re)  # u >= 0 here, so int() is floor()
+            if unit_p:
+                fp = math.floor(up)
+                b0 = max(0, -fp)
+                b1 = max(b0, min(nph, n_phi - fp))
+                for b in range(b0, b1):
+                    ip[b] = fp + b
+            else:
+                b0, b1 = _inside(up, rp, nph, n_phi)
+                for b in range(b0, b1):
+                    ip[b] = int(up + b * rp)
+            w = abs(share)
+            for a in range(a0, a1):
                 pa = ie[a]
-                if pa < 0:
-                    continue
-                for b in range(nph):
+                for b in range(b0, b1):
                     pb = ip[b]
-                    if pb < 0:
-                        continue
                     img[lay, pa, pb] += share
                     if with_time:
-                        w = abs(share)
                         wsum[lay, pa, pb] += w
                         img[N_LAYERS + lay, pa, pb] += w * ti
-        if ok:
+        # a float32 pixel can only overflow when the cells' |E| sum exceeds its range
+        if ok and abs_sum > 0.5 * _F32_MAX:
             for c in range(N_LAYERS):
                 for a in range(n_eta):
                     for b in range(n_phi):
@@ -286,6 +371,7 @@ def build_images(
         )
 
     n_channels = 2 * N_LAYERS if with_time else N_LAYERS
+    # must start zeroed: the kernel skips invalid clusters
     images = np.zeros((n_clusters, n_channels, N_ETA, N_PHI), dtype=np.float32)
     valid = np.zeros(n_clusters, dtype=np.bool_)
     _kernel(

@@ -27,12 +27,16 @@ PP = geometry.IMAGE_PHI_PITCH
 # ------------------------------------------------------------------------------------------
 # Independent slow reference: absolute coordinates, explicit sub-cells, window cut at the end.
 # ------------------------------------------------------------------------------------------
-def _n_sub(size: float, pitch: float) -> int:
-    """Sub-cells per axis: the smallest count whose sub-cells are at most one pixel wide."""
+def _n_sub(size: float, pitch: float) -> tuple[int, float]:
+    """Sub-cells per axis and the cell width used: whole multiples of the pitch (within
+    1e-3) are exact; otherwise the fewest sub-cells no wider than a pixel."""
+    for m in range(1, 1000):
+        if abs(size / pitch - m) <= 1e-3:
+            return m, m * pitch
     n = 1
-    while size / n > pitch * (1.0 + 1e-3):
+    while size / n > pitch:
         n += 1
-    return n
+    return n, size
 
 
 def reference_image(cells: dict, eta_c: float, phi_c: float, with_time: bool = False):
@@ -55,7 +59,7 @@ def reference_image(cells: dict, eta_c: float, phi_c: float, with_time: bool = F
             return [[[0.0] * N_PHI for _ in range(N_ETA)] for _ in range(n_ch)], False
         # bring the cell next to the window: try the 2*pi images of its phi
         phi = min((phi_raw + s * 2 * math.pi for s in (-1, 0, 1)), key=lambda p: abs(p - phi_c))
-        n_eta, n_phi = _n_sub(deta, PE), _n_sub(dphi, PP)
+        (n_eta, deta), (n_phi, dphi) = _n_sub(deta, PE), _n_sub(dphi, PP)
         share = e / (n_eta * n_phi)
         for a in range(n_eta):
             sub_eta = eta - deta / 2 + (a + 0.5) * deta / n_eta
