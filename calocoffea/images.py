@@ -131,14 +131,26 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
 ):
     n_clusters = offsets.shape[0] - 1
     two_pi = 2.0 * math.pi
+    inv_two_pi = 1.0 / two_pi
     inv_pe = 1.0 / eta_pitch
     inv_pp = 1.0 / phi_pitch
-    ie = np.empty(int(max_size * inv_pe) + 2, dtype=np.int64)
-    ip = np.empty(int(max_size * inv_pp) + 2, dtype=np.int64)
+    max_ratio_e = max_size * inv_pe
+    max_ratio_p = max_size * inv_pp
+    ie = np.empty(int(max_ratio_e) + 2, dtype=np.int64)
+    ip = np.empty(int(max_ratio_p) + 2, dtype=np.int64)
     wsum = np.zeros((N_LAYERS, n_eta, n_phi), dtype=np.float64)
     # window half-sizes in pixels, with the edge-snap folded in
     half_e = 0.5 * n_eta + _PIXEL_SNAP
     half_p = 0.5 * n_phi + _PIXEL_SNAP
+    max_cells = 0
+    for k in range(n_clusters):
+        max_cells = max(max_cells, offsets[k + 1] - offsets[k])
+    # per-cell pre-pass results (branch-free, so the compiler vectorises it)
+    first_e = np.empty(max_cells, dtype=np.int64)
+    first_p = np.empty(max_cells, dtype=np.int64)
+    count_e = np.empty(max_cells, dtype=np.int64)
+    count_p = np.empty(max_cells, dtype=np.int64)
+    fast = np.empty(max_cells, dtype=np.bool_)
     for k in range(n_clusters):
         start = offsets[k]
         stop = offsets[k + 1]
@@ -152,21 +164,65 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
         img = images[k]
         ok = True
         abs_sum = 0.0
+        # Pre-pass for the common case: finite cell whose sizes are whole numbers of pixels,
+        # so its sub-cells sit on consecutive pixels from (first_e, first_p).
+        for j in range(stop - start):
+            i = start + j
+            d_eta = float(eta[i]) - c_eta
+            d_phi = float(phi[i]) - c_phi
+            d_phi -= two_pi * math.floor((d_phi + math.pi) * inv_two_pi)
+            ratio_e = float(deta[i]) * inv_pe
+            ratio_p = float(dphi[i]) * inv_pp
+            m_e = math.floor(ratio_e + 0.5)
+            m_p = math.floor(ratio_p + 0.5)
+            ue = d_eta * inv_pe + half_e + 0.5 * (1.0 - m_e)
+            up = d_phi * inv_pp + half_p + 0.5 * (1.0 - m_p)
+            good = (
+                (float(e[i]) * 0.0 == 0.0)
+                & (ratio_e > 0.0) & (ratio_e <= max_ratio_e)
+                & (ratio_p > 0.0) & (ratio_p <= max_ratio_p)
+                & (abs(ratio_e - m_e) <= _RATIO_TOL) & (m_e >= 1.0)
+                & (abs(ratio_p - m_p) <= _RATIO_TOL) & (m_p >= 1.0)
+                & (abs(ue) < 1e6) & (abs(up) < 1e6)
+            )
+            # keep float->int conversions defined for cells that take the general path
+            ue = ue if good else 0.0
+            up = up if good else 0.0
+            first_e[j] = math.floor(ue)
+            first_p[j] = math.floor(up)
+            count_e[j] = int(m_e) if good else 0
+            count_p[j] = int(m_p) if good else 0
+            fast[j] = good
         # cells come in runs of equal size: cache the split of the previous cell
         prev_se = -1.0
         prev_sp = -1.0
         ne, re, ae, unit_e = 1, 1.0, 0.0, True
         nph, rp, ap, unit_p = 1, 1.0, 0.0, True
         inv_n = 1.0
-        # cells also come in rows of equal eta: cache the eta pixel range of the previous cell
-        prev_eta = math.nan
-        a0, a1 = 0, 0
         for i in range(start, stop):
             ei = float(e[i])
+            if not with_time and fast[i - start]:
+                abs_sum += abs(ei)
+                j = i - start
+                fe = first_e[j]
+                fp = first_p[j]
+                a0 = max(fe, 0)
+                a1 = min(fe + count_e[j], n_eta)
+                b0 = max(fp, 0)
+                b1 = min(fp + count_p[j], n_phi)
+                share = ei / (count_e[j] * count_p[j])
+                lay = layer[i]
+                if b1 - b0 == 1:
+                    for pa in range(a0, a1):
+                        img[lay, pa, b0] += share
+                else:
+                    for pa in range(a0, a1):
+                        for pb in range(b0, b1):
+                            img[lay, pa, pb] += share
+                continue
             sz_eta = float(deta[i])
             sz_phi = float(dphi[i])
-            eta_i = float(eta[i])
-            d_eta = eta_i - c_eta
+            d_eta = float(eta[i]) - c_eta
             d_phi = float(phi[i]) - c_phi
             ti = float(time[i]) if with_time else 0.0
             if not (
@@ -191,29 +247,10 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                 inv_n = 1.0 / (ne * nph)
                 prev_se = sz_eta
                 prev_sp = sz_phi
-                prev_eta = math.nan
             ue = d_eta * inv_pe + half_e + ae
             up = d_phi * inv_pp + half_p + ap
             share = ei * inv_n
             lay = layer[i]
-            if unit_e and unit_p and not with_time:
-                # common case: sub-cells on consecutive pixels, a rectangular block
-                if eta_i != prev_eta:
-                    fe = math.floor(ue)
-                    a0 = max(fe, 0)
-                    a1 = min(fe + ne, n_eta)
-                    prev_eta = eta_i
-                fp = math.floor(up)
-                b0 = max(fp, 0)
-                b1 = min(fp + nph, n_phi)
-                if b1 - b0 == 1:
-                    for pa in range(a0, a1):
-                        img[lay, pa, b0] += share
-                else:
-                    for pa in range(a0, a1):
-                        for pb in range(b0, b1):
-                            img[lay, pa, pb] += share
-                continue
             # general case: pixel of each sub-cell inside the window into ie[a0:a1], ip[b0:b1]
             if unit_e:
                 fe = math.floor(ue)
