@@ -214,8 +214,8 @@ def is_barrel(abs_eta: np.ndarray) -> np.ndarray:
 
 _ETA_NODES = np.array([0.0, 0.3, 0.6, 0.9, 1.1, 1.3, 1.37, 1.45, 1.52, 1.6, 1.8, 2.0, 2.2, 2.5])
 #: Inner detector incl. beam pipe and services (after IBL), ATLAS JINST 3 S08003 fig. 4.44 and
-#: EPJC 74 (2014) 3071 fig. 2: ~0.4 X0 at eta=0 rising to ~1.4 X0 around |eta| 1.6-1.8.
-_ID_X0 = np.array([0.4, 0.42, 0.5, 0.65, 0.8, 1.0, 1.1, 1.2, 1.3, 1.4, 1.4, 1.2, 1.05, 1.0])
+#: EPJC 74 (2014) 3071 fig. 2: ~0.5 X0 at eta=0 rising to ~2.2 X0 around |eta| 1.6-1.8.
+_ID_X0 = np.array([0.5, 0.55, 0.65, 0.85, 1.05, 1.3, 1.45, 1.6, 1.8, 2.1, 2.2, 1.8, 1.4, 1.2])
 #: Solenoid + cryostat (+ ID services outside the TRT) up to the presampler: ~1.7 X0 at eta=0
 #: growing like the path length 1/sin(theta) in the barrel; a bump in the crack (cryostat
 #: flanges, services); the end-cap cryostat (JINST 3 S08003 fig. 5.2).

@@ -19,8 +19,8 @@ class SimConfig:
     kind: str = "mc"
     #: Intrinsic sampling term of the accordion (GeV^0.5), barrel / end-cap
     #: (test beam: ~10% barrel, ~10-12% end-cap; JINST 3 S08003 sect. 5.4).
-    sampling_barrel: float = 0.095
-    sampling_endcap: float = 0.115
+    sampling_barrel: float = 0.10
+    sampling_endcap: float = 0.12
     #: Local constant term (non-uniformity), barrel / end-cap (EPJC 74 (2014) 3071: ~0.7%).
     constant_barrel: float = 0.006
     constant_endcap: float = 0.008

@@ -123,8 +123,21 @@ def simulate_chunk(
         cfg=cfg,
     )
     e_tg = e_tg * factor
+    is_e = np.abs(objs.pdg) == 11
+    n_conv_hard = np.bincount(trk_hard.obj[trk_hard.obj >= 0], minlength=n_obj)
+    core_eta, core_phi = reconstruction.core_sizes(
+        np.abs(seed_eta), is_e, ~is_e & (n_conv_hard > 0)
+    )
     sc = reconstruction.cluster_scalars(
-        win.offsets, win.layer, win.eta, win.phi, e_cell, keta=keta, jphi=jphi
+        win.offsets,
+        win.layer,
+        win.eta,
+        win.phi,
+        e_cell,
+        keta=keta,
+        jphi=jphi,
+        core_eta=core_eta,
+        core_phi=core_phi,
     )
 
     # ---- stored cells: every cell overlapping the 7x11 window around the barycentre ----
@@ -157,7 +170,6 @@ def simulate_chunk(
     trk_local = _local_index(tracks.event, n_events)
 
     # ---- conversions (photons) from their reconstructed tracks ----
-    is_e = np.abs(objs.pdg) == 11
     conv_trk = (tracks.obj >= 0) & ~is_e[np.maximum(tracks.obj, 0)]
     n_conv_trk = np.bincount(tracks.obj[conv_trk], minlength=n_obj)
     sum_pt = np.bincount(tracks.obj[conv_trk], weights=tracks.pt[conv_trk], minlength=n_obj)

@@ -15,8 +15,25 @@ import numpy as np
 from calocoffea import geometry as geo
 from calocoffea.sim.config import SimConfig
 
-CORE_ETA_CELLS = 3
-CORE_PHI_CELLS = 7
+#: Sliding-window core sizes (eta x phi, middle-layer cells) as in ATLAS Run 1/2 e/gamma
+#: reconstruction: electrons and converted photons 3x7, unconverted photons 3x5 in the
+#: barrel; 5x5 for all in the end-cap (EPJC 74 (2014) 3071 sect. 3).
+CORE_BARREL_ELECTRON = (3, 7)
+CORE_BARREL_UNCONVERTED = (3, 5)
+CORE_ENDCAP = (5, 5)
+
+
+def core_sizes(
+    abs_eta: np.ndarray, is_electron: np.ndarray, converted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n_eta, n_phi) of the energy core of each cluster."""
+    barrel = geo.is_barrel(abs_eta)
+    wide = is_electron | converted
+    n_eta = np.where(barrel, 3, 5)
+    n_phi = np.where(barrel, np.where(wide, 7, 5), 5)
+    return n_eta, n_phi
+
+
 #: Endcap noise is larger (higher capacitance per cell, JINST 3 S08003 fig. 5.32).
 ENDCAP_NOISE_FACTOR = 1.3
 
@@ -84,6 +101,8 @@ def cluster_scalars(
     *,
     keta: np.ndarray,
     jphi: np.ndarray,
+    core_eta: np.ndarray,
+    core_phi: np.ndarray,
 ) -> ClusterScalars:
     """Scalars of every cluster from its cells (flat arrays grouped by ``offsets``)."""
     n = len(offsets) - 1
@@ -93,8 +112,8 @@ def cluster_scalars(
     seed_phi = -np.pi + (jphi + 0.5) * geo.LAYER2_DPHI
     deta = eta - seed_eta[cl]
     dphi = geo.wrap_phi(phi - seed_phi[cl])
-    core = (np.abs(deta) < 0.5 * CORE_ETA_CELLS * geo.LAYER2_DETA) & (
-        np.abs(dphi) < 0.5 * CORE_PHI_CELLS * geo.LAYER2_DPHI
+    core = (np.abs(deta) < 0.5 * core_eta[cl] * geo.LAYER2_DETA) & (
+        np.abs(dphi) < 0.5 * core_phi[cl] * geo.LAYER2_DPHI
     )
 
     # 7x7 middle-layer cells around the seed: denominator of R_eta
