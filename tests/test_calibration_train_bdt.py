@@ -23,7 +23,7 @@ def _args(out, *extra):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("bdt")
-    args = _args(out, "--toy", "8000", "--seed", "5")
+    args = _args(out, "--toy", "8000", "--seed", "5", "--search-objects", "1500")
     return out, args, train_bdt.train_all(args)
 
 
@@ -68,7 +68,18 @@ def test_cards_are_complete(trained):
         assert all(f["unit"] for f in card["input"]["features"])
         assert len(card["search"]["table"]) == args.n_trials
         best = min(card["search"]["table"], key=lambda r: r["val_eIQR75"])
-        assert card["hyperparameters"]["n_trees"] == best["n_trees"]
+        assert card["search"]["best_trial"] == best["trial"]
+        assert card["hyperparameters"]["max_depth"] == best["max_depth"]
+        # trials run on a capped subset, the chosen configuration is refitted on all of it
+        n_fit = card["training"]["n_fit_after_target_cut"]
+        assert all(r["n_fit"] == min(1500, n_fit) for r in card["search"]["table"])
+        refit = card["search"]["refit"]
+        if model != "photon_converted":  # ~30% of the toy photons: fewer than 1500
+            assert refit["n_fit"] == n_fit > 1500
+            assert card["hyperparameters"]["n_trees"] == refit["n_trees"]
+            assert card["validation"]["eIQR75"] == refit["val_eIQR75"]
+        else:
+            assert refit is None
         assert card["onnx_vs_xgboost_max_rel_diff"] < 1e-5
         assert "--seed 5" in card["reproduce"] and "--toy 8000" in card["reproduce"]
         assert card["training"]["split"]["n_test"] > 0
@@ -89,7 +100,8 @@ def test_bdt_beats_median_response_on_toy(trained):
 def test_training_is_deterministic(tmp_path, trained):
     out, _, _ = trained
     again = tmp_path / "again"
-    assert main(["train", "bdt", "--toy", "8000", "--seed", "5", "--out", str(again), *QUICK]) == 0
+    assert main(["train", "bdt", "--toy", "8000", "--seed", "5", "--out", str(again), *QUICK,
+                 "--search-objects", "1500"]) == 0
     for model in MODELS:
         assert sha256_file(again / f"bdt_{model}.onnx") == sha256_file(out / f"bdt_{model}.onnx")
 
