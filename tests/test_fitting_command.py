@@ -52,6 +52,12 @@ def test_fit_command_writes_documented_json(results):
     assert set(mass["eta_shift"]) == {"bdt"} and len(mass["fits_eta_shifted"]["bdt"]) == 15
     assert len(mass["resolution"]["bdt"]["sigma"]) == 5
     assert mass["summary"]["inclusive"]["bdt"]["accepted"]
+    wmean = mass["summary"]["categories_fits"]["weighted_mean_sigma"]["bdt"]
+    assert wmean["n"] >= 1 and wmean["value"] > 0
+    # the toy sits at <mu> = 30: one <mu> bin is fitted, the empty ones are skipped
+    by_mu = mass["inclusive_by_mu"]
+    assert len(by_mu["mu_edges"]) == 6 and len(by_mu["bdt"]) == 5
+    assert [f["status"] for f in by_mu["bdt"]].count("ok") == 1
     # eIQR of the response: the toy CNN is 20 % narrower than the BDT
     reiqr = res["response"]["reiqr_cnn_vs_bdt"]["electron"]["reiqr75"]
     assert abs(reiqr - 0.2) < 0.03

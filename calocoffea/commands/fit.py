@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
     parser.add_argument("--no-eta-shift", action="store_true",
                         help="Z->ee: skip the eta-shift correction and refit")
+    parser.add_argument("--no-mu-fits", action="store_true",
+                        help="skip the inclusive fits per <mu> bin")
     parser.add_argument("--min-entries", type=float, default=500.0,
                         help="fits with fewer entries are skipped (default 500)")
     parser.add_argument("--max-chi2-ndf", type=float, default=3.0,
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     criteria = AcceptanceCriteria(min_entries=args.min_entries, max_chi2_ndf=args.max_chi2_ndf)
     try:
         results = fit_output(output, criteria=criteria, subdivisions=args.subdivisions,
-                             do_eta_shift=not args.no_eta_shift)
+                             do_eta_shift=not args.no_eta_shift, fit_mu=not args.no_mu_fits)
     except (TypeError, KeyError, ValueError) as err:
         print(f"calocoffea fit: {args.output}: {err}", file=sys.stderr)
         return 1

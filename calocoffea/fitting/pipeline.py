@@ -172,13 +172,62 @@ def _summary(out) -> dict[str, Any]:
                                                            sig["bdt"][0], sig["bdt"][1])
             entry["cnn_vs_bdt"] = {"improvement": imp, "error": err}
         summary[key] = entry
+    for key in ("fits", "fits_eta_shifted"):
+        if key not in out:
+            continue
+        means = {c: weighted_mean(res) for c, res in out[key].items()}
+        entry = {"weighted_mean_sigma": means}
+        a, b = means.get("cnn"), means.get("bdt")
+        if a and b and a["n"] and b["n"]:
+            imp, err = eta_resolution.relative_improvement(a["value"], a["error"],
+                                                           b["value"], b["error"])
+            entry["cnn_vs_bdt"] = {"improvement": imp, "error": err}
+        summary["categories_" + key] = entry
     return summary
+
+
+def weighted_mean(results: list[dict[str, Any]], param: str = "sigma") -> dict[str, Any]:
+    """Inverse-variance weighted mean of ``param`` over the accepted fit dicts.
+
+    (Thesis eq. 9.2 weights by 1/δx; the 1/δx² weights used here are the minimum-variance
+    choice for independent measurements.) Returns value, error and the number used.
+    """
+    vals = [(r["values"][param], r["errors"][param]) for r in results
+            if r["accepted"] and r["values"].get(param) is not None
+            and r["errors"].get(param) is not None and r["errors"][param] > 0]
+    if not vals:
+        return {"value": None, "error": None, "n": 0}
+    x, e = np.array(vals).T
+    w = 1.0 / e**2
+    return {"value": float(np.sum(w * x) / np.sum(w)), "error": float(np.sqrt(1.0 / np.sum(w))),
+            "n": len(vals)}
 
 
 def _count_fits(out) -> int:
     n = sum(len(v) for v in out["fits"].values()) + len(out["inclusive"])
     n += sum(len(v) for v in out.get("fits_eta_shifted", {}).values())
     return n + len(out.get("inclusive_eta_shifted", {}))
+
+
+def fit_mu_bins(
+    h: hist.Hist, channel: str, *, criteria: AcceptanceCriteria | None = None,
+    subdivisions: int = 4, fitter: MassFitter | None = None,
+) -> dict[str, Any]:
+    """Inclusive (all categories) fit per ⟨μ⟩ bin and calibration (pile-up dependence).
+
+    Returns {"mu_edges": [...], calibration: [FitResult dict per ⟨μ⟩ bin]}.
+    """
+    h = _check_mass_hist(h)
+    if fitter is None:
+        fitter = MassFitter(h.axes["mass"].edges, model=CHANNEL_MODELS[channel],
+                            subdivisions=subdivisions, criteria=criteria)
+    out: dict[str, Any] = {"mu_edges": h.axes["mu"].edges.tolist()}
+    view = h.view(flow=False)["value"]
+    for calib in _present(h):
+        per_mu = view[h.axes["calibration"].index(calib)].sum(axis=0)  # (n_mu, n_mass)
+        out[calib] = [fitter.fit(c, label=f"{calib}/mu{k}").to_dict()
+                      for k, c in enumerate(per_mu)]
+    return out
 
 
 def response_metrics(h: hist.Hist) -> dict[str, Any]:
@@ -235,6 +284,7 @@ def fit_output(
     criteria: AcceptanceCriteria | None = None,
     subdivisions: int = 4,
     do_eta_shift: bool = True,
+    fit_mu: bool = True,
 ) -> dict[str, Any]:
     """Full results dict for a processor output ``{"response", "mass", "cutflow", "meta"}``."""
     if not isinstance(output, dict):
@@ -252,8 +302,12 @@ def fit_output(
         "meta": meta, "criteria": dataclasses.asdict(criteria),
         "cutflow": dict(output.get("cutflow", {})),
     }
-    results["mass"] = fit_mass(output["mass"], channel, criteria=criteria,
-                               subdivisions=subdivisions, do_eta_shift=do_eta_shift)
+    mass = _check_mass_hist(output["mass"])
+    fitter = MassFitter(mass.axes["mass"].edges, model=CHANNEL_MODELS[channel],
+                        subdivisions=subdivisions, criteria=criteria)
+    results["mass"] = fit_mass(mass, channel, do_eta_shift=do_eta_shift, fitter=fitter)
+    if fit_mu:
+        results["mass"]["inclusive_by_mu"] = fit_mu_bins(mass, channel, fitter=fitter)
     if "response" in output and isinstance(output["response"], hist.Hist):
         results["response"] = response_metrics(output["response"])
     return json_safe(results)
