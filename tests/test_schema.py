@@ -26,16 +26,25 @@ def test_collections_and_cross_references(synthetic_nanoaod):
     events, caught = _events(synthetic_nanoaod)
     assert [str(w.message) for w in caught] == []  # calocoffea files load without warnings
     raw = uproot.open(synthetic_nanoaod)["Events"].arrays(
-        ["Electron_clusterIdx", "Electron_trackIdx", "Cluster_nCell", "CaloCell_clusterIdx",
-         "CaloCell_e", "Track_pt", "Photon_clusterIdx"]
+        [
+            "Electron_clusterIdx",
+            "Electron_trackIdx",
+            "Cluster_nCell",
+            "CaloCell_clusterIdx",
+            "CaloCell_e",
+            "Track_pt",
+            "Photon_clusterIdx",
+        ]
     )
     for field in ("Cluster", "CaloCell", "Track"):
         assert field in events.fields
     ele = events.Electron
     # Electron.cluster is the cluster at Electron_clusterIdx (event-local index)
     n_cell = ak.to_list(ele.cluster.nCell)
-    expected = [[int(raw.Cluster_nCell[i][k]) for k in idx]
-                for i, idx in enumerate(ak.to_list(raw.Electron_clusterIdx))]
+    expected = [
+        [int(raw.Cluster_nCell[i][k]) for k in idx]
+        for i, idx in enumerate(ak.to_list(raw.Electron_clusterIdx))
+    ]
     assert n_cell == expected
     # cells of each electron's cluster all point back to that cluster
     cells = ele.cluster.cells
@@ -106,8 +115,13 @@ class ImageSums(processor.ProcessorABC):
     """Tiny processor: counts and per-layer energy sums of the electron and photon images."""
 
     def process(self, events):
-        out = {"events": len(events), "layer_sums": np.zeros(4), "n_valid": 0, "n_clusters": 0,
-               "cell_e": 0.0}
+        out = {
+            "events": len(events),
+            "layer_sums": np.zeros(4),
+            "n_valid": 0,
+            "n_clusters": 0,
+            "cell_e": 0.0,
+        }
         for coll in (events.Electron, events.Photon):
             images, valid = images_from_clusters(coll[coll.pt > 0].cluster)
             out["layer_sums"] += images.sum(axis=(0, 2, 3), dtype=np.float64)
@@ -133,10 +147,15 @@ def test_runner_iterative_futures_dask_agree(synthetic_nanoaod):
         "iterative": _run(processor.IterativeExecutor(), synthetic_nanoaod),
         "futures": _run(processor.FuturesExecutor(workers=2), synthetic_nanoaod),
     }
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
-        results["dask"] = _run(processor.DaskExecutor(client=client, status=False),
-                               synthetic_nanoaod)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        results["dask"] = _run(
+            processor.DaskExecutor(client=client, status=False), synthetic_nanoaod
+        )
     ref = results["iterative"]
     n_events = uproot.open(synthetic_nanoaod)["Events"].num_entries
     assert ref["events"] == n_events
@@ -147,3 +166,33 @@ def test_runner_iterative_futures_dask_agree(synthetic_nanoaod):
         assert res["n_valid"] == ref["n_valid"] and res["n_clusters"] == ref["n_clusters"], name
         np.testing.assert_allclose(res["layer_sums"], ref["layer_sums"], rtol=1e-9, err_msg=name)
         assert res["cell_e"] == pytest.approx(ref["cell_e"], rel=1e-9), name
+
+
+@pytest.fixture(scope="module")
+def sim_zee(tmp_path_factory):
+    """A small file from calocoffea's own simulation (120 Z->ee events, seed 21)."""
+    from calocoffea.sim import generate_file
+
+    path = tmp_path_factory.mktemp("sim") / "zee.root"
+    generate_file(path, "zee", kind="mc", n_events=120, seed=21)
+    return path
+
+
+@pytest.mark.slow
+def test_simulated_file_images_centred_on_barycentre(sim_zee):
+    events, caught = _events(sim_zee)
+    assert [str(w.message) for w in caught] == []
+    clusters = events.Electron.cluster
+    images, valid = images_from_clusters(clusters)
+    assert len(valid) > 100 and valid.all()
+    # the layer-2 energy centroid sits at the window centre: the image is centred on the
+    # barycentre that the simulation's reconstruction computed
+    l2 = np.clip(images[:, 2].astype(np.float64), 0.0, None)
+    total = l2.sum(axis=(1, 2))
+    c_eta = (l2.sum(axis=2) * (np.arange(56) + 0.5)).sum(axis=1) / total
+    c_phi = (l2.sum(axis=1) * (np.arange(11) + 0.5)).sum(axis=1) / total
+    assert abs(np.median(c_eta) - 28.0) < 0.25 and np.quantile(abs(c_eta - 28.0), 0.9) < 1.0
+    assert abs(np.median(c_phi) - 5.5) < 0.25 and np.quantile(abs(c_phi - 5.5), 0.9) < 0.6
+    # the 7x11 window holds the cluster core: layer-2 image energy ~ Cluster_e2
+    e2 = ak.to_numpy(ak.fill_none(ak.flatten(clusters.e2), np.nan))
+    assert 0.95 < np.median(images[:, 2].sum(axis=(1, 2)) / e2) < 1.1
