@@ -76,8 +76,9 @@ def write_synthetic_nanoaod(path: Path, n_events: int = 60, seed: int = 7) -> Pa
     import uproot
 
     rng = np.random.default_rng(seed)
-    ev: dict[str, list] = {k: [] for k in ("Electron", "Photon", "Cluster", "CaloCell", "Track",
-                                           "GenPart")}
+    ev: dict[str, list] = {
+        k: [] for k in ("Electron", "Photon", "Cluster", "CaloCell", "Track", "GenPart")
+    }
     for _ in range(n_events):
         n_el = int(rng.integers(0, 3))
         n_ph = int(rng.integers(0, 2))
@@ -90,13 +91,33 @@ def write_synthetic_nanoaod(path: Path, n_events: int = 60, seed: int = 7) -> Pa
             cc = cluster_cells(rng, eta, phi, energy)
             k = len(clu)
             layer_e = [float(cc["e"][cc["layer"] == lay].sum()) for lay in range(4)]
-            clu.append(dict(eAcc=sum(layer_e[1:]), e0=layer_e[0], e1=layer_e[1], e2=layer_e[2],
-                            e3=layer_e[3], eta=eta, phi=phi, nCell=cc["e"].size))
+            clu.append(
+                dict(
+                    eAcc=sum(layer_e[1:]),
+                    e0=layer_e[0],
+                    e1=layer_e[1],
+                    e2=layer_e[2],
+                    e3=layer_e[3],
+                    eta=eta,
+                    phi=phi,
+                    nCell=cc["e"].size,
+                )
+            )
             cells.append(dict(cc, clusterIdx=np.full(cc["e"].size, k, np.int32)))
-            gen.append(dict(pt=pt, eta=eta, phi=phi, mass=0.000511 if kind == "e" else 0.0,
-                            pdgId=11 if kind == "e" else 22, status=1, genPartIdxMother=-1))
-            reco = dict(pt=0.98 * pt, eta=eta, phi=phi, genPartIdx=len(gen) - 1, clusterIdx=k,
-                        cutBased=3)
+            gen.append(
+                dict(
+                    pt=pt,
+                    eta=eta,
+                    phi=phi,
+                    mass=0.000511 if kind == "e" else 0.0,
+                    pdgId=11 if kind == "e" else 22,
+                    status=1,
+                    genPartIdxMother=-1,
+                )
+            )
+            reco = dict(
+                pt=0.98 * pt, eta=eta, phi=phi, genPartIdx=len(gen) - 1, clusterIdx=k, cutBased=3
+            )
             if kind == "e":
                 trk.append(dict(pt=pt, eta=eta, phi=phi, charge=-1, genPartIdx=len(gen) - 1))
                 ele.append(dict(reco, mass=0.000511, charge=-1, trackIdx=len(trk) - 1))
@@ -136,27 +157,45 @@ def write_synthetic_nanoaod(path: Path, n_events: int = 60, seed: int = 7) -> Pa
         "event": np.arange(1, n_events + 1, dtype=np.uint64),
         "Pileup_nTrueInt": rng.uniform(10, 80, n_events).astype(np.float32),
         "genWeight": np.ones(n_events, np.float32),
-        "Electron": jagged(ev["Electron"], dict(pt=f32, eta=f32, phi=f32, mass=f32, charge=i32,
-                                                cutBased=i32, genPartIdx=i32, clusterIdx=i32,
-                                                trackIdx=i32)),
-        "Photon": jagged(ev["Photon"], dict(pt=f32, eta=f32, phi=f32, mass=f32, cutBased=i32,
-                                            genPartIdx=i32, clusterIdx=i32)),
-        "Cluster": jagged(ev["Cluster"], dict(eAcc=f32, e0=f32, e1=f32, e2=f32, e3=f32, eta=f32,
-                                              phi=f32, nCell=i32)),
-        "Track": jagged(ev["Track"], dict(pt=f32, eta=f32, phi=f32, charge=i32,
-                                          genPartIdx=i32)),
-        "GenPart": jagged(ev["GenPart"], dict(pt=f32, eta=f32, phi=f32, mass=f32, pdgId=i32,
-                                              status=i32, genPartIdxMother=i32)),
-        "CaloCell": ak.zip({
-            "clusterIdx": cell_column("clusterIdx", i32),
-            "layer": cell_column("layer", "uint8"),
-            "eta": cell_column("eta", f32),
-            "phi": cell_column("phi", f32),
-            "deta": cell_column("deta", f32),
-            "dphi": cell_column("dphi", f32),
-            "e": cell_column("e", f32),
-            "time": cell_column("time", f32),
-        }),
+        "Electron": jagged(
+            ev["Electron"],
+            dict(
+                pt=f32,
+                eta=f32,
+                phi=f32,
+                mass=f32,
+                charge=i32,
+                cutBased=i32,
+                genPartIdx=i32,
+                clusterIdx=i32,
+                trackIdx=i32,
+            ),
+        ),
+        "Photon": jagged(
+            ev["Photon"],
+            dict(pt=f32, eta=f32, phi=f32, mass=f32, cutBased=i32, genPartIdx=i32, clusterIdx=i32),
+        ),
+        "Cluster": jagged(
+            ev["Cluster"],
+            dict(eAcc=f32, e0=f32, e1=f32, e2=f32, e3=f32, eta=f32, phi=f32, nCell=i32),
+        ),
+        "Track": jagged(ev["Track"], dict(pt=f32, eta=f32, phi=f32, charge=i32, genPartIdx=i32)),
+        "GenPart": jagged(
+            ev["GenPart"],
+            dict(pt=f32, eta=f32, phi=f32, mass=f32, pdgId=i32, status=i32, genPartIdxMother=i32),
+        ),
+        "CaloCell": ak.zip(
+            {
+                "clusterIdx": cell_column("clusterIdx", i32),
+                "layer": cell_column("layer", "uint8"),
+                "eta": cell_column("eta", f32),
+                "phi": cell_column("phi", f32),
+                "deta": cell_column("deta", f32),
+                "dphi": cell_column("dphi", f32),
+                "e": cell_column("e", f32),
+                "time": cell_column("time", f32),
+            }
+        ),
     }
     # mktree (not dict assignment) gives NanoAOD-style nX counters and X_field branches
     types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in cols.items()}
@@ -175,9 +214,17 @@ def tiny_deepcalo_config():
     """A very small DeepCalo configuration for fast tests (needs torch)."""
     from calocoffea.training.model import ModelConfig
 
-    return ModelConfig(name="tiny", block_channels=(4, 4, 4), scalar_units=(8,),
-                       film_units=(8,), track_filters=4, track_units=(8,), top_units=(16,),
-                       batch_size=128, epochs=2)
+    return ModelConfig(
+        name="tiny",
+        block_channels=(4, 4, 4),
+        scalar_units=(8,),
+        film_units=(8,),
+        track_filters=4,
+        track_units=(8,),
+        top_units=(16,),
+        batch_size=128,
+        epochs=2,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -188,6 +235,34 @@ def deepcalo_tiny_model(tmp_path_factory) -> Path:
     from calocoffea.training.dataset import synthetic_sample
 
     out = tmp_path_factory.mktemp("deepcalo") / "deepcalo_electron.onnx"
-    train_and_export(synthetic_sample(3000, seed=5), tiny_deepcalo_config(), out, seed=5,
-                     threads=1)
+    train_and_export(synthetic_sample(3000, seed=5), tiny_deepcalo_config(), out, seed=5, threads=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def deepcalo_sim_files(tmp_path_factory) -> dict[str, Path]:
+    """Small simulated Z->ee (150 events, seed 77) and H->gamgam (120 events, seed 78) files
+    made with ``calocoffea generate`` (E_acc-based pt, no BDT needed)."""
+    from calocoffea.cli import main
+
+    d = tmp_path_factory.mktemp("deepcalo_sim")
+    out = {}
+    for proc, n, seed in (("zee", 150, 77), ("hgamgam", 120, 78)):
+        path = d / f"{proc}.root"
+        rc = main(
+            [
+                "generate",
+                "--process",
+                proc,
+                "--events",
+                str(n),
+                "--seed",
+                str(seed),
+                "--out",
+                str(path),
+                "--no-standard-calibration",
+            ]
+        )
+        assert rc == 0
+        out[proc] = path
     return out

@@ -18,38 +18,51 @@ from calocoffea.features import (
 
 
 @pytest.fixture(scope="session")
-def sim_events(tmp_path_factory):
-    """Eager NanoEvents of small simulated Z->ee and H->gamgam files (seeded)."""
+def sim_events(deepcalo_sim_files):
+    """Eager NanoEvents of the small simulated Z->ee and H->gamgam files."""
     from coffea.nanoevents import NanoEventsFactory
 
-    from calocoffea.cli import main
     from calocoffea.schema import CaloNanoAODSchema
 
-    d = tmp_path_factory.mktemp("features")
-    out = {}
-    for proc, n, seed in (("zee", 150, 77), ("hgamgam", 120, 78)):
-        path = d / f"{proc}.root"
-        rc = main(["generate", "--process", proc, "--events", str(n), "--seed", str(seed),
-                   "--out", str(path), "--no-standard-calibration"])
-        assert rc == 0
-        out[proc] = NanoEventsFactory.from_root(
-            {str(path): "Events"}, schemaclass=CaloNanoAODSchema, mode="eager").events()
-    return out
+    return {
+        proc: NanoEventsFactory.from_root(
+            {str(path): "Events"}, schemaclass=CaloNanoAODSchema, mode="eager"
+        ).events()
+        for proc, path in deepcalo_sim_files.items()
+    }
 
 
 def _plain(objects, particle):
     """The same objects as plain awkward records (no coffea behaviours)."""
     clu = objects.cluster
     cells = clu.cells
-    cell_rec = ak.zip({f: cells[f] for f in ("layer", "eta", "phi", "deta", "dphi", "e",
-                                             "time")})
-    fields = {f: clu[f] for f in ("eAcc", "e0", "e1", "e2", "e3", "eta", "phi", "etaMod",
-                                  "phiMod", "etaIndex", "eTileGap")}
-    rec = {"pt": objects.pt, "eta": objects.eta, "phi": objects.phi,
-           "cluster": ak.zip({**fields, "cells": cell_rec}, depth_limit=2)}
+    cell_rec = ak.zip({f: cells[f] for f in ("layer", "eta", "phi", "deta", "dphi", "e", "time")})
+    fields = {
+        f: clu[f]
+        for f in (
+            "eAcc",
+            "e0",
+            "e1",
+            "e2",
+            "e3",
+            "eta",
+            "phi",
+            "etaMod",
+            "phiMod",
+            "etaIndex",
+            "eTileGap",
+        )
+    }
+    rec = {
+        "pt": objects.pt,
+        "eta": objects.eta,
+        "phi": objects.phi,
+        "cluster": ak.zip({**fields, "cells": cell_rec}, depth_limit=2),
+    }
     if particle == "electron":
-        rec["track"] = ak.zip({f: objects.track[f] for f in ("pt", "eta", "phi", "charge")},
-                              depth_limit=2)
+        rec["track"] = ak.zip(
+            {f: objects.track[f] for f in ("pt", "eta", "phi", "charge")}, depth_limit=2
+        )
     else:
         rec["convType"] = objects.convType
         rec["convRadius"] = objects.convRadius

@@ -70,10 +70,18 @@ def _evaluate(model_path: Path, files: list[str], particle: str, cache_dir) -> d
     model = load_model(model_path)
     feed = {"images": s.images.astype("float32"), "scalars": s.scalars, "tracks": s.tracks}
     ratio = model.predict(feed)["ratio"]
-    table = resolution_table(ratio * s.e_acc, s.e_bdt, s.e_true, s.eta, s.mu)
+    e_cnn = ratio * s.e_acc
+    table = resolution_table(e_cnn, s.e_bdt, s.e_true, s.eta, s.mu)
     table["files"] = [str(f) for f in files]
-    log.info("held-out %s resolution:\n%s", particle, format_table(table))
-    print(format_table(table))
+    log.info("held-out %s resolution, CNN vs BDT:\n%s", particle, format_table(table))
+    # second reference: E_acc corrected by its median response in (|eta|, E_T) bins, fitted on
+    # this very sample (favours the reference); independent of the BDT models
+    from calocoffea.calibration.evaluation import MedianResponseCorrection
+
+    ref = MedianResponseCorrection.fit(s.e_acc, s.eta, s.e_true).energy(s.e_acc, s.eta)
+    ref_table = resolution_table(e_cnn, ref, s.e_true, s.eta, s.mu)
+    log.info("CNN vs E_acc median-response reference:\n%s", format_table(ref_table))
+    table["vs_median_response_reference"] = ref_table
     return table
 
 
