@@ -217,6 +217,8 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
     qk3 = charge[ie] * CURV * geo.BFIELD_T / np.maximum(e_fin / ct, 0.05)
     yf, _ = charged_offset(r_c[ie], 0.0, r_exit[ie], (qk1 + qk2 + qk3) / 3)
     phi_e = objs.phi[ie] + yf / r_c[ie]
+    # electrons left with p_T below ~0.5 GeV curl up inside the solenoid (R = p_T/0.006 cm)
+    e_fin = np.where(e_fin / ct > 0.5, e_fin, 0.0)
     add(ie, e_fin, objs.eta[ie], phi_e, False)
     add(ie, e_g1, objs.eta[ie], phi_g1, True)
     add(ie, e_g2, objs.eta[ie], phi_g2, True)

@@ -1,0 +1,57 @@
+import numpy as np
+
+from calocoffea import geometry as geo
+from calocoffea.sim import detector, kinematics
+
+
+def _gun(pdg, n=20000, eta=(0.1, 0.5), energy=40.0, seed=0):
+    rng = np.random.default_rng(seed)
+    gen = kinematics.gen_gun(rng, n, pdg, eta_range=eta, energy=energy)
+    objs = detector.select_objects(gen)
+    sh, trk = detector.propagate(rng, gen, objs)
+    return gen, objs, sh, trk
+
+
+def test_conversion_probability_follows_material():
+    _gen, objs, _sh, trk = _gun(22, eta=(0.1, 0.5))
+    p_expected = np.mean(1 - np.exp(-7 / 9 * geo.id_material_x0(np.abs(objs.eta))))
+    p = np.mean(objs.conv_radius > 0)
+    assert abs(p - p_expected) < 0.015
+    assert objs.conv_radius.max() <= geo.ID_OUTER_RADIUS
+    # converted photons: tracks belong to them and are displaced
+    assert np.all(np.isin(trk.obj, np.nonzero(objs.conv_radius > 0)[0]))
+    assert np.median(np.abs(trk.d0)) > 0.01
+
+
+def test_bethe_heitler_mean_loss():
+    rng = np.random.default_rng(1)
+    z = detector._bethe_heitler(rng, np.full(200000, 0.5))
+    assert abs(z.mean() - np.exp(-0.5)) < 0.005
+
+
+def test_electron_energy_is_shared_and_bends_with_charge():
+    _gen, objs, sh, trk = _gun(11, n=5000, energy=20.0)
+    e_sum = np.bincount(sh.obj, weights=sh.energy, minlength=len(objs))
+    # only sub-10 MeV brem photons and curling electrons (p_T < 0.5 GeV) are dropped
+    assert np.mean(np.isclose(e_sum, objs.energy, atol=0.03)) > 0.97
+    assert np.all(e_sum <= objs.energy + 1e-9)
+    # the final electron (not photon) shower is bent opposite for opposite charges
+    el = ~sh.is_photon
+    dphi = geo.wrap_phi(sh.phi[el] - objs.phi[sh.obj[el]])
+    q = np.where(objs.pdg[sh.obj[el]] == 11, -1, 1)
+    assert np.all(np.sign(dphi[np.abs(dphi) > 1e-6]) == -q[np.abs(dphi) > 1e-6])
+    pt = objs.pt[sh.obj[el]]
+    assert 0.3 < np.median(np.abs(dphi) * pt) < 1.0  # ~0.3 B R / 2 scale, rad GeV
+    # tracks carry the pre-brem momentum up to the inner brem and the resolution
+    assert len(trk.pt) == len(objs)
+    assert 0.85 < np.median(trk.pt / objs.pt[trk.obj]) < 1.0
+
+
+def test_muons():
+    rng = np.random.default_rng(3)
+    gen = kinematics.gen_zmumugamma(rng, 3000)
+    cols, _trk = detector.muon_tracks_and_objects(rng, gen)
+    true_pt = gen.pt[np.abs(gen.pdg_id) == 13]
+    assert len(cols["pt"]) <= len(true_pt)
+    assert np.all(np.abs(gen.pdg_id[np.searchsorted(np.arange(len(gen.pt)), 0)]) >= 0)
+    assert set(np.unique(cols["charge"])) == {-1, 1}
