@@ -16,8 +16,13 @@ def _results_for(alpha_corr, err=0.01, rejected=()):
     for k, (i, j) in enumerate(PAIRS):
         # eq. 9.8 linear model: (a_i + a_j)/2 = (m_Z - m_ij)/m_ij
         m_ij = MZ_GEV / (1.0 + 0.5 * (alpha_corr[i] + alpha_corr[j]))
-        res = FitResult(model="bwcb", values={"mu": m_ij - MZ_GEV}, errors={"mu": err},
-                        status="ok", accepted=k not in rejected)
+        res = FitResult(
+            model="bwcb",
+            values={"mu": m_ij - MZ_GEV},
+            errors={"mu": err},
+            status="ok",
+            accepted=k not in rejected,
+        )
         out.append(res)
     return out
 
@@ -63,7 +68,8 @@ def test_rescale_counts_moves_mean_and_keeps_interior_total():
     assert out.sum() == pytest.approx(counts.sum(), rel=1e-6)
     ref, _ = np.histogram(1.01 * x, edges)
     assert np.average(centres, weights=out) == pytest.approx(
-        np.average(centres, weights=ref), abs=0.01)
+        np.average(centres, weights=ref), abs=0.01
+    )
     with pytest.raises(ValueError, match="positive"):
         eta_shift.rescale_counts(counts, edges, 0.0)
 
@@ -72,8 +78,12 @@ def test_apply_to_mass_hist_only_touches_given_calibration():
     h = book_mass("zee", len(PAIRS))
     rng = np.random.default_rng(2)
     for calib in ("bdt", "cnn"):
-        h.fill(calibration=calib, etacat=np.zeros(5000, int), mu=np.full(5000, 30.0),
-               mass=rng.normal(90, 2, 5000))
+        h.fill(
+            calibration=calib,
+            etacat=np.zeros(5000, int),
+            mu=np.full(5000, 30.0),
+            mass=rng.normal(90, 2, 5000),
+        )
     alpha = np.array([0.01, 0, 0, 0, 0])
     out = eta_shift.apply_to_mass_hist(h, {"bdt": alpha}, PAIRS)
     v_in, v_out = h.view()["value"], out.view()["value"]
@@ -82,3 +92,21 @@ def test_apply_to_mass_hist_only_touches_given_calibration():
     mean_in = np.average(centres, weights=v_in[0, 0].sum(axis=0))
     mean_out = np.average(centres, weights=v_out[0, 0].sum(axis=0))
     assert mean_out / mean_in == pytest.approx(1.01, abs=2e-4)
+
+
+def test_apply_to_mass_hist_double_storage():
+    import hist
+
+    ref = book_mass("zee", len(PAIRS))
+    h = hist.Hist(*ref.axes, storage=hist.storage.Double())
+    rng = np.random.default_rng(4)
+    h.fill(calibration="cnn", etacat=np.full(4000, 3), mu=np.full(4000, 30.0),
+           mass=rng.normal(90, 2, 4000))
+    out = eta_shift.apply_to_mass_hist(h, {"cnn": np.array([0.0, -0.02, 0, 0, 0])}, PAIRS)
+    # category 3 is the pair (0, 3): alpha_1 does not touch it
+    assert np.array_equal(out.view(), h.view())
+    out = eta_shift.apply_to_mass_hist(h, {"cnn": np.array([-0.02, 0, 0, 0, 0])}, PAIRS)
+    centres = h.axes["mass"].centers
+    ratio = (np.average(centres, weights=out.view()[1, 3].sum(axis=0))
+             / np.average(centres, weights=h.view()[1, 3].sum(axis=0)))
+    assert ratio == pytest.approx(np.sqrt(0.98), abs=2e-4)

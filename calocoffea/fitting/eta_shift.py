@@ -148,7 +148,10 @@ def apply_to_mass_hist(
             if factor == 1.0:
                 continue
             for imu in range(h.axes["mu"].size):
-                cell = view[ic, cat, imu]
-                cell["value"] = rescale_counts(cell["value"], edges, factor)
-                cell["variance"] = rescale_counts(cell["variance"], edges, factor)
+                if view.dtype.names:  # Weight storage: values and variances
+                    cell = view[ic, cat, imu]
+                    cell["value"] = rescale_counts(cell["value"], edges, factor)
+                    cell["variance"] = rescale_counts(cell["variance"], edges, factor)
+                else:
+                    view[ic, cat, imu] = rescale_counts(view[ic, cat, imu], edges, factor)
     return out

@@ -37,6 +37,12 @@ SHIFTED_CALIBRATIONS: tuple[str, ...] = ("bdt", "cnn")
 N_ETA = len(binning.ABS_ETA_EDGES) - 1
 
 
+def hist_values(h: hist.Hist) -> np.ndarray:
+    """In-range bin contents (sums of weights) for Weight or plain (Double/Int) storage."""
+    view = h.view(flow=False)
+    return np.asarray(view["value"] if view.dtype.names else view, dtype=float)
+
+
 def _check_mass_hist(h: Any) -> hist.Hist:
     if not isinstance(h, hist.Hist):
         raise TypeError(f"'mass' must be a hist.Hist, got {type(h).__name__}")
@@ -50,7 +56,7 @@ def _check_mass_hist(h: Any) -> hist.Hist:
 def category_counts(h: hist.Hist, calibration: str) -> np.ndarray:
     """Mass counts per category summed over ⟨μ⟩, shape (n_categories, n_mass_bins)."""
     ic = h.axes["calibration"].index(calibration)
-    return np.asarray(h.view(flow=False)["value"][ic].sum(axis=1))
+    return hist_values(h)[ic].sum(axis=1)
 
 
 def _categories(channel: str, n_cat: int) -> list[tuple[int, int]] | list[int]:
@@ -69,7 +75,7 @@ def _fit_all(fitter: MassFitter, counts: np.ndarray, calib: str) -> list[FitResu
 
 def _present(h: hist.Hist) -> list[str]:
     cats = list(h.axes["calibration"])
-    view = h.view(flow=False)["value"]
+    view = hist_values(h)
     return [c for k, c in enumerate(cats) if view[k].sum() > 0]
 
 
@@ -222,7 +228,7 @@ def fit_mu_bins(
         fitter = MassFitter(h.axes["mass"].edges, model=CHANNEL_MODELS[channel],
                             subdivisions=subdivisions, criteria=criteria)
     out: dict[str, Any] = {"mu_edges": h.axes["mu"].edges.tolist()}
-    view = h.view(flow=False)["value"]
+    view = hist_values(h)
     for calib in _present(h):
         per_mu = view[h.axes["calibration"].index(calib)].sum(axis=0)  # (n_mu, n_mass)
         out[calib] = [fitter.fit(c, label=f"{calib}/mu{k}").to_dict()
@@ -237,7 +243,7 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
     expected = ["calibration", "particle", "abseta", "et", "mu", "response"]
     if names != expected:
         raise ValueError(f"'response' histogram axes {names} != {expected}")
-    values = np.asarray(h.view(flow=False)["value"])
+    values = hist_values(h)
     if values.sum() <= 0:
         return {}
     edges = h.axes["response"].edges
