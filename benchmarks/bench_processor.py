@@ -57,9 +57,18 @@ RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
 
 def sample_path(n_events: int = SAMPLE_EVENTS, seed: int = SAMPLE_SEED) -> Path:
     """The cached Z→ee MC benchmark sample (generated on first use)."""
+    import hashlib
+
+    import calocoffea.sim
+
     std = (models_dir() / "bdt_electron.onnx").is_file()
     tag = "bdt" if std else "eacc"
-    path = data_dir() / "cache" / f"bench_zee_mc_{n_events}_s{seed}_{tag}.root"
+    # regenerate when the simulation code changes
+    sim_dir = Path(calocoffea.sim.__file__).parent
+    digest = hashlib.sha256(
+        b"".join(f.read_bytes() for f in sorted(sim_dir.glob("*.py")))
+    ).hexdigest()[:10]
+    path = data_dir() / "cache" / f"bench_zee_mc_{n_events}_s{seed}_{tag}_{digest}.root"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.root")
