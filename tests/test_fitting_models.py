@@ -64,8 +64,9 @@ def test_sigma_stable_when_convolution_grid_doubled(fitter, smeared_counts):
 def test_iminuit_scipy_crosscheck_agrees(fitter, smeared_counts):
     res = fitter.fit(smeared_counts)
     # independent implementation, started away from the zfit minimum
-    check = fit_bwcb_iminuit(smeared_counts, EDGES, step=0.02,
-                             start={"mu": 0.0, "sigma": 1.0, "alpha": 2.0, "n": 5.0})
+    check = fit_bwcb_iminuit(
+        smeared_counts, EDGES, step=0.02, start={"mu": 0.0, "sigma": 1.0, "alpha": 2.0, "n": 5.0}
+    )
     assert check.valid
     assert abs(check.values["sigma"] / res.value("sigma") - 1) < 0.02
     assert abs(check.values["mu"] - res.value("mu")) < res.error("mu")
@@ -81,9 +82,17 @@ def test_failed_or_bad_fits_never_raise(fitter):
 
 
 def test_fit_result_json_roundtrip_and_decide():
-    res = FitResult(model="bwcb", status="ok", values={"mu": 0.1, "sigma": 1.2},
-                    errors={"mu": 0.01, "sigma": 0.02}, converged=True, valid_covariance=True,
-                    n_entries=1e4, chi2=float("nan"), ndf=0)
+    res = FitResult(
+        model="bwcb",
+        status="ok",
+        values={"mu": 0.1, "sigma": 1.2},
+        errors={"mu": 0.01, "sigma": 0.02},
+        converged=True,
+        valid_covariance=True,
+        n_entries=1e4,
+        chi2=float("nan"),
+        ndf=0,
+    )
     res.decide(AcceptanceCriteria())
     assert not res.accepted and "chi2/ndf" in res.reason
     back = FitResult.from_dict(json.loads(json.dumps(res.to_dict(), allow_nan=False)))
@@ -117,3 +126,21 @@ def test_double_gaussian_eq_4_8():
     assert res.accepted, res.reason
     assert abs(res.value("sigma") - 1.6) < 4 * res.error("sigma")
     assert abs(res.value("frac") - 0.8) < 0.05
+
+
+def test_reused_loss_sees_new_data(fitter, smeared_counts):
+    """The compiled loss must read the current bin contents, not the ones it was traced with."""
+    other = np.roll(smeared_counts, 7)
+    pars = {"mu": 0.2, "sigma": 1.4, "alpha": 2.0, "n": 5.0}
+    fresh = MassFitter(EDGES)
+    for f, counts in ((fitter, smeared_counts), (fitter, other), (fresh, other)):
+        f.set_data(counts)
+        for name, v in pars.items():
+            f.params[name].set_value(v)
+    fitter.set_data(smeared_counts)
+    v_first = float(fitter.loss.value())
+    fitter.set_data(other)
+    v_reused = float(fitter.loss.value())
+    v_fresh = float(fresh.loss.value())
+    assert v_reused != pytest.approx(v_first, rel=1e-6)
+    assert v_reused == pytest.approx(v_fresh, rel=1e-10)

@@ -168,8 +168,12 @@ class MassFitter:
         result.fit_time_s = time.perf_counter() - t0
         return result.decide(self.criteria)
 
+    def set_data(self, counts: np.ndarray) -> None:
+        """Load bin ``counts`` (n_bins,) into the compiled loss (no retracing)."""
+        self._values.assign(np.asarray(counts, dtype=float))
+
     def _fit(self, counts: np.ndarray, label: str, starts: dict[str, float] | None) -> FitResult:
-        self._values.assign(counts)
+        self.set_data(counts)
         init = self._starts(counts)
         init.update(starts or {})
         for spec in self.specs:
