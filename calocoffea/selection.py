@@ -179,6 +179,12 @@ def _at(values: ak.Array, index: np.ndarray) -> np.ndarray:
     return ak.to_numpy(ak.flatten(picked, axis=1))
 
 
+def _regular(values: ak.Array, k: int, dtype=None) -> np.ndarray:
+    """Jagged array with exactly ``k`` entries per row as numpy (n, k), also for n = 0."""
+    out = ak.to_numpy(ak.flatten(values, axis=1)).reshape(-1, k)
+    return out if dtype is None else out.astype(dtype)
+
+
 def _order_by_pt(pt: ak.Array, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """(n, 2) local indices with the higher stored pt first; pt ties keep (i, j)."""
     swap = _at(pt, j) > _at(pt, i)
@@ -248,8 +254,8 @@ def select_zmumugamma(events: ak.Array, cfg: ZmumugammaSelection) -> Selected:
     # photons of the events with a muon pair
     photons = events.Photon[mu_mask]
     sel_muons = muons[mu_mask][ak.from_regular(muon_index)]
-    mu_eta = ak.to_numpy(sel_muons.eta).astype(np.float64)
-    mu_phi = ak.to_numpy(sel_muons.phi).astype(np.float64)
+    mu_eta = _regular(sel_muons.eta, 2, np.float64)
+    mu_phi = _regular(sel_muons.phi, 2, np.float64)
     loose = object_mask(photons, cfg.photon)
     far = ak.ones_like(loose, dtype=bool)
     for k in range(2):
@@ -291,11 +297,11 @@ def select_hgamgam(events: ak.Array, cfg: HgamgamSelection) -> Selected:
     order = ak.argsort(photons.pt[good], axis=1, ascending=False, stable=True)
     cand = cand[order]
     two = ak.to_numpy(ak.num(cand)) >= 2
-    lead2 = ak.to_numpy(cand[two][:, :2])
+    lead2 = _regular(cand[two][:, :2], 2, np.int64)
     sel_photons = photons[two][ak.from_regular(lead2)]
-    pt = ak.to_numpy(sel_photons.pt).astype(np.float64)
-    eta = ak.to_numpy(sel_photons.eta).astype(np.float64)
-    phi = ak.to_numpy(sel_photons.phi).astype(np.float64)
+    pt = _regular(sel_photons.pt, 2, np.float64)
+    eta = _regular(sel_photons.eta, 2, np.float64)
+    phi = _regular(sel_photons.phi, 2, np.float64)
     m = invariant_mass(massless_p4(pt * np.cosh(eta), eta, phi))
     pass_et = (pt[:, 0] > cfg.lead_et_over_mass * m) & (pt[:, 1] > cfg.sublead_et_over_mass * m)
     lo, hi = cfg.mass_window

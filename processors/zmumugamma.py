@@ -30,7 +30,7 @@ class ZmumugammaProcessor(CaloProcessor):
         """Sum of the two muon four-momenta (n_selected, 4) in GeV."""
         muons = events.Muon[ak.from_regular(selected.muon_index)]
         cols = [
-            np.asarray(ak.to_numpy(muons[name]), np.float64)
+            np.asarray(ak.to_numpy(ak.flatten(muons[name])), np.float64).reshape(-1, 2)
             for name in ("pt", "eta", "phi", "mass")
         ]
         return ptetaphim_p4(*cols).sum(axis=1)

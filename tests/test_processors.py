@@ -113,16 +113,18 @@ def write_channel_sample(path: Path, n_events: int, seed: int, mc: bool = True) 
         "Muon": _jagged(mu, mu_x, rng.random(n) < 0.15),
         "Photon": _jagged(pho, pho_x, rng.random(n) < 0.2),
         "GenPart": ak.unflatten(
-            ak.zip({
-                "pt": gen["pt"].reshape(-1).astype(F32),
-                "eta": gen["eta"].reshape(-1).astype(F32),
-                "phi": gen["phi"].reshape(-1).astype(F32),
-                "mass": gen["mass"].reshape(-1).astype(F32),
-                "pdgId": gen["pdgId"].reshape(-1).astype(I32),
-                "status": np.ones(6 * n, I32),
-                "statusFlags": np.zeros(6 * n, I32),
-                "genPartIdxMother": np.full(6 * n, -1, I32),
-            }),
+            ak.zip(
+                {
+                    "pt": gen["pt"].reshape(-1).astype(F32),
+                    "eta": gen["eta"].reshape(-1).astype(F32),
+                    "phi": gen["phi"].reshape(-1).astype(F32),
+                    "mass": gen["mass"].reshape(-1).astype(F32),
+                    "pdgId": gen["pdgId"].reshape(-1).astype(I32),
+                    "status": np.ones(6 * n, I32),
+                    "statusFlags": np.zeros(6 * n, I32),
+                    "genPartIdxMother": np.full(6 * n, -1, I32),
+                }
+            ),
             np.full(n, 6),
         ),
     }
@@ -144,16 +146,43 @@ def write_handmade(path: Path, electrons, muons=None, photons=None, gen=None) ->
     photons = photons or [[] for _ in range(n)]
     gen = gen or [[] for _ in range(n)]
     defaults = {
-        "Electron": dict(pt=F32, eta=F32, phi=F32, mass=F32, charge=I32, cutBased=I32,
-                         genPartIdx=I32),
-        "Muon": dict(pt=F32, eta=F32, phi=F32, mass=F32, charge=I32, looseId=bool,
-                     tightId=bool, genPartIdx=I32),
+        "Electron": dict(
+            pt=F32, eta=F32, phi=F32, mass=F32, charge=I32, cutBased=I32, genPartIdx=I32
+        ),
+        "Muon": dict(
+            pt=F32,
+            eta=F32,
+            phi=F32,
+            mass=F32,
+            charge=I32,
+            looseId=bool,
+            tightId=bool,
+            genPartIdx=I32,
+        ),
         "Photon": dict(pt=F32, eta=F32, phi=F32, mass=F32, cutBased=I32, genPartIdx=I32),
-        "GenPart": dict(pt=F32, eta=F32, phi=F32, mass=F32, pdgId=I32, status=I32,
-                        statusFlags=I32, genPartIdxMother=I32),
+        "GenPart": dict(
+            pt=F32,
+            eta=F32,
+            phi=F32,
+            mass=F32,
+            pdgId=I32,
+            status=I32,
+            statusFlags=I32,
+            genPartIdxMother=I32,
+        ),
     }
-    fill = dict(mass=0.0, charge=0, cutBased=4, genPartIdx=-1, looseId=True, tightId=False,
-                pdgId=11, status=1, statusFlags=0, genPartIdxMother=-1)
+    fill = dict(
+        mass=0.0,
+        charge=0,
+        cutBased=4,
+        genPartIdx=-1,
+        looseId=True,
+        tightId=False,
+        pdgId=11,
+        status=1,
+        statusFlags=0,
+        genPartIdxMother=-1,
+    )
     cols = {
         "run": np.ones(n, np.uint32),
         "luminosityBlock": np.ones(n, np.uint32),
@@ -161,8 +190,12 @@ def write_handmade(path: Path, electrons, muons=None, photons=None, gen=None) ->
         "Pileup_nTrueInt": np.full(n, 30.0, F32),
         "genWeight": np.ones(n, F32),
     }
-    for name, rows in (("Electron", electrons), ("Muon", muons), ("Photon", photons),
-                       ("GenPart", gen)):
+    for name, rows in (
+        ("Electron", electrons),
+        ("Muon", muons),
+        ("Photon", photons),
+        ("GenPart", gen),
+    ):
         flat = [obj for row in rows for obj in row]
         arrays = {
             f: np.array([o.get(f, fill.get(f)) for o in flat], dtype=dt)
@@ -177,8 +210,11 @@ def write_handmade(path: Path, electrons, muons=None, photons=None, gen=None) ->
 
 def load_events(path: Path, **kwargs):
     return NanoEventsFactory.from_root(
-        {str(path): "Events"}, schemaclass=CaloNanoAODSchema, mode="virtual",
-        metadata={"dataset": "test", "filename": str(path)}, **kwargs,
+        {str(path): "Events"},
+        schemaclass=CaloNanoAODSchema,
+        mode="virtual",
+        metadata={"dataset": "test", "filename": str(path)},
+        **kwargs,
     ).events()
 
 
@@ -227,8 +263,7 @@ def test_zee_selection_follows_table_3_7(tmp_path):
 
 def test_zmumugamma_cascade_and_photon_isolation(tmp_path):
     def mu(pt, eta, phi, q, tight=False):
-        return dict(pt=pt, eta=eta, phi=phi, charge=q, mass=0.1057, looseId=True,
-                    tightId=tight)
+        return dict(pt=pt, eta=eta, phi=phi, charge=q, mass=0.1057, looseId=True, tightId=tight)
 
     def g(pt, eta, phi, cut=3):
         return dict(pt=pt, eta=eta, phi=phi, cutBased=cut)
@@ -391,7 +426,8 @@ def test_real_cms_nanoaod_standard_only_with_one_warning(nano_dy_path):
 
     base._warned_standard_only = False
     runner = processor.Runner(
-        executor=processor.IterativeExecutor(status=False), schema=CaloNanoAODSchema,
+        executor=processor.IterativeExecutor(status=False),
+        schema=CaloNanoAODSchema,
         chunksize=10,
     )
     with warnings.catch_warnings(record=True) as caught:
@@ -475,6 +511,21 @@ def test_processors_do_not_import_zfit_or_tensorflow():
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('zfit', 'tensorflow'))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("proc_cls", [ZeeProcessor, ZmumugammaProcessor, HgamgamProcessor])
+def test_chunks_without_candidates(tmp_path, proc_cls):
+    """No objects at all, or a single object, in every event: nothing selected, no error."""
+    one = [[e(40, 0.1, 0.0, 1)], []]
+    path = write_handmade(
+        tmp_path / "empty.root", one, [[dict(pt=30, eta=0, phi=0, charge=1)], []],
+        [[dict(pt=30, eta=0, phi=0)], []],
+    )
+    out = run_local(proc_cls(calibrations=("bdt", "truth")), path)
+    assert out["cutflow"]["events"] == 2
+    assert out["cutflow"]["selected"] == out["cutflow"]["objects"] == 0
+    assert out["mass"].sum(flow=True).variance == 0
