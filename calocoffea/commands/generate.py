@@ -100,6 +100,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"calocoffea generate: {err}", file=sys.stderr)
         return 2
     gun: dict = {}
+    for name in ("gun_et", "gun_eta"):
+        value = getattr(args, name)
+        if value is not None and (len(value) != 2 or value[0] >= value[1]):
+            print(
+                f"calocoffea generate: --{name.replace('_', '-')} needs LO,HI with LO < HI, "
+                f"got {value}",
+                file=sys.stderr,
+            )
+            return 2
     if args.process.endswith("gun"):
         if args.gun_et is not None:
             gun["et_range"] = tuple(args.gun_et)
@@ -120,18 +129,22 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    summary = generate_file(
-        args.out,
-        args.process,
-        kind=args.kind,
-        n_events=args.events,
-        seed=args.seed,
-        mu_profile=args.mu_profile,
-        config=cfg,
-        energy_fn=energy_fn,
-        chunk_size=args.chunk_size,
-        gun_options=gun or None,
-    )
+    try:
+        summary = generate_file(
+            args.out,
+            args.process,
+            kind=args.kind,
+            n_events=args.events,
+            seed=args.seed,
+            mu_profile=args.mu_profile,
+            config=cfg,
+            energy_fn=energy_fn,
+            chunk_size=args.chunk_size,
+            gun_options=gun or None,
+        )
+    except ValueError as err:
+        print(f"calocoffea generate: {err}", file=sys.stderr)
+        return 2
     summary["events_per_s"] = summary["events"] / summary["seconds"]
     summary["bytes_per_cluster"] = summary["bytes"] / max(summary["clusters"], 1)
     print(json.dumps(summary, indent=1))
