@@ -131,7 +131,6 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
 ):
     n_clusters = offsets.shape[0] - 1
     two_pi = 2.0 * math.pi
-    inv_two_pi = 1.0 / two_pi
     inv_pe = 1.0 / eta_pitch
     inv_pp = 1.0 / phi_pitch
     max_ratio_e = max_size * inv_pe
@@ -170,7 +169,9 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             i = start + j
             d_eta = float(eta[i]) - c_eta
             d_phi = float(phi[i]) - c_phi
-            d_phi -= two_pi * math.floor((d_phi + math.pi) * inv_two_pi)
+            # one-step wrap (inputs in [-pi, pi)); anything else goes to the general path
+            d_phi = d_phi - two_pi if d_phi >= math.pi else d_phi
+            d_phi = d_phi + two_pi if d_phi < -math.pi else d_phi
             ratio_e = float(deta[i]) * inv_pe
             ratio_p = float(dphi[i]) * inv_pp
             m_e = math.floor(ratio_e + 0.5)
@@ -183,7 +184,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                 & (ratio_p > 0.0) & (ratio_p <= max_ratio_p)
                 & (abs(ratio_e - m_e) <= _RATIO_TOL) & (m_e >= 1.0)
                 & (abs(ratio_p - m_p) <= _RATIO_TOL) & (m_p >= 1.0)
-                & (abs(ue) < 1e6) & (abs(up) < 1e6)
+                & (abs(ue) < 1e6) & (abs(d_phi) <= math.pi)
             )
             # keep float->int conversions defined for cells that take the general path
             ue = ue if good else 0.0
@@ -215,6 +216,9 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                 if b1 - b0 == 1:
                     for pa in range(a0, a1):
                         img[lay, pa, b0] += share
+                elif a1 - a0 == 1:
+                    for pb in range(b0, b1):
+                        img[lay, a0, pb] += share
                 else:
                     for pa in range(a0, a1):
                         for pb in range(b0, b1):
