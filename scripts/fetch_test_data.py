@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,8 @@ class FetchError(RuntimeError):
 
 def _extract(archive: Path, dest_file: Path) -> None:
     """Copy ``SAMPLE_IN_SDIST`` from a .tar.gz or .zip sdist to ``dest_file``."""
-    tmp_out = dest_file.with_suffix(".root.part")
+    # per-process temporary name: parallel test workers may fetch at the same time
+    tmp_out = dest_file.with_name(f".{dest_file.name}.{os.getpid()}.part")
     if archive.name.endswith((".tar.gz", ".tgz")):
         with tarfile.open(archive) as tar:
             members = [m for m in tar.getmembers() if m.name.endswith("/" + SAMPLE_IN_SDIST)]
