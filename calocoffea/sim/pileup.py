@@ -140,6 +140,11 @@ def pileup_tracks(
     vtx = np.where(n_pu_vtx > 0, 1 + rng.integers(0, np.maximum(n_pu_vtx, 1)), -1)
     sd0 = d0_resolution(pt_true)
     d0 = sd0 * rng.standard_normal(m)
+    # tracks of one pile-up vertex share its z; unassigned tracks come from anywhere
+    vz = rng.normal(0, BEAMSPOT_SIGMA_Z, int(npv.sum()))
+    voff = np.concatenate([[0], np.cumsum(npv)[:-1]])
+    z_vtx = np.where(vtx > 0, vz[voff[ev] + np.maximum(vtx, 0)], rng.normal(0, BEAMSPOT_SIGMA_Z, m))
+    z0 = z_vtx + np.hypot(0.005, 0.01 / pt_true) * rng.standard_normal(m)
     in_trt = np.abs(eta) < geo.TRT_MAX_ETA
     keep = np.abs(eta) < 2.5
     tr = Tracks(
@@ -150,7 +155,7 @@ def pileup_tracks(
         charge=np.where(rng.uniform(0, 1, m) < 0.5, -1, 1).astype(np.int32),
         d0=d0,
         d0sig=d0 / sd0,
-        z0=rng.normal(0, BEAMSPOT_SIGMA_Z, m),
+        z0=z0,
         n_pix=rng.binomial(4, 0.95, m).astype(np.int32),
         n_sct=rng.binomial(8, 0.97, m).astype(np.int32),
         n_trt=np.where(in_trt, rng.binomial(34, 0.85, m), 0).astype(np.int32),
