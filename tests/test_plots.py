@@ -21,8 +21,11 @@ def mass_hists():
         h = hist.Hist(hist.axis.Regular(60, 75, 105, name="mass"), storage=hist.storage.Weight())
         h.fill(rng.normal(91.19, width, 20_000))
         centers = h.axes[0].centers
-        curves[cal] = 20_000 * 0.5 * np.exp(-0.5 * ((centers - 91.19) / width) ** 2) / (
-            width * np.sqrt(2 * np.pi)
+        curves[cal] = (
+            20_000
+            * 0.5
+            * np.exp(-0.5 * ((centers - 91.19) / width) ** 2)
+            / (width * np.sqrt(2 * np.pi))
         )
         out[cal] = h
     return out, curves
@@ -51,8 +54,13 @@ def test_per_bin_figures_render(tmp_path):
     reiqr_points = fig.axes[1].containers[0].lines[0].get_ydata()
     assert np.allclose(reiqr_points, 0.2)
     save(fig, tmp_path, "eiqr")
-    save(plot_alpha(edges, {"bdt": (np.zeros(n), np.full(n, 0.001))}, injected=np.full(n, 0.01)),
-         tmp_path, "alpha")
+    save(
+        plot_alpha(
+            edges, {"bdt": (np.zeros(n), np.full(n, 0.001))}, injected_alpha=np.full(n, -0.01)
+        ),
+        tmp_path,
+        "alpha",
+    )
     save(plot_eta_resolution(edges, {"cnn": (np.ones(n), np.full(n, 0.1))}), tmp_path, "sigma")
     h = hist.Hist(hist.axis.Regular(*binning.RESPONSE_BINS, name="response"))
     h.fill(np.random.default_rng(2).normal(1.0, 0.03, 5000))
