@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="second output sigma' trained with the Gaussian NLL (eq. 4.4)")
     parser.add_argument("--cache-dir", default=None,
                         help="cache the per-file input arrays here (default data/cache)")
+    parser.add_argument("--bdt-models", default=None, metavar="DIR",
+                        help="recompute the standard (BDT) energy of the --test objects with "
+                        "the models in DIR (for test files generated with "
+                        "--no-standard-calibration); default: the file's pt*cosh(eta)")
     parser.add_argument("--eval-only", action="store_true",
                         help="only evaluate the existing --out model on --test and update "
                         "its card")
@@ -61,18 +65,28 @@ def input_spec(particle: str, n_channels: int) -> list[dict]:
     ]
 
 
-def _evaluate(model_path: Path, files: list[str], particle: str, cache_dir) -> dict:
+def _evaluate(model_path: Path, files: list[str], particle: str, cache_dir,
+              bdt_models: str | None = None) -> dict:
     from calocoffea.inference import load_model
     from calocoffea.training.dataset import build_sample
     from calocoffea.training.evaluate import format_table, resolution_table
 
-    s = build_sample(files, particle, cache_dir=cache_dir)
+    bdt = None
+    if bdt_models is not None:
+        from calocoffea.calibration.standard import load_standard_calibration
+
+        bdt = load_standard_calibration(Path(bdt_models))
+    s = build_sample(files, particle, cache_dir=cache_dir, bdt=bdt)
     model = load_model(model_path)
     feed = {"images": s.images.astype("float32"), "scalars": s.scalars, "tracks": s.tracks}
     ratio = model.predict(feed)["ratio"]
     e_cnn = ratio * s.e_acc
     table = resolution_table(e_cnn, s.e_bdt, s.e_true, s.eta, s.mu)
     table["files"] = [str(f) for f in files]
+    table["bdt_energy"] = (
+        "file pt*cosh(eta)" if bdt is None else
+        f"recomputed with {bdt_models}/bdt_*.onnx from the file's cluster columns"
+    )
     log.info("held-out %s resolution, CNN vs BDT:\n%s", particle, format_table(table))
     # second reference: E_acc corrected by its median response in (|eta|, E_T) bins, fitted on
     # this very sample (favours the reference); independent of the BDT models
@@ -100,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         from calocoffea.training.export import write_card
 
         card = json.loads(out.with_suffix(".json").read_text())
-        card["test"] = _evaluate(out, args.test, args.particle, cache_dir)
+        card["test"] = _evaluate(out, args.test, args.particle, cache_dir, args.bdt_models)
         write_card(out, card)
         return 0
     if not args.train:
@@ -139,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     print("ONNX vs torch max relative difference on 1000 objects: "
           f"{card['onnx_vs_torch_max_rel_diff_1000']:.2e}")
     if args.test:
-        card["test"] = _evaluate(out, args.test, args.particle, cache_dir)
+        card["test"] = _evaluate(out, args.test, args.particle, cache_dir, args.bdt_models)
         write_card(out, card)
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return 0

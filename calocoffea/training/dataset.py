@@ -75,9 +75,31 @@ def _collection(events, particle: str):
     return events[name]
 
 
+#: cluster and photon-conversion columns the standard (BDT) calibration reads
+_BDT_CLUSTER_COLUMNS = ("eAcc", "e0", "e1", "e2", "e3", "eta", "phi", "etaMod", "phiMod",
+                        "eTileGap")
+_BDT_PHOTON_COLUMNS = ("convType", "convRadius", "convPtRatio", "convLeadPtFrac")
+
+
+def _bdt_energy(obj, particle: str, bdt) -> np.ndarray:
+    """Standard-calibration energy (GeV) from the stored cluster columns, the same columns the
+    simulation hands to the BDT when it writes ``pt`` (float32 storage aside)."""
+    cols = {c: ak.to_numpy(ak.flatten(obj.cluster[c], axis=1)).astype(np.float64)
+            for c in _BDT_CLUSTER_COLUMNS}
+    if particle == "photon":
+        for c in _BDT_PHOTON_COLUMNS:
+            cols[c] = ak.to_numpy(ak.flatten(obj[c], axis=1)).astype(np.float64)
+    return np.asarray(bdt.energy(cols, particle), np.float64)
+
+
 def read_file(path: str | Path, particle: str, max_objects: int | None = None,
-              chunk_entries: int = CHUNK_ENTRIES) -> Sample:
-    """All truth-matched ``particle`` objects of one file with valid CNN inputs."""
+              chunk_entries: int = CHUNK_ENTRIES, bdt=None) -> Sample:
+    """All truth-matched ``particle`` objects of one file with valid CNN inputs.
+
+    ``bdt``: a :class:`calocoffea.calibration.standard.StandardCalibration` to recompute the
+    standard-calibration energy from the cluster columns (for files written without it);
+    None takes ``pt·cosh(η)`` from the file.
+    """
     import uproot
     from coffea.nanoevents import NanoEventsFactory
 
@@ -110,7 +132,11 @@ def read_file(path: str | Path, particle: str, max_objects: int | None = None,
         inputs = inputs_from_events(obj, events, particle)
         e_true = ak.to_numpy(ak.fill_none(ak.flatten(e_true, axis=1), np.nan)).astype(
             np.float64)
-        e_bdt = ak.to_numpy(ak.flatten(obj.pt * np.cosh(obj.eta), axis=1)).astype(np.float64)
+        if bdt is None:
+            e_bdt = ak.to_numpy(ak.flatten(obj.pt * np.cosh(obj.eta), axis=1)).astype(
+                np.float64)
+        else:
+            e_bdt = _bdt_energy(obj, particle, bdt)
         evt_mu = ak.to_numpy(events.Pileup.nTrueInt).astype(np.float64)
         mu = np.repeat(evt_mu, ak.to_numpy(ak.num(obj, axis=1)))
         keep = inputs.valid & np.isfinite(e_true) & (e_true > 0)
@@ -149,20 +175,23 @@ def concat(samples: list[Sample]) -> Sample:
 
 
 def build_sample(files: list[str | Path], particle: str, max_objects: int | None = None,
-                 cache_dir: str | Path | None = None) -> Sample:
+                 cache_dir: str | Path | None = None, bdt=None) -> Sample:
     """Concatenated sample of ``files`` (each cached as ``<cache_dir>/<stem>.<particle>.npz``
-    keyed by the file's size and mtime, when ``cache_dir`` is given)."""
+    keyed by the file's size and mtime, when ``cache_dir`` is given; a cache made with
+    ``bdt`` has a ``.bdt`` suffix)."""
     samples = []
     for name in files:
         f = Path(name)
         cached = None
         if cache_dir is not None:
             st = f.stat()
-            cached = Path(cache_dir) / f"{f.stem}.{particle}.{st.st_size}.{st.st_mtime_ns}.npz"
+            tag = ".bdt" if bdt is not None else ""
+            cached = (Path(cache_dir)
+                      / f"{f.stem}.{particle}.{st.st_size}.{st.st_mtime_ns}{tag}.npz")
             if cached.is_file():
                 samples.append(Sample.load(cached))
                 continue
-        s = read_file(f, particle, max_objects=max_objects)
+        s = read_file(f, particle, max_objects=max_objects, bdt=bdt)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             s.save(cached)
