@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 
 import awkward
+import numpy as np
 from coffea.nanoevents import transforms
 from coffea.nanoevents.methods import base, candidate, nanoaod, vector
 from coffea.nanoevents.schemas import NanoAODSchema
@@ -76,8 +77,6 @@ class Cluster(base.NanoCollection):
     @property
     def et(self):
         """Transverse accumulated energy E_acc / cosh(eta) in GeV."""
-        import numpy as np
-
         return self.eAcc / np.cosh(self.eta)
 
 
