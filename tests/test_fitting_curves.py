@@ -1,0 +1,34 @@
+"""The numpy fit curves used by the plots equal the zfit model's own bin expectation."""
+
+import numpy as np
+import pytest
+
+from calocoffea import binning
+from calocoffea.fitting.curves import expected_counts
+from calocoffea.fitting.toys import zee_toy_masses
+
+
+@pytest.mark.parametrize("model", ["bwcb", "bwcb_bkg", "double_gauss"])
+def test_expected_counts_match_zfit_model(model):
+    from calocoffea.fitting.fitter import MassFitter
+
+    n, lo, hi = binning.MASS_BINS["hgamgam" if model == "double_gauss" else "zee"]
+    edges = np.linspace(lo, hi, n // 4 + 1)
+    rng = np.random.default_rng(7)
+    if model == "double_gauss":
+        masses = np.r_[rng.normal(125.0, 1.6, 8000), rng.normal(125.0, 3.0, 2000)]
+    else:
+        masses, _, _ = zee_toy_masses(20_000, [0.0] * 5, [0.015] * 5, seed=3)
+        if model == "bwcb_bkg":
+            masses = np.r_[masses, rng.normal(88.0, 8.0, 3000)]
+    counts, _ = np.histogram(masses, bins=edges)
+    fitter = MassFitter(edges, model=model)
+    result = fitter.fit(counts.astype(float), label="toy").to_dict()
+    assert result["status"] == "ok"
+    curve = expected_counts(result, edges, float(counts.sum()))
+    reference = counts.sum() * fitter.rel_counts(result["values"])
+    np.testing.assert_allclose(curve, reference, rtol=1e-6, atol=1e-6 * counts.max())
+
+
+def test_failed_fit_has_no_curve():
+    assert expected_counts({"status": "failed", "values": {}}, np.linspace(0, 1, 5), 10.0) is None
