@@ -59,6 +59,8 @@ def test_collections_and_cross_references(synthetic_nanoaod):
     # Lorentz behaviour is kept on the extended Electron and on Track
     assert ak.all(abs(ele.energy - ele.pt * np.cosh(ele.eta)) < 1e-3 * ele.energy)
     assert ak.all(ak.num(events.Track.pt) == ak.num(events.Track.px))
+    clu = events.Cluster
+    assert ak.all(abs(clu.et - clu.eAcc / np.cosh(clu.eta)) <= 1e-4 * abs(clu.eAcc))
 
 
 def test_cross_references_survive_slicing(synthetic_nanoaod):
