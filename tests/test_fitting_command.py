@@ -22,11 +22,23 @@ def output_file(tmp_path_factory):
     rng = np.random.default_rng(4)
     for calib, width in (("bdt", 0.03), ("cnn", 0.024)):
         n = 20_000
-        response.fill(calibration=calib, particle="electron", abseta=rng.uniform(0, 2.4, n),
-                      et=rng.uniform(20, 100, n), mu=rng.uniform(15, 70, n),
-                      response=rng.normal(1.0, width, n))
-    save({"response": response, "mass": mass, "cutflow": {"all": 30_000},
-          "meta": {"channel": "zee", "kind": "mc"}}, path)
+        response.fill(
+            calibration=calib,
+            particle="electron",
+            abseta=rng.uniform(0, 2.4, n),
+            et=rng.uniform(20, 100, n),
+            mu=rng.uniform(15, 70, n),
+            response=rng.normal(1.0, width, n),
+        )
+    save(
+        {
+            "response": response,
+            "mass": mass,
+            "cutflow": {"all": 30_000},
+            "meta": {"channel": "zee", "kind": "mc"},
+        },
+        path,
+    )
     return path
 
 

@@ -9,10 +9,16 @@ PAIRS = binning.eta_pair_categories()
 
 
 def _results(sig, rel_err=0.01, rejected=()):
-    return [FitResult(model="bwcb", status="ok", accepted=k not in rejected,
-                      values={"sigma": float(np.hypot(sig[i], sig[j]))},
-                      errors={"sigma": rel_err * float(np.hypot(sig[i], sig[j]))})
-            for k, (i, j) in enumerate(PAIRS)]
+    return [
+        FitResult(
+            model="bwcb",
+            status="ok",
+            accepted=k not in rejected,
+            values={"sigma": float(np.hypot(sig[i], sig[j]))},
+            errors={"sigma": rel_err * float(np.hypot(sig[i], sig[j]))},
+        )
+        for k, (i, j) in enumerate(PAIRS)
+    ]
 
 
 def test_solve_resolution_exact():
@@ -31,9 +37,16 @@ def test_solve_resolution_with_rejections_and_unphysical_bin():
     assert res.used_categories == [k for k in range(15) if k not in (0, 5)]
     # sigma_0^2 = -0.1 (bin 0 "narrows" every pair): reported as 0 and not physical
     s2 = np.array([-0.1, 0.64, 2.25, 1.0, 1.44])
-    fake = [FitResult(model="bwcb", status="ok", accepted=(i, j) != (0, 0),
-                      values={"sigma": float(np.sqrt(abs(s2[i] + s2[j])))},
-                      errors={"sigma": 0.01}) for i, j in PAIRS]
+    fake = [
+        FitResult(
+            model="bwcb",
+            status="ok",
+            accepted=(i, j) != (0, 0),
+            values={"sigma": float(np.sqrt(abs(s2[i] + s2[j])))},
+            errors={"sigma": 0.01},
+        )
+        for i, j in PAIRS
+    ]
     bad = eta_resolution.solve_resolution(PAIRS, fake, 5)
     assert not bad.physical[0] and bad.sigma[0] == 0.0
     assert np.allclose(bad.sigma[1:], np.sqrt(s2[1:]), rtol=1e-8)

@@ -20,8 +20,9 @@ def test_crystal_ball_cdf_matches_scipy(alpha, n):
 def test_bwcb_bin_probs_match_numerical_convolution():
     grid = shapes.ConvolutionGrid.build(EDGES, subdivisions=4)
     pars = {"mu": 0.4, "sigma": 1.6, "alpha": 1.3, "n": 4.0}
-    probs = shapes.normalise(np, shapes.bw_cb_bin_probs(
-        np, erf, grid.cell_edges, grid.bw_bin_matrix, **pars))
+    probs = shapes.normalise(
+        np, shapes.bw_cb_bin_probs(np, erf, grid.cell_edges, grid.bw_bin_matrix, **pars)
+    )
     ref = np.diff(bwcb_cdf_numeric(EDGES, **pars, step=0.005))
     assert probs.sum() == pytest.approx(1.0)
     assert np.max(np.abs(probs - ref)) < 2e-3 * probs.max()
@@ -29,8 +30,12 @@ def test_bwcb_bin_probs_match_numerical_convolution():
 
 def test_narrow_cb_reduces_to_breit_wigner():
     grid = shapes.ConvolutionGrid.build(EDGES, subdivisions=4)
-    probs = shapes.normalise(np, shapes.bw_cb_bin_probs(
-        np, erf, grid.cell_edges, grid.bw_bin_matrix, mu=0.0, sigma=1e-3, alpha=2.0, n=5.0))
+    probs = shapes.normalise(
+        np,
+        shapes.bw_cb_bin_probs(
+            np, erf, grid.cell_edges, grid.bw_bin_matrix, mu=0.0, sigma=1e-3, alpha=2.0, n=5.0
+        ),
+    )
     bw = np.diff(shapes.breit_wigner_cdf(EDGES))
     assert np.allclose(probs, bw / bw.sum(), rtol=1e-3)
 

@@ -18,8 +18,11 @@ def test_eiqr_hist_matches_numpy_at_default_binning(kind):
     if kind == "gauss":
         x = rng.normal(1.0, 0.03, 300_000)
     else:  # low tail like a calorimeter response
-        x = np.where(rng.random(300_000) < 0.8, rng.normal(1.0, 0.02, 300_000),
-                     1.0 - rng.exponential(0.06, 300_000))
+        x = np.where(
+            rng.random(300_000) < 0.8,
+            rng.normal(1.0, 0.02, 300_000),
+            1.0 - rng.exponential(0.06, 300_000),
+        )
     edges = _default_edges()
     counts, _ = np.histogram(x, edges)
     for q in (75.0, 95.0):
@@ -71,7 +74,9 @@ def test_hist_quantiles_edge_cases():
 
 
 def test_metrics_does_not_import_tensorflow():
-    code = ("import sys, calocoffea.metrics; "
-            "bad = [m for m in ('zfit', 'tensorflow') if m in sys.modules]; "
-            "sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, calocoffea.metrics; "
+        "bad = [m for m in ('zfit', 'tensorflow') if m in sys.modules]; "
+        "sys.exit(1 if bad else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
