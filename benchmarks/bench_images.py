@@ -49,8 +49,9 @@ def _templates(rng: np.random.Generator, n: int) -> list[dict]:
             sel = cells["layer"] == lay
             if prof[sel].sum() > 0:
                 prof[sel] *= _LAYER_FRACTIONS[lay] / prof[sel].sum()
-        out.append(dict(cells, profile=prof, noise=_LAYER_NOISE[cells["layer"]], ceta=eta,
-                        cphi=phi))
+        out.append(
+            dict(cells, profile=prof, noise=_LAYER_NOISE[cells["layer"]], ceta=eta, cphi=phi)
+        )
     return out
 
 
@@ -66,8 +67,10 @@ def make_batch(rng: np.random.Generator, templates: list[dict], n: int) -> dict[
     counts = np.array([templates[t]["layer"].size for t in pick])
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    cat = {k: np.concatenate([templates[t][k] for t in pick])
-           for k in ("layer", "eta", "phi", "deta", "dphi", "profile", "noise")}
+    cat = {
+        k: np.concatenate([templates[t][k] for t in pick])
+        for k in ("layer", "eta", "phi", "deta", "dphi", "profile", "noise")
+    }
     rep_shift = np.repeat(shift, counts)
     e = np.repeat(energy, counts) * cat["profile"] + rng.normal(0, 1, offsets[-1]) * cat["noise"]
     return {
@@ -79,8 +82,9 @@ def make_batch(rng: np.random.Generator, templates: list[dict], n: int) -> dict[
         "layer": cat["layer"],
         "offsets": offsets,
         "ceta": np.array([templates[t]["ceta"] for t in pick], np.float32),
-        "cphi": geometry.wrap_phi(np.array([templates[t]["cphi"] for t in pick]) + shift)
-        .astype(np.float32),
+        "cphi": geometry.wrap_phi(np.array([templates[t]["cphi"] for t in pick]) + shift).astype(
+            np.float32
+        ),
     }
 
 
@@ -92,8 +96,15 @@ def _clock() -> np.ndarray:
 def _time_images(b: dict) -> np.ndarray:
     t0 = _clock()
     images, valid = build_images(
-        b["e"], b["eta"], b["phi"], b["layer"], b["offsets"],
-        cluster_eta=b["ceta"], cluster_phi=b["cphi"], cell_deta=b["deta"], cell_dphi=b["dphi"],
+        b["e"],
+        b["eta"],
+        b["phi"],
+        b["layer"],
+        b["offsets"],
+        cluster_eta=b["ceta"],
+        cluster_phi=b["cphi"],
+        cell_deta=b["deta"],
+        cell_dphi=b["dphi"],
     )
     dt = _clock() - t0
     if not valid.all():

@@ -126,8 +126,24 @@ def _inside(u_first, r, n, n_pix):
 
 @numba.njit(cache=True, nogil=True)
 def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
-    e, eta, phi, deta, dphi, layer, time, offsets, ceta, cphi,
-    with_time, eta_pitch, phi_pitch, n_eta, n_phi, max_size, images, valid,
+    e,
+    eta,
+    phi,
+    deta,
+    dphi,
+    layer,
+    time,
+    offsets,
+    ceta,
+    cphi,
+    with_time,
+    eta_pitch,
+    phi_pitch,
+    n_eta,
+    n_phi,
+    max_size,
+    images,
+    valid,
 ):
     n_clusters = offsets.shape[0] - 1
     two_pi = 2.0 * math.pi
@@ -180,11 +196,16 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             up = d_phi * inv_pp + half_p + 0.5 * (1.0 - m_p)
             good = (
                 (float(e[i]) * 0.0 == 0.0)
-                & (ratio_e > 0.0) & (ratio_e <= max_ratio_e)
-                & (ratio_p > 0.0) & (ratio_p <= max_ratio_p)
-                & (abs(ratio_e - m_e) <= _RATIO_TOL) & (m_e >= 1.0)
-                & (abs(ratio_p - m_p) <= _RATIO_TOL) & (m_p >= 1.0)
-                & (abs(ue) < 1e6) & (abs(d_phi) <= math.pi)
+                & (ratio_e > 0.0)
+                & (ratio_e <= max_ratio_e)
+                & (ratio_p > 0.0)
+                & (ratio_p <= max_ratio_p)
+                & (abs(ratio_e - m_e) <= _RATIO_TOL)
+                & (m_e >= 1.0)
+                & (abs(ratio_p - m_p) <= _RATIO_TOL)
+                & (m_p >= 1.0)
+                & (abs(ue) < 1e6)
+                & (abs(d_phi) <= math.pi)
             )
             # keep float->int conversions defined for cells that take the general path
             ue = ue if good else 0.0
@@ -230,9 +251,14 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             d_phi = float(phi[i]) - c_phi
             ti = float(time[i]) if with_time else 0.0
             if not (
-                math.isfinite(ei) and math.isfinite(d_eta) and math.isfinite(d_phi)
+                math.isfinite(ei)
+                and math.isfinite(d_eta)
+                and math.isfinite(d_phi)
                 and math.isfinite(ti)
-                and sz_eta > 0.0 and sz_eta <= max_size and sz_phi > 0.0 and sz_phi <= max_size
+                and sz_eta > 0.0
+                and sz_eta <= max_size
+                and sz_phi > 0.0
+                and sz_phi <= max_size
             ):
                 ok = False
                 break
@@ -416,9 +442,24 @@ def build_images(
     images = np.zeros((n_clusters, n_channels, N_ETA, N_PHI), dtype=np.float32)
     valid = np.zeros(n_clusters, dtype=np.bool_)
     _kernel(
-        arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], layer, time, offsets, ceta, cphi,
-        with_time, geometry.IMAGE_ETA_PITCH, geometry.IMAGE_PHI_PITCH, N_ETA, N_PHI,
-        MAX_CELL_SIZE, images, valid,
+        arrays[0],
+        arrays[1],
+        arrays[2],
+        arrays[3],
+        arrays[4],
+        layer,
+        time,
+        offsets,
+        ceta,
+        cphi,
+        with_time,
+        geometry.IMAGE_ETA_PITCH,
+        geometry.IMAGE_PHI_PITCH,
+        N_ETA,
+        N_PHI,
+        MAX_CELL_SIZE,
+        images,
+        valid,
     )
     n_bad = n_clusters - int(valid.sum())
     if n_bad:
@@ -496,5 +537,13 @@ def images_from_clusters(
     )
 
 
-__all__ = ["MAX_CELL_SIZE", "N_ETA", "N_LAYERS", "N_PHI", "build_images", "images_from_clusters",
-           "pixel_edges", "window_cells"]
+__all__ = [
+    "MAX_CELL_SIZE",
+    "N_ETA",
+    "N_LAYERS",
+    "N_PHI",
+    "build_images",
+    "images_from_clusters",
+    "pixel_edges",
+    "window_cells",
+]

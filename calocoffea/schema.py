@@ -208,8 +208,11 @@ class CaloNanoAODSchema(NanoAODSchema):
         # but without its warning for every file: the stored branch is dropped beforehand.
         replaced = {name for name in self.full_like_items if name in present}
         if replaced:
-            kept = [(f, c) for f, c in zip(field_names, input_contents, strict=True)
-                    if f not in replaced]
+            kept = [
+                (f, c)
+                for f, c in zip(field_names, input_contents, strict=True)
+                if f not in replaced
+            ]
             field_names = [f for f, _ in kept]
             input_contents = [c for _, c in kept]
         return super()._build_collections(field_names, input_contents)

@@ -73,9 +73,18 @@ def fetch(dest: Path = DEFAULT_DEST, coffea_version: str | None = None) -> Path:
     coffea_version = coffea_version or version("coffea")
     with tempfile.TemporaryDirectory(prefix="calocoffea-sdist-") as tmp:
         cmd = [
-            sys.executable, "-m", "pip", "download", f"coffea=={coffea_version}",
-            "--no-deps", "--no-binary", ":all:", "--disable-pip-version-check",
-            "--quiet", "--dest", tmp,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            f"coffea=={coffea_version}",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            tmp,
         ]
         log.info("running %s", " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

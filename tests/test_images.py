@@ -49,8 +49,14 @@ def reference_image(cells: dict, eta_c: float, phi_c: float, with_time: bool = F
     eta_lo = eta_c - (N_ETA / 2) * PE
     phi_lo = phi_c - (N_PHI / 2) * PP
     for row in zip(
-        cells["e"], cells["eta"], cells["phi"], cells["deta"], cells["dphi"], cells["layer"],
-        cells.get("time", [0.0] * len(cells["e"])), strict=True,
+        cells["e"],
+        cells["eta"],
+        cells["phi"],
+        cells["deta"],
+        cells["dphi"],
+        cells["layer"],
+        cells.get("time", [0.0] * len(cells["e"])),
+        strict=True,
     ):
         e, eta, phi_raw, deta, dphi = (float(x) for x in row[:5])
         lay = int(row[5])
@@ -94,18 +100,29 @@ def _concat(clusters: list[dict]) -> tuple[dict, np.ndarray]:
 def _build(clusters: list[dict], etas, phis, with_time=False):
     flat, offsets = _concat(clusters)
     return build_images(
-        flat["e"], flat["eta"], flat["phi"], flat["layer"], offsets,
-        cluster_eta=np.asarray(etas), cluster_phi=np.asarray(phis),
-        cell_deta=flat["deta"], cell_dphi=flat["dphi"], cell_time=flat["time"],
+        flat["e"],
+        flat["eta"],
+        flat["phi"],
+        flat["layer"],
+        offsets,
+        cluster_eta=np.asarray(etas),
+        cluster_phi=np.asarray(phis),
+        cell_deta=flat["deta"],
+        cell_dphi=flat["dphi"],
+        cell_time=flat["time"],
         with_time=with_time,
     )
 
 
 def _single_cell(layer, eta, phi, deta, dphi, *, e=1.0, time=0.0) -> dict:
     return {
-        "e": np.array([e]), "eta": np.array([eta]), "phi": np.array([phi]),
-        "deta": np.array([deta]), "dphi": np.array([dphi]),
-        "layer": np.array([layer], np.uint8), "time": np.array([time]),
+        "e": np.array([e]),
+        "eta": np.array([eta]),
+        "phi": np.array([phi]),
+        "deta": np.array([deta]),
+        "dphi": np.array([dphi]),
+        "layer": np.array([layer], np.uint8),
+        "time": np.array([time]),
     }
 
 
@@ -148,8 +165,10 @@ def test_energy_conservation_cells_inside_window():
         d_phi = geometry.wrap_phi(cells["phi"] - phi)
         half_eta, half_phi = cells["deta"] / 2, cells["dphi"] / 2
         inside = (
-            (cells["eta"] - half_eta >= ee[0]) & (cells["eta"] + half_eta <= ee[-1])
-            & (d_phi - half_phi >= pe[0] - phi) & (d_phi + half_phi <= pe[-1] - phi)
+            (cells["eta"] - half_eta >= ee[0])
+            & (cells["eta"] + half_eta <= ee[-1])
+            & (d_phi - half_phi >= pe[0] - phi)
+            & (d_phi + half_phi <= pe[-1] - phi)
         )
         clusters.append({k: v[inside] for k, v in cells.items()})
         etas.append(eta)
@@ -207,9 +226,15 @@ def test_empty_clusters_are_invalid_and_zero():
     assert images[1].any()
     # no clusters at all
     images, valid = build_images(
-        np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.uint8), np.zeros(1, np.int64),
-        cluster_eta=np.zeros(0), cluster_phi=np.zeros(0),
-        cell_deta=np.zeros(0), cell_dphi=np.zeros(0),
+        np.zeros(0),
+        np.zeros(0),
+        np.zeros(0),
+        np.zeros(0, np.uint8),
+        np.zeros(1, np.int64),
+        cluster_eta=np.zeros(0),
+        cluster_phi=np.zeros(0),
+        cell_deta=np.zeros(0),
+        cell_dphi=np.zeros(0),
     )
     assert images.shape == (0, 4, N_ETA, N_PHI) and valid.shape == (0,)
 
@@ -262,10 +287,19 @@ def test_geometry_sizes_used_when_not_given():
     clusters = [cluster_cells(rng, eta, 0.3, 60.0) for eta in (0.1, 1.42, 2.1)]
     flat, offsets = _concat(clusters)
     kw = dict(cluster_eta=np.array([0.1, 1.42, 2.1]), cluster_phi=np.full(3, 0.3))
-    with_sizes, _ = build_images(flat["e"], flat["eta"], flat["phi"], flat["layer"], offsets,
-                                 cell_deta=flat["deta"], cell_dphi=flat["dphi"], **kw)
-    from_geo, valid = build_images(flat["e"], flat["eta"], flat["phi"], flat["layer"], offsets,
-                                   **kw)
+    with_sizes, _ = build_images(
+        flat["e"],
+        flat["eta"],
+        flat["phi"],
+        flat["layer"],
+        offsets,
+        cell_deta=flat["deta"],
+        cell_dphi=flat["dphi"],
+        **kw,
+    )
+    from_geo, valid = build_images(
+        flat["e"], flat["eta"], flat["phi"], flat["layer"], offsets, **kw
+    )
     assert valid.all()
     np.testing.assert_array_equal(with_sizes, from_geo)
 
@@ -276,20 +310,41 @@ def test_bad_input_raises_clear_errors():
         _build([c], [0.0], [0.0])
     c = _single_cell(2, 0.0, 0.0, 0.025, PP)
     with pytest.raises(ValueError, match="offsets"):
-        build_images(c["e"], c["eta"], c["phi"], c["layer"], np.array([0, 2]),
-                     cluster_eta=np.zeros(1), cluster_phi=np.zeros(1))
+        build_images(
+            c["e"],
+            c["eta"],
+            c["phi"],
+            c["layer"],
+            np.array([0, 2]),
+            cluster_eta=np.zeros(1),
+            cluster_phi=np.zeros(1),
+        )
     with pytest.raises(ValueError, match="cluster_eta"):
-        build_images(c["e"], c["eta"], c["phi"], c["layer"], np.array([0, 1]),
-                     cluster_eta=np.zeros(2), cluster_phi=np.zeros(2))
+        build_images(
+            c["e"],
+            c["eta"],
+            c["phi"],
+            c["layer"],
+            np.array([0, 1]),
+            cluster_eta=np.zeros(2),
+            cluster_phi=np.zeros(2),
+        )
 
 
 def test_images_from_plain_awkward_clusters_with_missing_entries():
     rng = np.random.default_rng(8)
     cl = [cluster_cells(rng, eta, -1.0, 40.0) for eta in (0.3, -1.6)]
     clusters = ak.zip(
-        {"eta": [0.3, -1.6], "phi": [-1.0, -1.0],
-         "cells": ak.zip({f: ak.Array([cl[0][f], cl[1][f]]) for f in
-                          ("e", "eta", "phi", "deta", "dphi", "layer")})},
+        {
+            "eta": [0.3, -1.6],
+            "phi": [-1.0, -1.0],
+            "cells": ak.zip(
+                {
+                    f: ak.Array([cl[0][f], cl[1][f]])
+                    for f in ("e", "eta", "phi", "deta", "dphi", "layer")
+                }
+            ),
+        },
         depth_limit=1,
     )
     # events -> electrons -> ?cluster: [[c0, None], [], [c1]]
@@ -325,8 +380,9 @@ def _cluster(draw):
         cells["phi"].append(float(geometry.wrap_phi(phi_c + draw(st.floats(-0.2, 0.2)))))
         cells["e"].append(draw(_energy))
         cells["time"].append(draw(st.floats(-25, 25)))
-    cells = {k: np.asarray(v, dtype=np.uint8 if k == "layer" else np.float64) for k, v in
-             cells.items()}
+    cells = {
+        k: np.asarray(v, dtype=np.uint8 if k == "layer" else np.float64) for k, v in cells.items()
+    }
     return cells, eta_c, phi_c
 
 
@@ -340,9 +396,15 @@ def test_property_random_layouts(batch):
         flat = {k: np.zeros(0) for k in ("e", "eta", "phi", "deta", "dphi", "time")}
         flat["layer"] = np.zeros(0, np.uint8)
         images, valid = build_images(
-            flat["e"], flat["eta"], flat["phi"], flat["layer"], np.zeros(1, np.int64),
-            cluster_eta=np.zeros(0), cluster_phi=np.zeros(0),
-            cell_deta=flat["deta"], cell_dphi=flat["dphi"],
+            flat["e"],
+            flat["eta"],
+            flat["phi"],
+            flat["layer"],
+            np.zeros(1, np.int64),
+            cluster_eta=np.zeros(0),
+            cluster_phi=np.zeros(0),
+            cell_deta=flat["deta"],
+            cell_dphi=flat["dphi"],
         )
         assert images.shape[0] == 0
         return
