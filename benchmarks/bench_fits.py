@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 
 OFFSETS = (0.004, -0.006, 0.012, -0.010, 0.008)
-RESOLUTIONS = {"bdt": (0.020, 0.025, 0.040, 0.030, 0.035),
-               "cnn": (0.016, 0.020, 0.032, 0.024, 0.028)}
+RESOLUTIONS = {
+    "bdt": (0.020, 0.025, 0.040, 0.030, 0.035),
+    "cnn": (0.016, 0.020, 0.032, 0.024, 0.028),
+}
 
 
 def _toy_hist(n_events: int, seed: int):
@@ -68,22 +70,36 @@ def run(n_events: int = 200_000, baseline_fits: int = 3, seed: int = 1) -> dict:
     accepted = {c: sum(f["accepted"] for f in fits) for c, fits in out["fits"].items()}
     return {
         "benchmark": "fits",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_avg_1min": os.getloadavg()[0]},
-        "input": {"events_per_calibration": n_events, "categories": 15,
-                  "calibrations": list(RESOLUTIONS), "mass_bins": int(edges.size - 1)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1min": os.getloadavg()[0],
+        },
+        "input": {
+            "events_per_calibration": n_events,
+            "categories": 15,
+            "calibrations": list(RESOLUTIONS),
+            "mass_bins": int(edges.size - 1),
+        },
         "import_zfit_s": import_s,
         "full_zee_fit_set": {
-            "wall_s": wall, "cpu_s": cpu, "n_fits": n_fits, "per_fit_s": wall / n_fits,
-            "target_wall_s": 60.0, "meets_target": wall < 60.0,
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "n_fits": n_fits,
+            "per_fit_s": wall / n_fits,
+            "target_wall_s": 60.0,
+            "meets_target": wall < 60.0,
             "accepted_categories": accepted,
-            "inclusive_sigma_gev": {c: r["values"].get("sigma")
-                                    for c, r in out["inclusive"].items()},
+            "inclusive_sigma_gev": {
+                c: r["values"].get("sigma") for c, r in out["inclusive"].items()
+            },
             "inclusive_sigma_eta_shifted_gev": {
-                c: r["values"].get("sigma") for c, r in out["inclusive_eta_shifted"].items()},
+                c: r["values"].get("sigma") for c, r in out["inclusive_eta_shifted"].items()
+            },
         },
         "baseline_rebuild_per_fit": {
-            "fits_timed": baseline_fits, "per_fit_s": per_fit_rebuild,
+            "fits_timed": baseline_fits,
+            "per_fit_s": per_fit_rebuild,
             "extrapolated_wall_s": per_fit_rebuild * n_fits,
         },
         "speedup": per_fit_rebuild * n_fits / wall,
@@ -94,8 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--baseline-fits", type=int, default=3)
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).parent / "results" / "fits.json")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fits.json")
     args = parser.parse_args()
     report = run(args.events, args.baseline_fits)
     args.out.parent.mkdir(parents=True, exist_ok=True)

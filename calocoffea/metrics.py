@@ -85,8 +85,9 @@ def eiqr(values: np.ndarray, q: float = 75.0, weights: np.ndarray | None = None)
     if weights is None:
         lo, hi = np.percentile(values, [100.0 - q, q])
     else:
-        lo, hi = np.percentile(values, [100.0 - q, q], weights=np.asarray(weights, dtype=float),
-                               method="inverted_cdf")
+        lo, hi = np.percentile(
+            values, [100.0 - q, q], weights=np.asarray(weights, dtype=float), method="inverted_cdf"
+        )
     return float((hi - lo) / norm)
 
 

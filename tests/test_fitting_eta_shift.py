@@ -100,13 +100,18 @@ def test_apply_to_mass_hist_double_storage():
     ref = book_mass("zee", len(PAIRS))
     h = hist.Hist(*ref.axes, storage=hist.storage.Double())
     rng = np.random.default_rng(4)
-    h.fill(calibration="cnn", etacat=np.full(4000, 3), mu=np.full(4000, 30.0),
-           mass=rng.normal(90, 2, 4000))
+    h.fill(
+        calibration="cnn",
+        etacat=np.full(4000, 3),
+        mu=np.full(4000, 30.0),
+        mass=rng.normal(90, 2, 4000),
+    )
     out = eta_shift.apply_to_mass_hist(h, {"cnn": np.array([0.0, -0.02, 0, 0, 0])}, PAIRS)
     # category 3 is the pair (0, 3): alpha_1 does not touch it
     assert np.array_equal(out.view(), h.view())
     out = eta_shift.apply_to_mass_hist(h, {"cnn": np.array([-0.02, 0, 0, 0, 0])}, PAIRS)
     centres = h.axes["mass"].centers
-    ratio = (np.average(centres, weights=out.view()[1, 3].sum(axis=0))
-             / np.average(centres, weights=h.view()[1, 3].sum(axis=0)))
+    ratio = np.average(centres, weights=out.view()[1, 3].sum(axis=0)) / np.average(
+        centres, weights=h.view()[1, 3].sum(axis=0)
+    )
     assert ratio == pytest.approx(np.sqrt(0.98), abs=2e-4)

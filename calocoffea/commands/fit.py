@@ -19,16 +19,30 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path, help="processor output (.coffea, coffea.util.save)")
     parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
-    parser.add_argument("--no-eta-shift", action="store_true",
-                        help="Z->ee: skip the eta-shift correction and refit")
-    parser.add_argument("--no-mu-fits", action="store_true",
-                        help="skip the inclusive fits per <mu> bin")
-    parser.add_argument("--min-entries", type=float, default=500.0,
-                        help="fits with fewer entries are skipped (default 500)")
-    parser.add_argument("--max-chi2-ndf", type=float, default=3.0,
-                        help="accept fits with Pearson chi2/ndf below this (default 3)")
-    parser.add_argument("--subdivisions", type=int, default=4,
-                        help="BW x CB convolution cells per mass bin (default 4)")
+    parser.add_argument(
+        "--no-eta-shift", action="store_true", help="Z->ee: skip the eta-shift correction and refit"
+    )
+    parser.add_argument(
+        "--no-mu-fits", action="store_true", help="skip the inclusive fits per <mu> bin"
+    )
+    parser.add_argument(
+        "--min-entries",
+        type=float,
+        default=500.0,
+        help="fits with fewer entries are skipped (default 500)",
+    )
+    parser.add_argument(
+        "--max-chi2-ndf",
+        type=float,
+        default=3.0,
+        help="accept fits with Pearson chi2/ndf below this (default 3)",
+    )
+    parser.add_argument(
+        "--subdivisions",
+        type=int,
+        default=4,
+        help="BW x CB convolution cells per mass bin (default 4)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +62,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     criteria = AcceptanceCriteria(min_entries=args.min_entries, max_chi2_ndf=args.max_chi2_ndf)
     try:
-        results = fit_output(output, criteria=criteria, subdivisions=args.subdivisions,
-                             do_eta_shift=not args.no_eta_shift, fit_mu=not args.no_mu_fits)
+        results = fit_output(
+            output,
+            criteria=criteria,
+            subdivisions=args.subdivisions,
+            do_eta_shift=not args.no_eta_shift,
+            fit_mu=not args.no_mu_fits,
+        )
     except (TypeError, KeyError, ValueError) as err:
         print(f"calocoffea fit: {args.output}: {err}", file=sys.stderr)
         return 1
@@ -66,14 +85,20 @@ def _print_summary(results: dict) -> None:
 
     mass = results["mass"]
     table = Table(title=f"{results['channel']} ({results.get('kind')}): {mass['model']} fits")
-    for col in ("calibration", "accepted categories", "inclusive sigma [GeV]",
-                "after eta-shift [GeV]"):
+    for col in (
+        "calibration",
+        "accepted categories",
+        "inclusive sigma [GeV]",
+        "after eta-shift [GeV]",
+    ):
         table.add_column(col)
     for calib, fits in mass["fits"].items():
         inc = mass["inclusive"][calib]
         shifted = mass.get("inclusive_eta_shifted", {}).get(calib)
         table.add_row(
-            calib, f"{sum(f['accepted'] for f in fits)}/{len(fits)}", _fmt(inc),
+            calib,
+            f"{sum(f['accepted'] for f in fits)}/{len(fits)}",
+            _fmt(inc),
             _fmt(shifted) if shifted else "-",
         )
     Console(stderr=True).print(table)

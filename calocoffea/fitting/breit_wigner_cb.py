@@ -54,8 +54,18 @@ class BinnedBWCB(_ShapePDF):
     ``subdivisions`` sets the convolution-cell step (min bin width / subdivisions).
     """
 
-    def __init__(self, obs, *, mu, sigma, alpha, n, subdivisions: int = 4, name: str = "BWCB",
-                 extra_params: dict | None = None):
+    def __init__(
+        self,
+        obs,
+        *,
+        mu,
+        sigma,
+        alpha,
+        n,
+        subdivisions: int = 4,
+        name: str = "BWCB",
+        extra_params: dict | None = None,
+    ):
         params = {"mu": mu, "sigma": sigma, "alpha": alpha, "n": n} | (extra_params or {})
         super().__init__(obs, params, name)
         grid = shapes.ConvolutionGrid.build(np.asarray(obs.binning.edges[0]), subdivisions)
@@ -65,18 +75,45 @@ class BinnedBWCB(_ShapePDF):
 
     def _probs(self):
         p = self.params
-        return shapes.bw_cb_bin_probs(znp, _erf, self._cells, self._bw, mu=p["mu"],
-                                      sigma=p["sigma"], alpha=p["alpha"], n=p["n"])
+        return shapes.bw_cb_bin_probs(
+            znp,
+            _erf,
+            self._cells,
+            self._bw,
+            mu=p["mu"],
+            sigma=p["sigma"],
+            alpha=p["alpha"],
+            n=p["n"],
+        )
 
 
 class BinnedBWCBPlusGauss(BinnedBWCB):
     """(1 - f_bkg) BW⊗CB + f_bkg G(μ_bkg, σ_bkg): Z→μμγ signal plus a wide background."""
 
-    def __init__(self, obs, *, mu, sigma, alpha, n, frac_bkg, mu_bkg, sigma_bkg,
-                 subdivisions: int = 4, name: str = "BWCBBkg"):
-        super().__init__(obs, mu=mu, sigma=sigma, alpha=alpha, n=n, subdivisions=subdivisions,
-                         name=name, extra_params={"frac_bkg": frac_bkg, "mu_bkg": mu_bkg,
-                                                  "sigma_bkg": sigma_bkg})
+    def __init__(
+        self,
+        obs,
+        *,
+        mu,
+        sigma,
+        alpha,
+        n,
+        frac_bkg,
+        mu_bkg,
+        sigma_bkg,
+        subdivisions: int = 4,
+        name: str = "BWCBBkg",
+    ):
+        super().__init__(
+            obs,
+            mu=mu,
+            sigma=sigma,
+            alpha=alpha,
+            n=n,
+            subdivisions=subdivisions,
+            name=name,
+            extra_params={"frac_bkg": frac_bkg, "mu_bkg": mu_bkg, "sigma_bkg": sigma_bkg},
+        )
 
     def _probs(self):
         p = self.params
@@ -90,8 +127,17 @@ class BinnedBWCBPlusGauss(BinnedBWCB):
 class BinnedDoubleGauss(_ShapePDF):
     """Thesis eq. 4.8: (1 - f) G(mu0, s0) + f G(μ, σ), with mu0 = 125, s0 = 3 GeV fixed."""
 
-    def __init__(self, obs, *, mu, sigma, frac, mu0: float = 125.0, sigma0: float = 3.0,
-                 name: str = "DoubleGauss"):
+    def __init__(
+        self,
+        obs,
+        *,
+        mu,
+        sigma,
+        frac,
+        mu0: float = 125.0,
+        sigma0: float = 3.0,
+        name: str = "DoubleGauss",
+    ):
         super().__init__(obs, {"mu": mu, "sigma": sigma, "frac": frac}, name)
         self._g0 = shapes.normalise(
             np, shapes.gauss_bin_probs(np, _np_erf, np.asarray(obs.binning.edges[0]), mu0, sigma0)
@@ -100,7 +146,8 @@ class BinnedDoubleGauss(_ShapePDF):
     def _probs(self):
         p = self.params
         g = shapes.normalise(
-            znp, shapes.gauss_bin_probs(znp, _erf, self._edges, p["mu"], p["sigma"]))
+            znp, shapes.gauss_bin_probs(znp, _erf, self._edges, p["mu"], p["sigma"])
+        )
         return (1.0 - p["frac"]) * znp.asarray(self._g0) + p["frac"] * g
 
 

@@ -31,8 +31,14 @@ class CrossCheckResult:
 
 
 def bwcb_cdf_numeric(
-    edges: np.ndarray, *, mu: float, sigma: float, alpha: float, n: float,
-    step: float = 0.01, pad: float = 20.0,
+    edges: np.ndarray,
+    *,
+    mu: float,
+    sigma: float,
+    alpha: float,
+    n: float,
+    step: float = 0.01,
+    pad: float = 20.0,
 ) -> np.ndarray:
     """Normalised-over-range CDF of BW(m_Z, Γ_Z) ⊗ CB at bin ``edges`` (GeV).
 
@@ -51,7 +57,9 @@ def bwcb_cdf_numeric(
 
 
 def fit_bwcb_iminuit(
-    counts: np.ndarray, edges: np.ndarray, start: dict[str, float] | None = None,
+    counts: np.ndarray,
+    edges: np.ndarray,
+    start: dict[str, float] | None = None,
     step: float = 0.01,
 ) -> CrossCheckResult:
     """Binned NLL fit of BW ⊗ CB to ``counts`` (n,) on ``edges`` (n+1,) with iminuit."""
@@ -74,5 +82,6 @@ def fit_bwcb_iminuit(
     return CrossCheckResult(
         values={k: float(m.values[k]) for k in names},
         errors={k: float(m.errors[k]) for k in names},
-        valid=bool(m.valid), fval=float(m.fval),
+        valid=bool(m.valid),
+        fval=float(m.fval),
     )

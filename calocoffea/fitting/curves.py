@@ -37,8 +37,14 @@ def expected_counts(
         probs = shapes.normalise(
             np,
             shapes.bw_cb_bin_probs(
-                np, erf, grid.cell_edges, grid.bw_bin_matrix, mu=values["mu"],
-                sigma=values["sigma"], alpha=values["alpha"], n=values["n"],
+                np,
+                erf,
+                grid.cell_edges,
+                grid.bw_bin_matrix,
+                mu=values["mu"],
+                sigma=values["sigma"],
+                alpha=values["alpha"],
+                n=values["n"],
             ),
         )
         if model == "bwcb_bkg":
@@ -48,8 +54,9 @@ def expected_counts(
             probs = (1.0 - values["frac_bkg"]) * probs + values["frac_bkg"] * bkg
     elif model == "double_gauss":
         g0 = shapes.normalise(np, shapes.gauss_bin_probs(np, erf, edges, *DOUBLE_GAUSS_FIXED))
-        g = shapes.normalise(np, shapes.gauss_bin_probs(np, erf, edges, values["mu"],
-                                                         values["sigma"]))
+        g = shapes.normalise(
+            np, shapes.gauss_bin_probs(np, erf, edges, values["mu"], values["sigma"])
+        )
         probs = (1.0 - values["frac"]) * g0 + values["frac"] * g
     else:
         raise ValueError(f"unknown fit model {model!r}")

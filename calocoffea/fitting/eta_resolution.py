@@ -32,14 +32,19 @@ class EtaResolution:
 
     def to_dict(self) -> dict:
         """JSON-ready dict (see docs/fit_results.md)."""
+
         def clean(a):
             return [None if not np.isfinite(v) else float(v) for v in np.ravel(a)]
 
         return {
-            "sigma": clean(self.sigma), "sigma_error": clean(self.sigma_error),
+            "sigma": clean(self.sigma),
+            "sigma_error": clean(self.sigma_error),
             "sigma2_covariance": np.nan_to_num(self.sigma2_covariance, nan=0.0).tolist(),
-            "identified": self.identified.tolist(), "physical": self.physical.tolist(),
-            "chi2": self.chi2, "ndf": self.ndf, "used_categories": self.used_categories,
+            "identified": self.identified.tolist(),
+            "physical": self.physical.tolist(),
+            "chi2": self.chi2,
+            "ndf": self.ndf,
+            "used_categories": self.used_categories,
         }
 
 
@@ -66,8 +71,16 @@ def solve_resolution(
         used.append(k)
     nan = np.full(n_bins, np.nan)
     if not rows:
-        return EtaResolution(nan, nan.copy(), np.full((n_bins, n_bins), np.nan),
-                             np.zeros(n_bins, bool), np.zeros(n_bins, bool), float("nan"), 0, [])
+        return EtaResolution(
+            nan,
+            nan.copy(),
+            np.full((n_bins, n_bins), np.nan),
+            np.zeros(n_bins, bool),
+            np.zeros(n_bins, bool),
+            float("nan"),
+            0,
+            [],
+        )
     x = np.asarray(rows)
     y_arr, w_arr = np.asarray(y), np.asarray(w)
     identified = np.any(x != 0, axis=0)
@@ -83,15 +96,27 @@ def solve_resolution(
     sigma = np.where(physical, np.sqrt(np.clip(s2, 0.0, None)), np.where(identified, 0.0, np.nan))
     ds2 = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
-        sigma_err = np.where(physical, ds2 / (2.0 * sigma),
-                             np.where(identified, np.sqrt(ds2), np.nan))
+        sigma_err = np.where(
+            physical, ds2 / (2.0 * sigma), np.where(identified, np.sqrt(ds2), np.nan)
+        )
     resid = y_arr - xs @ sol
-    return EtaResolution(sigma, sigma_err, cov, identified, physical,
-                         float(np.sum(w_arr * resid**2)), len(rows) - int(identified.sum()), used)
+    return EtaResolution(
+        sigma,
+        sigma_err,
+        cov,
+        identified,
+        physical,
+        float(np.sum(w_arr * resid**2)),
+        len(rows) - int(identified.sum()),
+        used,
+    )
 
 
 def photon_width(
-    sigma_calib: float, err_calib: float, sigma_muons: float, err_muons: float,
+    sigma_calib: float,
+    err_calib: float,
+    sigma_muons: float,
+    err_muons: float,
     mode: str = "linear",
 ) -> tuple[float, float]:
     """Photon part of a Z→μμγ CB width (GeV) given the muon-only width from MC with the true
@@ -108,8 +133,9 @@ def photon_width(
     raise ValueError(f"mode must be 'linear' or 'quadrature', got {mode!r}")
 
 
-def relative_improvement(model: float, err_model: float, benchmark: float,
-                         err_benchmark: float) -> tuple[float, float]:
+def relative_improvement(
+    model: float, err_model: float, benchmark: float, err_benchmark: float
+) -> tuple[float, float]:
     """1 - model/benchmark (thesis eqs. 4.7, 6.3-6.4) with independent-error propagation."""
     ratio = model / benchmark
     return 1.0 - ratio, abs(ratio) * math.hypot(err_model / model, err_benchmark / benchmark)

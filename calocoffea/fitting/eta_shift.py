@@ -57,7 +57,9 @@ class EtaShift:
             "alpha_error": [None if not np.isfinite(e) else float(e) for e in self.errors],
             "covariance": np.nan_to_num(self.covariance, nan=0.0).tolist(),
             "identified": self.identified.tolist(),
-            "chi2": self.chi2, "ndf": self.ndf, "n_used": self.n_used,
+            "chi2": self.chi2,
+            "ndf": self.ndf,
+            "n_used": self.n_used,
             "used_categories": self.used_categories,
         }
 

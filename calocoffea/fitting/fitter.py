@@ -110,13 +110,26 @@ class MassFitter:
         space = models.binned_space(self.edges, name=f"mass_{tag}")
         p = self.params
         if model == "bwcb":
-            self.pdf = models.BinnedBWCB(space, mu=p["mu"], sigma=p["sigma"], alpha=p["alpha"],
-                                         n=p["n"], subdivisions=subdivisions)
+            self.pdf = models.BinnedBWCB(
+                space,
+                mu=p["mu"],
+                sigma=p["sigma"],
+                alpha=p["alpha"],
+                n=p["n"],
+                subdivisions=subdivisions,
+            )
         elif model == "bwcb_bkg":
             self.pdf = models.BinnedBWCBPlusGauss(
-                space, mu=p["mu"], sigma=p["sigma"], alpha=p["alpha"], n=p["n"],
-                frac_bkg=p["frac_bkg"], mu_bkg=p["mu_bkg"], sigma_bkg=p["sigma_bkg"],
-                subdivisions=subdivisions)
+                space,
+                mu=p["mu"],
+                sigma=p["sigma"],
+                alpha=p["alpha"],
+                n=p["n"],
+                frac_bkg=p["frac_bkg"],
+                mu_bkg=p["mu_bkg"],
+                sigma_bkg=p["sigma_bkg"],
+                subdivisions=subdivisions,
+            )
         else:
             self.pdf = models.BinnedDoubleGauss(space, mu=p["mu"], sigma=p["sigma"], frac=p["frac"])
         n_bins = self.edges.size - 1
@@ -142,29 +155,42 @@ class MassFitter:
         return starts
 
     # -- one fit ---------------------------------------------------------------------------
-    def fit(self, counts: np.ndarray, label: str = "",
-            starts: dict[str, float] | None = None) -> FitResult:
+    def fit(
+        self, counts: np.ndarray, label: str = "", starts: dict[str, float] | None = None
+    ) -> FitResult:
         """Fit bin ``counts`` (n_bins,) and return a decided :class:`FitResult`; never raises."""
         t0 = time.perf_counter()
         counts = np.asarray(counts, dtype=float)
         n_entries = float(counts.sum()) if counts.size else 0.0
         if counts.shape != (self.edges.size - 1,):
-            return FitResult.skipped(self.model_name, label, n_entries,
-                                     f"histogram has {counts.size} bins, fitter expects "
-                                     f"{self.edges.size - 1}").decide(self.criteria)
+            return FitResult.skipped(
+                self.model_name,
+                label,
+                n_entries,
+                f"histogram has {counts.size} bins, fitter expects {self.edges.size - 1}",
+            ).decide(self.criteria)
         if not np.all(np.isfinite(counts)):
-            return FitResult.skipped(self.model_name, label, n_entries,
-                                     "non-finite bin contents").decide(self.criteria)
+            return FitResult.skipped(
+                self.model_name, label, n_entries, "non-finite bin contents"
+            ).decide(self.criteria)
         if n_entries < self.criteria.min_entries:
             return FitResult.skipped(
-                self.model_name, label, n_entries,
-                f"entries {n_entries:.0f} < {self.criteria.min_entries:.0f}").decide(self.criteria)
+                self.model_name,
+                label,
+                n_entries,
+                f"entries {n_entries:.0f} < {self.criteria.min_entries:.0f}",
+            ).decide(self.criteria)
         try:
             result = self._fit(np.clip(counts, 0.0, None), label, starts)
         except Exception as err:  # a failed fit must never stop the batch
             log.warning("fit %s failed: %s", label, err)
-            result = FitResult(model=self.model_name, label=label, status="failed",
-                               n_entries=n_entries, reason=f"{type(err).__name__}: {err}")
+            result = FitResult(
+                model=self.model_name,
+                label=label,
+                status="failed",
+                n_entries=n_entries,
+                reason=f"{type(err).__name__}: {err}",
+            )
         result.fit_time_s = time.perf_counter() - t0
         return result.decide(self.criteria)
 
@@ -178,7 +204,8 @@ class MassFitter:
         init.update(starts or {})
         for spec in self.specs:
             self.params[spec.name].set_value(
-                float(np.clip(init[spec.name], spec.lower, spec.upper)))
+                float(np.clip(init[spec.name], spec.lower, spec.upper))
+            )
         minimum = self.minimizer.minimize(self.loss)
         names = [s.name for s in self.specs]
         zparams = [self.params[n] for n in names]
@@ -187,10 +214,15 @@ class MassFitter:
             p.set_value(values[n])
         # one Hesse evaluation (iminuit's) gives both the covariance and the errors
         cov = np.asarray(minimum.covariance(params=zparams, method="minuit_hesse"))
-        errors = {n: float(np.sqrt(cov[k, k])) if cov[k, k] > 0 else float("nan")
-                  for k, n in enumerate(names)}
-        valid_cov = bool(np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0)
-                         and np.all(np.isfinite(list(errors.values()))))
+        errors = {
+            n: float(np.sqrt(cov[k, k])) if cov[k, k] > 0 else float("nan")
+            for k, n in enumerate(names)
+        }
+        valid_cov = bool(
+            np.all(np.isfinite(cov))
+            and np.all(np.diag(cov) > 0)
+            and np.all(np.isfinite(list(errors.values())))
+        )
         at_limit = []
         for spec in self.specs:
             tol = self.criteria.limit_fraction * (spec.upper - spec.lower)
@@ -201,10 +233,20 @@ class MassFitter:
         chi2, ndf = pearson_chi2(counts, expected, len(self.specs))
         info = minimum.info or {}
         return FitResult(
-            model=self.model_name, label=label, status="ok", values=values, errors=errors,
-            covariance=cov.tolist(), param_names=names, at_limit=at_limit,
-            converged=bool(minimum.converged), valid_covariance=valid_cov,
-            n_entries=float(counts.sum()), chi2=chi2, ndf=ndf, edm=float(minimum.edm),
+            model=self.model_name,
+            label=label,
+            status="ok",
+            values=values,
+            errors=errors,
+            covariance=cov.tolist(),
+            param_names=names,
+            at_limit=at_limit,
+            converged=bool(minimum.converged),
+            valid_covariance=valid_cov,
+            n_entries=float(counts.sum()),
+            chi2=chi2,
+            ndf=ndf,
+            edm=float(minimum.edm),
             n_calls=int(info.get("n_eval", 0) or 0),
         )
 

@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 CHANNEL_MODELS: dict[str, str] = {
-    "zee": "bwcb", "zmumugamma": "bwcb_bkg", "hgamgam": "double_gauss"}
+    "zee": "bwcb",
+    "zmumugamma": "bwcb_bkg",
+    "hgamgam": "double_gauss",
+}
 SHIFTED_CALIBRATIONS: tuple[str, ...] = ("bdt", "cnn")
 N_ETA = len(binning.ABS_ETA_EDGES) - 1
 
@@ -64,8 +67,10 @@ def _categories(channel: str, n_cat: int) -> list[tuple[int, int]] | list[int]:
         return list(range(n_cat))
     pairs = binning.eta_pair_categories()
     if n_cat != len(pairs):
-        raise ValueError(f"{channel} mass histogram has {n_cat} eta categories, expected "
-                         f"{len(pairs)} (|eta| pairs of calocoffea.binning)")
+        raise ValueError(
+            f"{channel} mass histogram has {n_cat} eta categories, expected "
+            f"{len(pairs)} (|eta| pairs of calocoffea.binning)"
+        )
     return pairs
 
 
@@ -101,9 +106,12 @@ def fit_mass(
     cats = _categories(channel, h.axes["etacat"].size)
     calibs = _present(h)
     out: dict[str, Any] = {
-        "model": model, "mass_edges": [float(edges[0]), float(edges[-1]), int(edges.size - 1)],
+        "model": model,
+        "mass_edges": [float(edges[0]), float(edges[-1]), int(edges.size - 1)],
         "categories": [list(c) if isinstance(c, tuple) else [c] for c in cats],
-        "calibrations": calibs, "fits": {}, "inclusive": {},
+        "calibrations": calibs,
+        "fits": {},
+        "inclusive": {},
     }
     fits: dict[str, list[FitResult]] = {}
     for calib in calibs:
@@ -116,8 +124,11 @@ def fit_mass(
     elif channel == "zmumugamma":
         _photon_part(out, fits)
     out["summary"] = _summary(out)
-    out["timing"] = {"build_s": t_build, "total_s": time.perf_counter() - t0,
-                     "n_fits": _count_fits(out)}
+    out["timing"] = {
+        "build_s": t_build,
+        "total_s": time.perf_counter() - t0,
+        "n_fits": _count_fits(out),
+    }
     return out
 
 
@@ -139,11 +150,13 @@ def _zee_extras(out, h, fitter, fits, pairs, *, do_eta_shift) -> None:
             shifted_fits[calib] = _fit_all(fitter, counts, calib + "+etashift")
             out["fits_eta_shifted"][calib] = [r.to_dict() for r in shifted_fits[calib]]
             out["inclusive_eta_shifted"][calib] = fitter.fit(
-                counts.sum(axis=0), label=f"{calib}+etashift/all").to_dict()
+                counts.sum(axis=0), label=f"{calib}+etashift/all"
+            ).to_dict()
     out["resolution_source"] = "fits_eta_shifted" if do_eta_shift else "fits"
     out["resolution"] = {
         calib: eta_resolution.solve_resolution(pairs, res, N_ETA).to_dict()
-        for calib, res in shifted_fits.items() if calib != "truth"
+        for calib, res in shifted_fits.items()
+        if calib != "truth"
     }
 
 
@@ -157,8 +170,9 @@ def _photon_part(out, fits) -> None:
         rows = []
         for res, ref in zip(results, fits["truth"], strict=True):
             ok = res.accepted and ref.accepted
-            w, e = eta_resolution.photon_width(res.value("sigma"), res.error("sigma"),
-                                               ref.value("sigma"), ref.error("sigma"))
+            w, e = eta_resolution.photon_width(
+                res.value("sigma"), res.error("sigma"), ref.value("sigma"), ref.error("sigma")
+            )
             rows.append({"width": w if ok else None, "error": e if ok else None, "valid": ok})
         out["photon_width"][calib] = rows
 
@@ -169,13 +183,17 @@ def _summary(out) -> dict[str, Any]:
     for key in ("inclusive", "inclusive_eta_shifted"):
         if key not in out:
             continue
-        sig = {c: (r["values"].get("sigma"), r["errors"].get("sigma"), r["accepted"])
-               for c, r in out[key].items()}
-        entry: dict[str, Any] = {c: {"sigma": s, "error": e, "accepted": a}
-                                 for c, (s, e, a) in sig.items()}
+        sig = {
+            c: (r["values"].get("sigma"), r["errors"].get("sigma"), r["accepted"])
+            for c, r in out[key].items()
+        }
+        entry: dict[str, Any] = {
+            c: {"sigma": s, "error": e, "accepted": a} for c, (s, e, a) in sig.items()
+        }
         if all(c in sig and sig[c][2] for c in ("cnn", "bdt")):
-            imp, err = eta_resolution.relative_improvement(sig["cnn"][0], sig["cnn"][1],
-                                                           sig["bdt"][0], sig["bdt"][1])
+            imp, err = eta_resolution.relative_improvement(
+                sig["cnn"][0], sig["cnn"][1], sig["bdt"][0], sig["bdt"][1]
+            )
             entry["cnn_vs_bdt"] = {"improvement": imp, "error": err}
         summary[key] = entry
     for key in ("fits", "fits_eta_shifted"):
@@ -185,8 +203,9 @@ def _summary(out) -> dict[str, Any]:
         entry = {"weighted_mean_sigma": means}
         a, b = means.get("cnn"), means.get("bdt")
         if a and b and a["n"] and b["n"]:
-            imp, err = eta_resolution.relative_improvement(a["value"], a["error"],
-                                                           b["value"], b["error"])
+            imp, err = eta_resolution.relative_improvement(
+                a["value"], a["error"], b["value"], b["error"]
+            )
             entry["cnn_vs_bdt"] = {"improvement": imp, "error": err}
         summary["categories_" + key] = entry
     return summary
@@ -198,15 +217,23 @@ def weighted_mean(results: list[dict[str, Any]], param: str = "sigma") -> dict[s
     (Thesis eq. 9.2 weights by 1/δx; the 1/δx² weights used here are the minimum-variance
     choice for independent measurements.) Returns value, error and the number used.
     """
-    vals = [(r["values"][param], r["errors"][param]) for r in results
-            if r["accepted"] and r["values"].get(param) is not None
-            and r["errors"].get(param) is not None and r["errors"][param] > 0]
+    vals = [
+        (r["values"][param], r["errors"][param])
+        for r in results
+        if r["accepted"]
+        and r["values"].get(param) is not None
+        and r["errors"].get(param) is not None
+        and r["errors"][param] > 0
+    ]
     if not vals:
         return {"value": None, "error": None, "n": 0}
     x, e = np.array(vals).T
     w = 1.0 / e**2
-    return {"value": float(np.sum(w * x) / np.sum(w)), "error": float(np.sqrt(1.0 / np.sum(w))),
-            "n": len(vals)}
+    return {
+        "value": float(np.sum(w * x) / np.sum(w)),
+        "error": float(np.sqrt(1.0 / np.sum(w))),
+        "n": len(vals),
+    }
 
 
 def _count_fits(out) -> int:
@@ -216,8 +243,12 @@ def _count_fits(out) -> int:
 
 
 def fit_mu_bins(
-    h: hist.Hist, channel: str, *, criteria: AcceptanceCriteria | None = None,
-    subdivisions: int = 4, fitter: MassFitter | None = None,
+    h: hist.Hist,
+    channel: str,
+    *,
+    criteria: AcceptanceCriteria | None = None,
+    subdivisions: int = 4,
+    fitter: MassFitter | None = None,
 ) -> dict[str, Any]:
     """Inclusive (all categories) fit per ⟨μ⟩ bin and calibration (pile-up dependence).
 
@@ -225,14 +256,17 @@ def fit_mu_bins(
     """
     h = _check_mass_hist(h)
     if fitter is None:
-        fitter = MassFitter(h.axes["mass"].edges, model=CHANNEL_MODELS[channel],
-                            subdivisions=subdivisions, criteria=criteria)
+        fitter = MassFitter(
+            h.axes["mass"].edges,
+            model=CHANNEL_MODELS[channel],
+            subdivisions=subdivisions,
+            criteria=criteria,
+        )
     out: dict[str, Any] = {"mu_edges": h.axes["mu"].edges.tolist()}
     view = hist_values(h)
     for calib in _present(h):
         per_mu = view[h.axes["calibration"].index(calib)].sum(axis=0)  # (n_mu, n_mass)
-        out[calib] = [fitter.fit(c, label=f"{calib}/mu{k}").to_dict()
-                      for k, c in enumerate(per_mu)]
+        out[calib] = [fitter.fit(c, label=f"{calib}/mu{k}").to_dict() for k, c in enumerate(per_mu)]
     return out
 
 
@@ -269,8 +303,9 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
             if a["n"] > 0 and b["n"] > 0:
                 out["reiqr_cnn_vs_bdt"][particle] = {
                     "reiqr75": metrics.reiqr(a["eiqr75"], b["eiqr75"]),
-                    "reiqr75_error": metrics.reiqr_error(a["eiqr75"], a["eiqr75_error"],
-                                                         b["eiqr75"], b["eiqr75_error"]),
+                    "reiqr75_error": metrics.reiqr_error(
+                        a["eiqr75"], a["eiqr75_error"], b["eiqr75"], b["eiqr75_error"]
+                    ),
                     "reiqr95": metrics.reiqr(a["eiqr95"], b["eiqr95"]),
                 }
     return out
@@ -280,9 +315,12 @@ def _eiqr_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
     n = float(counts.sum())
     if n <= 0:
         return {"n": 0.0, "eiqr75": None, "eiqr75_error": None, "eiqr95": None}
-    return {"n": n, "eiqr75": metrics.eiqr_from_hist(counts, edges, 75.0),
-            "eiqr75_error": metrics.eiqr_error_from_hist(counts, edges, 75.0),
-            "eiqr95": metrics.eiqr_from_hist(counts, edges, 95.0)}
+    return {
+        "n": n,
+        "eiqr75": metrics.eiqr_from_hist(counts, edges, 75.0),
+        "eiqr75_error": metrics.eiqr_error_from_hist(counts, edges, 75.0),
+        "eiqr95": metrics.eiqr_from_hist(counts, edges, 95.0),
+    }
 
 
 def fit_output(
@@ -304,13 +342,20 @@ def fit_output(
         raise ValueError(f"meta['channel'] = {channel!r}; expected one of {list(CHANNEL_MODELS)}")
     criteria = criteria or AcceptanceCriteria()
     results: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "channel": channel, "kind": meta.get("kind"),
-        "meta": meta, "criteria": dataclasses.asdict(criteria),
+        "schema_version": SCHEMA_VERSION,
+        "channel": channel,
+        "kind": meta.get("kind"),
+        "meta": meta,
+        "criteria": dataclasses.asdict(criteria),
         "cutflow": dict(output.get("cutflow", {})),
     }
     mass = _check_mass_hist(output["mass"])
-    fitter = MassFitter(mass.axes["mass"].edges, model=CHANNEL_MODELS[channel],
-                        subdivisions=subdivisions, criteria=criteria)
+    fitter = MassFitter(
+        mass.axes["mass"].edges,
+        model=CHANNEL_MODELS[channel],
+        subdivisions=subdivisions,
+        criteria=criteria,
+    )
     results["mass"] = fit_mass(mass, channel, do_eta_shift=do_eta_shift, fitter=fitter)
     if fit_mu:
         results["mass"]["inclusive_by_mu"] = fit_mu_bins(mass, channel, fitter=fitter)

@@ -84,8 +84,11 @@ class FitResult:
                 reasons.append("not converged")
             if not self.valid_covariance:
                 reasons.append("invalid covariance")
-            blocking = [p for p in self.at_limit
-                        if criteria.limit_params is None or p in criteria.limit_params]
+            blocking = [
+                p
+                for p in self.at_limit
+                if criteria.limit_params is None or p in criteria.limit_params
+            ]
             if blocking:
                 reasons.append("at limit: " + ",".join(blocking))
             if self.n_entries < criteria.min_entries:
@@ -117,8 +120,14 @@ class FitResult:
     @classmethod
     def skipped(cls, model: str, label: str, n_entries: float, reason: str) -> FitResult:
         """A fit that was not attempted (never accepted)."""
-        return cls(model=model, label=label, status="skipped", n_entries=n_entries,
-                   reason=reason, accepted=False)
+        return cls(
+            model=model,
+            label=label,
+            status="skipped",
+            n_entries=n_entries,
+            reason=reason,
+            accepted=False,
+        )
 
 
 def pearson_chi2(observed: np.ndarray, expected: np.ndarray, n_params: int) -> tuple[float, int]:

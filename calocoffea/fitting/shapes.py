@@ -77,8 +77,9 @@ class ConvolutionGrid:
         centres = step * np.arange(-n_half, n_half + 1)
         cell_edges = np.append(centres - step / 2.0, centres[-1] + step / 2.0)
         cdf = breit_wigner_cdf(edges[:, None] - centres[None, :], mass, width)
-        return cls(edges=edges, step=step, cell_edges=cell_edges,
-                   bw_bin_matrix=np.diff(cdf, axis=0))
+        return cls(
+            edges=edges, step=step, cell_edges=cell_edges, bw_bin_matrix=np.diff(cdf, axis=0)
+        )
 
 
 def crystal_ball_cdf(xp, erf, t, *, mu, sigma, alpha, n):
