@@ -121,3 +121,46 @@ def normalise(xp, probs):
     """Normalise bin probabilities to unit sum over the fit range (guards against 0)."""
     probs = xp.maximum(probs, 1e-300)
     return probs / xp.sum(probs)
+
+
+def expected_counts(
+    model: str,
+    edges: np.ndarray,
+    values: dict[str, float],
+    total: float,
+    subdivisions: int = 4,
+) -> np.ndarray:
+    """Numpy model prediction per bin (n_bins,) for a fit result, e.g. to draw it.
+
+    ``model`` and ``values`` as in :class:`calocoffea.fitting.result.FitResult` (``model``,
+    ``values``); ``total`` is the number of entries in the fit range; no zfit needed.
+    """
+    from scipy.special import erf
+
+    edges = np.asarray(edges, dtype=float)
+    v = values
+    if model in ("bwcb", "bwcb_bkg"):
+        grid = ConvolutionGrid.build(edges, subdivisions)
+        probs = normalise(
+            np,
+            bw_cb_bin_probs(
+                np,
+                erf,
+                grid.cell_edges,
+                grid.bw_bin_matrix,
+                mu=v["mu"],
+                sigma=v["sigma"],
+                alpha=v["alpha"],
+                n=v["n"],
+            ),
+        )
+        if model == "bwcb_bkg":
+            bkg = normalise(np, gauss_bin_probs(np, erf, edges, v["mu_bkg"], v["sigma_bkg"]))
+            probs = (1.0 - v["frac_bkg"]) * probs + v["frac_bkg"] * bkg
+    elif model == "double_gauss":
+        g0 = normalise(np, gauss_bin_probs(np, erf, edges, 125.0, 3.0))
+        g = normalise(np, gauss_bin_probs(np, erf, edges, v["mu"], v["sigma"]))
+        probs = (1.0 - v["frac"]) * g0 + v["frac"] * g
+    else:
+        raise ValueError(f"unknown model {model!r}")
+    return total * probs
