@@ -144,13 +144,3 @@ def test_reused_loss_sees_new_data(fitter, smeared_counts):
     v_fresh = float(fresh.loss.value())
     assert v_reused != pytest.approx(v_first, rel=1e-6)
     assert v_reused == pytest.approx(v_fresh, rel=1e-10)
-
-
-@pytest.mark.slow
-def test_numpy_expected_counts_match_zfit_model(fitter, smeared_counts):
-    from calocoffea.fitting.shapes import expected_counts
-
-    res = fitter.fit(smeared_counts)
-    ref = res.n_entries * fitter.rel_counts(res.values)
-    got = expected_counts("bwcb", EDGES, res.values, res.n_entries)
-    assert np.allclose(got, ref, rtol=1e-9, atol=1e-9)
