@@ -45,9 +45,9 @@ class SimConfig:
     pileup_track_density: float = 0.40
     #: Tile-gap: max fraction of the shower energy lost in the transition, its width in |eta|
     #: and the fraction of that energy the scintillators see.
-    crack_loss_max: float = 0.10
+    crack_loss_max: float = 0.20
     crack_loss_center: float = 1.445
-    crack_loss_width: float = 0.035
+    crack_loss_width: float = 0.04
     tilegap_response: float = 0.35
     tilegap_noise_gev: float = 0.05
     #: Data-like conditions: per-|eta|-bin energy-scale offsets and extra constant term.

@@ -41,7 +41,7 @@ def crack_loss(rng: np.random.Generator, abs_eta: np.ndarray, cfg: SimConfig) ->
     g = cfg.crack_loss_max * np.exp(
         -0.5 * ((abs_eta - cfg.crack_loss_center) / cfg.crack_loss_width) ** 2
     )
-    return np.clip(g * rng.lognormal(0.0, 0.4, len(abs_eta)), 0.0, 0.6)
+    return np.clip(g * rng.lognormal(0.0, 0.6, len(abs_eta)), 0.0, 0.6)
 
 
 def simulate_chunk(
