@@ -78,7 +78,9 @@ def pileup_spots(
     phi = cl_phi[icl] + rng.uniform(-half_phi, half_phi, m)
     et = 0.1 + rng.exponential(cfg.pileup_mean_et - 0.1, m)
     e = et * np.cosh(eta) * PULSE_WEIGHTS[ibx]
-    t = CROSSINGS[ibx] * BUNCH_SPACING_NS + rng.normal(0, 0.5, m)
+    # the optimal-filter time is meaningful only near the pulse peak: deposits in the
+    # undershoot (k <= -3) read as 'long before' (-75 ns)
+    t = np.maximum(CROSSINGS[ibx] * BUNCH_SPACING_NS, -3 * BUNCH_SPACING_NS) + rng.normal(0, 0.5, m)
     lay = np.tile(np.arange(4), m)
     rep = np.repeat(np.arange(m), 4)
     return Spots(
