@@ -48,10 +48,14 @@ def test_compare_regions_and_margin():
     rng = np.random.default_rng(3)
     eta = rng.uniform(-2.47, 2.47, 20_000)
     e_true = np.full(eta.size, 100.0)
-    res = compare(e_true, eta, {
-        "good": e_true * rng.normal(1, 0.01, eta.size),
-        "bad": e_true * rng.normal(1, 0.03, eta.size),
-    })
+    res = compare(
+        e_true,
+        eta,
+        {
+            "good": e_true * rng.normal(1, 0.01, eta.size),
+            "bad": e_true * rng.normal(1, 0.03, eta.size),
+        },
+    )
     assert res["good"]["all"]["n"] == 20_000
     assert sum(r["n"] for r in res["good"]["regions"]) == 20_000
     assert margin(res["good"]["all"]["eIQR75"], res["bad"]["all"]["eIQR75"]) == pytest.approx(

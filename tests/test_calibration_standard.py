@@ -20,10 +20,26 @@ from calocoffea.cli import build_parser
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    args = build_parser().parse_args([
-        "train", "bdt", "--toy", "6000", "--seed", "2", "--out", str(out), "--n-trials", "1",
-        "--max-rounds", "100", "--early-stopping", "10", "--nthread", "1",
-    ])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "bdt",
+            "--toy",
+            "6000",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+            "--n-trials",
+            "1",
+            "--max-rounds",
+            "100",
+            "--early-stopping",
+            "10",
+            "--nthread",
+            "1",
+        ]
+    )
     train_bdt.train_all(args)
     return out
 
@@ -50,8 +66,9 @@ def test_photons_are_routed_by_conv_type(models, photons):
         expected = sub["eAcc"].astype(np.float64) * _direct(models, model, sub)
         np.testing.assert_allclose(e[mask], expected, rtol=1e-6)
     # the two photon models really differ: routing matters
-    assert not np.allclose(_direct(models, "photon_converted", cols),
-                           _direct(models, "photon_unconverted", cols))
+    assert not np.allclose(
+        _direct(models, "photon_converted", cols), _direct(models, "photon_unconverted", cols)
+    )
 
 
 def test_electron_energy_improves_on_e_acc(models):

@@ -37,8 +37,13 @@ def _toy_dataset(model: str, n: int = 6000, seed: int = 4) -> train_bdt.Dataset:
 @pytest.mark.parametrize("objective", ["reg:squarederror", "reg:absoluteerror"])
 def test_onnx_matches_xgboost(tmp_path, objective):
     ds = _toy_dataset("photon_converted", n=12_000)
-    cfg = {"max_depth": 6, "learning_rate": 0.1, "min_child_weight": 5, "subsample": 0.85,
-           "objective": objective}
+    cfg = {
+        "max_depth": 6,
+        "learning_rate": 0.1,
+        "min_child_weight": 5,
+        "subsample": 0.85,
+        "objective": objective,
+    }
     booster, row, _ = train_bdt._train_one(ds, cfg, _args(tmp_path, "--toy", "1"))
     assert row["n_trees"] == booster.num_boosted_rounds()
     path = tmp_path / "m.onnx"
@@ -100,16 +105,42 @@ def test_bdt_beats_median_response_on_toy(trained):
 def test_training_is_deterministic(tmp_path, trained):
     out, _, _ = trained
     again = tmp_path / "again"
-    assert main(["train", "bdt", "--toy", "8000", "--seed", "5", "--out", str(again), *QUICK,
-                 "--search-objects", "1500"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "bdt",
+                "--toy",
+                "8000",
+                "--seed",
+                "5",
+                "--out",
+                str(again),
+                *QUICK,
+                "--search-objects",
+                "1500",
+            ]
+        )
+        == 0
+    )
     for model in MODELS:
         assert sha256_file(again / f"bdt_{model}.onnx") == sha256_file(out / f"bdt_{model}.onnx")
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
     missing = tmp_path / "nope.root"
-    rc = main(["train", "bdt", "--electron", str(missing), "--photon", str(missing),
-               "--out", str(tmp_path)])
+    rc = main(
+        [
+            "train",
+            "bdt",
+            "--electron",
+            str(missing),
+            "--photon",
+            str(missing),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 1
     assert "nope.root" in capsys.readouterr().err
     assert main(["train", "bdt", "--electron", str(missing), "--out", str(tmp_path)]) == 1

@@ -34,13 +34,15 @@ def _write_toy_file(path, particle, n, seed):
         "event": np.arange(n, dtype=np.uint64),
         "Cluster": ak.zip({c: one(cols[c]) for c in CLUSTER_COLUMNS}),
         coll: ak.zip(obj),
-        "GenPart": ak.zip({"pt": one(e_true / np.cosh(eta)), "eta": one(eta),
-                           "mass": one(np.zeros(n))}),
+        "GenPart": ak.zip(
+            {"pt": one(e_true / np.cosh(eta)), "eta": one(eta), "mass": one(np.zeros(n))}
+        ),
     }
     with uproot.recreate(path) as f:
-        tree = f.mktree("Events", {
-            k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()
-        })
+        tree = f.mktree(
+            "Events",
+            {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()},
+        )
         tree.extend(branches)
     return path
 
@@ -50,11 +52,30 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("val")
     efile = _write_toy_file(d / "zee_like.root", "electron", 3000, seed=31)
     gfile = _write_toy_file(d / "hgg_like.root", "photon", 3000, seed=32)
-    args = build_parser().parse_args([
-        "train", "bdt", "--toy", "8000", "--seed", "3", "--out", str(d / "models"),
-        "--n-trials", "1", "--max-rounds", "150", "--early-stopping", "20", "--nthread", "1",
-        "--eval-electron", str(efile), "--eval-photon", str(gfile),
-    ])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "bdt",
+            "--toy",
+            "8000",
+            "--seed",
+            "3",
+            "--out",
+            str(d / "models"),
+            "--n-trials",
+            "1",
+            "--max-rounds",
+            "150",
+            "--early-stopping",
+            "20",
+            "--nthread",
+            "1",
+            "--eval-electron",
+            str(efile),
+            "--eval-photon",
+            str(gfile),
+        ]
+    )
     cards = train_bdt.train_all(args)
     return d, efile, gfile, cards
 
@@ -78,16 +99,27 @@ def test_reference_is_routed_by_conversion(setup):
     e = reference_energy(calib, t.columns, "photon")
     conv = t.columns["convType"] > 0
     ref = reference_from_card(calib.cards["photon_converted"])
-    np.testing.assert_allclose(
-        e[conv], ref.energy(t.columns["eAcc"][conv], t.columns["eta"][conv])
-    )
+    np.testing.assert_allclose(e[conv], ref.energy(t.columns["eAcc"][conv], t.columns["eta"][conv]))
 
 
 def test_command_line(setup, tmp_path, capsys):
     d, efile, gfile, _ = setup
     out = tmp_path / "r.json"
-    assert main(["--electron", str(efile), "--photon", str(gfile), "--models",
-                 str(d / "models"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--electron",
+                str(efile),
+                "--photon",
+                str(gfile),
+                "--models",
+                str(d / "models"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert [r["particle"] for r in res] == ["electron", "photon"]
     for r in res:

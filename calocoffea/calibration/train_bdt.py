@@ -85,7 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--early-stopping", type=int, default=50, help="patience in rounds")
     parser.add_argument("--max-objects", type=int, default=None,
                         help="use at most this many objects per model (quick runs)")
-    parser.add_argument("--nthread", type=int, default=2, help="XGBoost threads")
+    parser.add_argument("--nthread", type=int, default=1,
+                        help="XGBoost threads; on a busy machine >1 can be ~30x slower "
+                             "(OpenMP spin-waiting) unless OMP_WAIT_POLICY=passive")
     parser.add_argument("--eval-electron", nargs="+", type=Path, default=[], metavar="FILE",
                         help="extra held-out MC file(s) to evaluate electrons on (e.g. Z->ee)")
     parser.add_argument("--eval-photon", nargs="+", type=Path, default=[], metavar="FILE",
@@ -153,6 +155,13 @@ def _sample_configs(n: int, seed: int) -> list[dict]:
     return configs
 
 
+def _fit_mask(e_acc: np.ndarray, e_true: np.ndarray) -> np.ndarray:
+    """Rows used in fits and early stopping: E_acc > 0 and the target inside TARGET_RANGE."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = e_true / e_acc
+    return (e_acc > 0) & (y > TARGET_RANGE[0]) & (y < TARGET_RANGE[1])
+
+
 def _train_one(ds: Dataset, cfg: dict, args: argparse.Namespace, max_train: int | None = None):
     """Train one configuration with early stopping; ``max_train`` caps the training rows
     (a seeded subset) to keep the search affordable on a shared CPU."""
@@ -162,8 +171,8 @@ def _train_one(ds: Dataset, cfg: dict, args: argparse.Namespace, max_train: int 
     x_va, ea_va, _, et_va = ds.part(1)
     y_tr = et_tr / ea_tr
     y_va = et_va / ea_va
-    ok_tr = (ea_tr > 0) & (y_tr > TARGET_RANGE[0]) & (y_tr < TARGET_RANGE[1])
-    ok_va = (ea_va > 0) & (y_va > TARGET_RANGE[0]) & (y_va < TARGET_RANGE[1])
+    ok_tr = _fit_mask(ea_tr, et_tr)
+    ok_va = _fit_mask(ea_va, et_va)
     if max_train is not None and ok_tr.sum() > max_train:
         keep = np.random.default_rng([args.seed, 17]).choice(
             np.flatnonzero(ok_tr), max_train, replace=False
@@ -291,7 +300,8 @@ def train_model(ds: Dataset, args: argparse.Namespace, sources: list[dict]) -> d
             best = (booster, row, n_fit)
     booster, best_row, n_fit = best
     refit = None
-    if n_fit < int(np.sum(ds.split == 0)):
+    _, ea_tr, _, et_tr = ds.part(0)
+    if n_fit < int(np.sum(_fit_mask(ea_tr, et_tr))):
         booster, refit, n_fit = _train_one(ds, {k: best_row[k] for k in SEARCH_SPACE}, args)
         refit = {"n_fit": n_fit, **refit}
         log.info("%s refit on the full training split: %s", ds.model, refit)
