@@ -411,7 +411,7 @@ def build_images(
         )
     if n_cells and (layer.min() < 0 or layer.max() >= N_LAYERS):
         bad = layer[(layer < 0) | (layer >= N_LAYERS)][0]
-        raise ValueError(f"cell layer must be in 0..{N_LAYERS - 1}, got {bad}")
+        raise ValueError(f"cell layer (CaloCell_layer) must be in 0..{N_LAYERS - 1}, got {bad}")
     layer = np.ascontiguousarray(layer, dtype=np.uint8)
     if with_time and cell_time is None:
         raise ValueError("with_time=True needs cell_time")

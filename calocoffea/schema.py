@@ -60,6 +60,20 @@ def _set_repr_name(name: str) -> None:
     behavior[name].__repr__ = lambda self: name
 
 
+def _check_cell_counts(events) -> None:
+    """Per-event consistency of the cluster → cell grouping (cheap: counts only)."""
+    per_cluster = awkward.sum(events.Cluster.nCell, axis=1)
+    stored = awkward.num(events.CaloCell, axis=1)
+    mismatch = awkward.to_numpy(per_cluster != stored)
+    if mismatch.any():
+        i = int(np.argmax(mismatch))
+        raise ValueError(
+            f"Cluster_nCell does not add up to nCaloCell in {int(mismatch.sum())} event(s) of "
+            f"this chunk, first at entry {i} (event {events.event[i]}): "
+            f"sum(Cluster_nCell) = {per_cluster[i]}, nCaloCell = {stored[i]}"
+        )
+
+
 @awkward.mixin_class(behavior, "Cluster")
 class Cluster(base.NanoCollection):
     """Electromagnetic cluster: ``eAcc``, ``e0..e3`` (GeV), ``eta``, ``phi`` (layer-2 energy
@@ -67,8 +81,14 @@ class Cluster(base.NanoCollection):
 
     @dask_property
     def cells(self):
-        """The cluster's ``CaloCell`` records (one more list level than the clusters)."""
-        return self._events().CaloCell._apply_global_index(self.cellsIdxG)
+        """The cluster's ``CaloCell`` records (one more list level than the clusters).
+
+        Raises ValueError when ``Cluster_nCell`` does not add up to ``nCaloCell`` in some
+        event (cells would otherwise be attributed to the wrong clusters or events).
+        """
+        events = self._events()
+        _check_cell_counts(events)
+        return events.CaloCell._apply_global_index(self.cellsIdxG)
 
     @cells.dask
     def cells(self, dask_array):

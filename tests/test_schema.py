@@ -198,3 +198,23 @@ def test_simulated_file_images_centred_on_barycentre(sim_zee):
     # the 7x11 window holds the cluster core: layer-2 image energy ~ Cluster_e2
     e2 = ak.to_numpy(ak.fill_none(ak.flatten(clusters.e2), np.nan))
     assert 0.95 < np.median(images[:, 2].sum(axis=(1, 2)) / e2) < 1.1
+
+
+def test_inconsistent_cell_counts_raise_a_clear_error(synthetic_nanoaod, tmp_path):
+    """A Cluster_nCell that does not add up to nCaloCell must not shift cells silently."""
+    arrays = uproot.open(synthetic_nanoaod)["Events"].arrays(library="ak")
+    n_cell = arrays["Cluster_nCell"]
+    flat = ak.to_numpy(ak.flatten(n_cell)).copy()
+    flat[0] += 1  # one cell too many for the first cluster of the first event with clusters
+    arrays["Cluster_nCell"] = ak.unflatten(flat, ak.num(n_cell))
+    cols = {k: ak.to_numpy(arrays[k]) for k in ("run", "luminosityBlock", "event")}
+    for name in ("Electron", "Photon", "Cluster", "CaloCell", "Track", "GenPart"):
+        fields = [f for f in arrays.fields if f.startswith(name + "_")]
+        cols[name] = ak.zip({f[len(name) + 1 :]: arrays[f] for f in fields})
+    types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in cols.items()}
+    broken = tmp_path / "broken.root"
+    with uproot.recreate(broken) as fout:
+        fout.mktree("Events", types).extend(cols)
+    events, _ = _events(broken)
+    with pytest.raises(ValueError, match="Cluster_nCell does not add up to nCaloCell"):
+        images_from_clusters(events.Electron.cluster)
