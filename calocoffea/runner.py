@@ -16,6 +16,13 @@ Executors (``RunOptions.executor``):
 
   or an existing scheduler with ``RunOptions.scheduler = "tcp://host:8786"``.
 
+Before processing, :func:`check_files` opens every local file once: an unreadable file is an
+error naming it (or, with ``skip_bad_files``, skipped and listed in ``metrics["skipped_files"]``
+with ``metrics["skipped_reasons"]``), a branch the processor needs
+(``processor.required_branches()``) missing from a file is always an error naming both.
+Events of chunks lost inside readable files (``skip_bad_files``) are counted per file in
+``metrics["incomplete_files"]``.
+
 Histograms are merged by coffea's ``accumulate``. The processors fill with exactly
 representable weights, so the output is bit-identical whatever the executor, the number of
 workers or the chunk size. :func:`run` returns the output and a metrics dict (events,
@@ -31,7 +38,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +167,70 @@ def dask_client(options: RunOptions, info: dict[str, Any]) -> Iterator[Any]:
         cluster.close()
 
 
+class BadInputError(RuntimeError):
+    """An input file is not readable ROOT, lacks its tree, or lacks a required branch."""
+
+
+def check_files(
+    fileset: Mapping[str, Any],
+    required: Sequence[Sequence[str]] = (),
+    skip_bad_files: bool = False,
+) -> tuple[dict[str, Any], dict[str, str], dict[str, int]]:
+    """Open every local file of a normalised ``fileset`` once (metadata only) before a run.
+
+    ``required`` lists branches, each as a tuple of alternatives. An unreadable file (not
+    ROOT, truncated, no tree) raises :class:`BadInputError` naming it, or with
+    ``skip_bad_files`` is left out; a missing branch always raises (naming branch and file):
+    it means a wrong input, not a damaged one. Remote files are left to coffea.
+    Returns (fileset of the readable files, {skipped path: reason}, {path: entries}).
+    """
+    import uproot
+
+    from calocoffea.fileset import is_remote
+
+    kept: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    entries: dict[str, int] = {}
+    for dataset, entry in fileset.items():
+        files: dict[str, str] = {}
+        for path, tree in entry["files"].items():
+            if is_remote(path):
+                files[path] = tree
+                continue
+            try:
+                with uproot.open(path) as f:
+                    ttree = f[tree]
+                    n = int(ttree.num_entries)
+                    keys = set(ttree.keys())
+            except Exception as err:  # uproot raises OSError, ValueError, KeyError, ...
+                reason = f"{path}: cannot read tree {tree!r}: {type(err).__name__}: {err}"
+                if not skip_bad_files:
+                    raise BadInputError(reason) from err
+                skipped[path] = reason
+                continue
+            missing = [" or ".join(alt) for alt in required if not any(b in keys for b in alt)]
+            if missing:
+                raise BadInputError(
+                    f"{path}: required branch(es) {', '.join(missing)} missing from tree {tree!r}"
+                )
+            entries[path] = n
+            files[path] = tree
+        if files:
+            kept[dataset] = {**entry, "files": files}
+    if not kept:
+        raise BadInputError(f"no readable input file; skipped: {sorted(skipped)}")
+    return kept, skipped, entries
+
+
+def _skippable() -> tuple[type[BaseException], ...]:
+    import zlib
+
+    from uproot.deserialization import DeserializationError
+
+    # damaged baskets surface as these, not as coffea's default OSError
+    return (OSError, DeserializationError, zlib.error)
+
+
 def _executor(options: RunOptions, client: Any = None):
     from coffea import processor
 
@@ -186,6 +257,10 @@ def run(
 
     options = options or RunOptions()
     options.check()
+    required = getattr(processor_instance, "required_branches", lambda: [])()
+    fileset, bad_files, entries = check_files(fileset, required, options.skip_bad_files)
+    for reason in bad_files.values():
+        log.warning("skipping unreadable file %s", reason)
     info: dict[str, Any] = {"cluster": None}
     with contextlib.ExitStack() as stack:
         t_setup = time.perf_counter()
@@ -198,7 +273,7 @@ def run(
             schema=CaloNanoAODSchema,
             chunksize=options.chunksize,
             maxchunks=options.maxchunks,
-            skipbadfiles=options.skip_bad_files,
+            skipbadfiles=_skippable() if options.skip_bad_files else False,
         )
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -207,8 +282,18 @@ def run(
             wrapped = runner.run(dict(fileset), processor_instance)
         wall = time.perf_counter() - t0
     output = wrapped["out"]
-    processed = {item.filename for item in wrapped.get("processed", ())}
-    skipped = [f for f in fileset_files(fileset) if f not in processed]
+    done: dict[str, int] = {}
+    for item in wrapped.get("processed", ()):
+        done[item.filename] = done.get(item.filename, 0) + item.entrystop - item.entrystart
+    processed = set(done)
+    skipped = list(bad_files) + [f for f in fileset_files(fileset) if f not in processed]
+    # chunks coffea skipped inside a readable file (skip_bad_files): never a silent loss
+    incomplete = {
+        f: n - done[f] for f, n in entries.items()
+        if f in done and done[f] < n and options.maxchunks is None
+    }
+    if incomplete:
+        log.warning("events missing from partly unreadable files: %s", incomplete)
     if skipped:
         log.warning("%d file(s) skipped (unreadable): %s", len(skipped), ", ".join(skipped))
     cutflow = output.get("cutflow", {})
@@ -226,6 +311,8 @@ def run(
         "chunksize": options.chunksize,
         "files": len(processed),
         "skipped_files": skipped,
+        "skipped_reasons": bad_files,
+        "incomplete_files": incomplete,
         "events": events,
         "selected_events": int(cutflow.get("selected", 0)),
         "objects": int(cutflow.get("objects", 0)),

@@ -24,6 +24,7 @@ standard-calibration-only mode (no ``cnn`` entries), announced by a single
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from pathlib import Path
@@ -35,7 +36,7 @@ from coffea import processor
 
 from calocoffea import binning
 from calocoffea import calibrations as calib
-from calocoffea.selection import Selected
+from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,25 @@ class CaloProcessor(processor.ProcessorABC):
         the unordered pair category of :func:`calocoffea.binning.eta_pair_index`."""
         cat = binning.eta_pair_index(etabins[:, 0], etabins[:, 1])
         return np.where((etabins >= 0).all(axis=1), cat, self.n_categories)
+
+    def required_branches(self) -> list[tuple[str, ...]]:
+        """Branches the selection reads; each entry lists alternatives (any one suffices).
+        :func:`calocoffea.runner.run` checks them in every local file before processing."""
+        out: list[tuple[str, ...]] = []
+        cuts = {f.name: getattr(self.selection, f.name) for f in dataclasses.fields(self.selection)}
+        for name, value in cuts.items():
+            if not isinstance(value, ObjectCuts) or name not in _COLLECTIONS:
+                continue
+            coll = _COLLECTIONS[name]
+            out += [(f"{coll}_{v}",) for v in ("pt", "eta", "phi")]
+            if coll != "Photon":  # NanoAODSchema fills Photon_mass, needs no charge
+                out += [(f"{coll}_mass",), (f"{coll}_charge",)]
+            ids = [value.id_branch] + (["cutBasedBitmap"] if value.id_branch == "cutBased" else [])
+            out.append(tuple(f"{coll}_{b}" for b in ids))
+        tight = getattr(self.selection, "muon_tight_branch", None)
+        if tight:
+            out.append((f"Muon_{tight}",))
+        return list(dict.fromkeys(out))
 
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
@@ -281,5 +301,7 @@ class CaloProcessor(processor.ProcessorABC):
         return meta
 
 
+#: Selection-config field -> NanoAOD collection it cuts on.
+_COLLECTIONS = {"electron": "Electron", "muon": "Muon", "photon": "Photon"}
 #: Metadata keys kept as lists even with a single value.
 _LIST_KEYS = ("calibrations", "datasets")

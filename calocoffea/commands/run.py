@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         output, metrics = runner.run(proc, fileset, options)
-    except runner.ClusterUnavailable as err:
+    except (runner.ClusterUnavailable, runner.BadInputError) as err:
         print(f"calocoffea run: {err}", file=sys.stderr)
         return 2
     runner.save_output(output, args.out)
