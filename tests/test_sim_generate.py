@@ -178,3 +178,16 @@ def test_truncate_mantissa_precision():
     assert np.all(np.abs(y - x) <= np.abs(x) * 2.0**-11 * 1.0001)
     assert np.all(np.isfinite(y))
     assert len(np.unique(y.view(np.uint32) & np.uint32((1 << 13) - 1))) == 1
+
+
+def test_opens_with_project_schema(zee_files):
+    from coffea.nanoevents import NanoEventsFactory
+
+    from calocoffea.schema import CaloNanoAODSchema
+
+    events = NanoEventsFactory.from_root(
+        {str(zee_files["a"]): "Events"}, schemaclass=CaloNanoAODSchema, mode="eager"
+    ).events()
+    assert len(events) == N
+    for name in ("Electron", "Photon", "Cluster", "CaloCell", "Track", "GenPart", "Muon"):
+        assert name in events.fields
