@@ -180,12 +180,60 @@ def load_model(
             session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as err2:
             raise ModelError(f"onnxruntime cannot load {path}: {err2}") from err2
+    _check_graph(path, card, session)
     provider = session.get_providers()[0]
     log.info("calocoffea.inference: %s on %s (pid %d, %d intra-op threads)",
              path.name, provider, os.getpid(), intra_op_threads)
     model = Model(path, card, session, provider)
     _SESSIONS[key] = model
     return model
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("n" if d is None or isinstance(d, str) else str(d) for d in shape) + ")"
+
+
+def _check_graph(path: Path, card: dict, session) -> None:
+    """Raise :class:`ModelError` when the graph's inputs differ from the card's, or the card's
+    from what :mod:`calocoffea.features` builds for its particle (checked at load time, so a
+    wrong model never reaches the first chunk)."""
+    found = {i.name: list(i.shape) for i in session.get_inputs()}
+    declared = {i["name"]: list(i["shape"]) for i in card["inputs"]}
+
+    def describe(specs: dict) -> str:
+        return ", ".join(f"{k} {_shape_text(v)}" for k, v in specs.items())
+
+    def same(a: list, b: list) -> bool:
+        # None/str dims are dynamic (the batch axis)
+        if len(a) != len(b):
+            return False
+        return all(x == y or not isinstance(x, int) or not isinstance(y, int)
+                   for x, y in zip(a, b, strict=True))
+
+    if set(found) != set(declared) or not all(same(found[k], declared[k]) for k in found):
+        raise ModelError(
+            f"{path}: graph inputs differ from its card: expected (card) {describe(declared)}; "
+            f"found (graph) {describe(found)}"
+        )
+    particle = card.get("particle")
+    if particle is None:
+        return
+    from calocoffea.features import IMAGE_CHANNELS, IMAGE_SHAPE, N_TRACKS, SCALARS, TRACK_VARS
+
+    if particle not in SCALARS:
+        raise ModelError(f"{path}: card particle {particle!r} is not one of {sorted(SCALARS)}")
+    contract = {
+        "images": [None, IMAGE_CHANNELS, *IMAGE_SHAPE],
+        "scalars": [None, len(SCALARS[particle])],
+        "tracks": [None, N_TRACKS, len(TRACK_VARS)],
+    }
+    if set(declared) != set(contract) or not all(
+        same(declared[k], contract[k]) for k in contract
+    ):
+        raise ModelError(
+            f"{path}: inputs do not match what calocoffea.features builds for a {particle}: "
+            f"expected {describe(contract)}; found {describe(declared)}"
+        )
 
 
 def default_model_path(particle: str) -> Path:

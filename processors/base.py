@@ -290,6 +290,12 @@ class CaloProcessor(processor.ProcessorABC):
         path = calib.cnn_model_path(self.particle, self.model_path)
         import hashlib
 
+        from calocoffea.inference import load_model
+
+        # load once here so that a corrupt or mismatched model fails at construction (with
+        # calocoffea.inference.ModelError naming expected and found inputs), not per chunk
+        load_model(path)
+
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return {"model": str(path), "model_sha256": digest}
 

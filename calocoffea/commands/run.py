@@ -66,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from calocoffea.fileset import FilesetError, load_fileset
+    from calocoffea.inference import ModelError
 
     try:
         fileset = load_fileset(args.fileset, check_files=not args.skip_bad_files)
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             condor=condor,
         )
         options.check()
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ModelError) as err:
         print(f"calocoffea run: {err}", file=sys.stderr)
         return 2
     try:

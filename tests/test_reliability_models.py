@@ -1,0 +1,166 @@
+"""Reliability of the CNN model loading (issue 9): missing, corrupt and mismatched models fail
+when the processor is built, naming the file and the expected and found inputs.
+
+Models are tiny hand-made ONNX graphs (``ratio = mean(scalars) + 0·mean(images) + 0·mean(tracks)``)
+with a card written by :func:`calocoffea.training.export.write_card`, so no training is
+needed. Lower-level checks of :mod:`calocoffea.inference` live in tests/test_inference.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calocoffea import inference
+from calocoffea.cli import main
+from calocoffea.features import IMAGE_SHAPE, N_TRACKS, TRACK_VARS, scalar_names
+from calocoffea.fileset import write_fileset
+from calocoffea.inference import ModelError
+from calocoffea.training.export import write_card
+from processors.zee import ZeeProcessor
+
+N_SCALARS = len(scalar_names("electron"))
+GOOD_INPUTS = {
+    "images": [None, 4, *IMAGE_SHAPE],
+    "scalars": [None, N_SCALARS],
+    "tracks": [None, N_TRACKS, len(TRACK_VARS)],
+}
+
+
+def write_model(path: Path, graph_inputs: dict, card_inputs: dict | None = None,
+                particle: str = "electron") -> Path:
+    """An ONNX graph with ``graph_inputs`` {name: shape (None = batch)} and output ``ratio``
+    (n,), plus its card declaring ``card_inputs`` (default: the graph's)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes, terms = [], []
+    main_input = "scalars" if "scalars" in graph_inputs else next(iter(graph_inputs))
+    for k, (name, shape) in enumerate(graph_inputs.items()):
+        axes = list(range(1, len(shape)))
+        # opset 17: ReduceMean still takes ``axes`` as an attribute
+        nodes.append(helper.make_node("ReduceMean", [name], [f"r{k}"], axes=axes, keepdims=0))
+        if name == main_input:
+            terms.append(f"r{k}")
+        else:
+            nodes.append(helper.make_node("Mul", [f"r{k}", "zero"], [f"z{k}"]))
+            terms.append(f"z{k}")
+    nodes.append(helper.make_node("Sum", terms, ["ratio"]))
+    graph = helper.make_graph(
+        nodes,
+        "handmade",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", *s[1:]])
+         for n, s in graph_inputs.items()],
+        [helper.make_tensor_value_info("ratio", TensorProto.FLOAT, ["n"])],
+        initializer=[helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    card_inputs = graph_inputs if card_inputs is None else card_inputs
+    write_card(path, {
+        "particle": particle,
+        "inputs": [{"name": n, "shape": s, "dtype": "float32"} for n, s in card_inputs.items()],
+        "outputs": ["ratio"],
+    })
+    return path
+
+
+@pytest.fixture
+def good_model(tmp_path) -> Path:
+    return write_model(tmp_path / "good.onnx", GOOD_INPUTS)
+
+
+def test_consistent_handmade_model_loads_and_predicts(good_model):
+    """Guards the checks below against false alarms: a consistent model is accepted."""
+    proc = ZeeProcessor(calibrations=("bdt", "cnn"), model_path=good_model)
+    assert proc.calibrations == ("bdt", "cnn")
+    model = inference.load_model(good_model)
+    rng = np.random.default_rng(0)
+    feed = {k: rng.normal(size=(5, *s[1:])).astype(np.float32) for k, s in GOOD_INPUTS.items()}
+    np.testing.assert_allclose(model.predict(feed)["ratio"], feed["scalars"].mean(axis=1),
+                               rtol=1e-5)
+
+
+def test_missing_model_fails_at_construction(tmp_path):
+    missing = tmp_path / "absent" / "deepcalo_electron.onnx"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        ZeeProcessor(calibrations=("bdt", "cnn"), model_path=missing)
+    # a model without its card is as unusable as no model
+    lonely = tmp_path / "lonely.onnx"
+    shutil.copy(write_model(tmp_path / "x.onnx", GOOD_INPUTS), lonely)
+    with pytest.raises(ModelError, match=r"model card .*lonely\.json not found"):
+        ZeeProcessor(calibrations=("bdt", "cnn"), model_path=lonely)
+
+
+def test_corrupt_model_fails_at_construction(good_model):
+    data = bytearray(good_model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    good_model.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"good\.onnx: sha256 .* does not match its card"):
+        ZeeProcessor(calibrations=("bdt", "cnn"), model_path=good_model)
+    # garbage whose card was re-hashed: onnxruntime refuses it, named
+    good_model.write_bytes(b"\x08\x07garbage, not a protobuf" * 20)
+    card_file = good_model.with_suffix(".json")
+    card = json.loads(card_file.read_text())
+    card["sha256"] = inference._sha256(good_model.resolve())
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"onnxruntime cannot load .*good\.onnx"):
+        ZeeProcessor(calibrations=("bdt", "cnn"), model_path=good_model)
+
+
+def test_graph_inputs_differing_from_card_name_expected_and_found(tmp_path):
+    graph = {"pixels": [None, 3, *IMAGE_SHAPE], "scalars": [None, N_SCALARS]}
+    path = write_model(tmp_path / "other.onnx", graph, card_inputs=GOOD_INPUTS)
+    with pytest.raises(ModelError) as info:
+        ZeeProcessor(calibrations=("bdt", "cnn"), model_path=path)
+    msg = str(info.value)
+    assert "other.onnx" in msg
+    assert "expected (card) images (n, 4, 56, 11), scalars (n, 16), tracks (n, 15, 10)" in msg
+    assert "found (graph) pixels (n, 3, 56, 11), scalars (n, 16)" in msg
+
+
+@pytest.mark.parametrize(
+    ("inputs", "found"),
+    [
+        ({**GOOD_INPUTS, "scalars": [None, 12]}, "scalars (n, 12)"),
+        ({**GOOD_INPUTS, "images": [None, 8, *IMAGE_SHAPE]}, "images (n, 8, 56, 11)"),
+        ({k: v for k, v in GOOD_INPUTS.items() if k != "tracks"}, "scalars (n, 16)"),
+    ],
+    ids=["12 scalars", "time channels", "no tracks"],
+)
+def test_model_inputs_differing_from_features_name_expected_and_found(tmp_path, inputs, found):
+    """Graph and card agree, but not with what calocoffea.features feeds an electron model."""
+    path = write_model(tmp_path / "mismatch.onnx", inputs)
+    with pytest.raises(ModelError) as info:
+        inference.load_model(path)
+    msg = str(info.value)
+    assert "mismatch.onnx" in msg and "for a electron" in msg
+    assert "expected images (n, 4, 56, 11), scalars (n, 16), tracks (n, 15, 10)" in msg
+    assert found in msg.split("found", 1)[1]
+
+
+def test_photon_card_for_electron_processor(tmp_path):
+    path = write_model(tmp_path / "photon.onnx",
+                       {**GOOD_INPUTS, "scalars": [None, len(scalar_names("photon"))]},
+                       particle="photon")
+    inference.load_model(path)  # consistent photon model
+    bad = write_model(tmp_path / "muon.onnx", GOOD_INPUTS, particle="muon")
+    with pytest.raises(ModelError, match="particle 'muon'"):
+        inference.load_model(bad)
+
+
+def test_cli_run_with_bad_model_exits_2_naming_inputs(tmp_path, synthetic_nanoaod, capsys):
+    path = write_model(tmp_path / "bad.onnx", {**GOOD_INPUTS, "scalars": [None, 12]})
+    fs = write_fileset(tmp_path / "fs.json", {"s": [str(synthetic_nanoaod)]})
+    rc = main(["run", "--processor", "zee", str(fs), "--out", str(tmp_path / "o.coffea"),
+               "--calibrations", "bdt,cnn", "--model", str(path), "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "bad.onnx" in err and "scalars (n, 12)" in err and "scalars (n, 16)" in err
+    assert not (tmp_path / "o.coffea").exists()
