@@ -101,7 +101,14 @@ def _print_summary(results: dict) -> None:
             _fmt(inc),
             _fmt(shifted) if shifted else "-",
         )
-    Console(stderr=True).print(table)
+    console = Console(stderr=True)
+    console.print(table)
+    for calib, shift in mass.get("eta_shift", {}).items():
+        alphas = ", ".join(
+            "n/a" if e is None else f"{a:+.4f}±{e:.4f}"
+            for a, e in zip(shift["alpha"], shift["alpha_error"], strict=True)
+        )
+        console.print(f"eta-shift alpha_i ({calib}, per |eta| bin): {alphas}")
 
 
 def _fmt(res: dict) -> str:
