@@ -119,7 +119,8 @@ class CaloProcessor(processor.ProcessorABC):
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
         self.weights = weights
-        self.model_path = str(model_path) if model_path is not None else None
+        # absolute, so that workers with another working directory find the same file
+        self.model_path = str(Path(model_path).resolve()) if model_path is not None else None
         known = calib.CALIBRATIONS
         if calibrations is None:
             reason = calib.cnn_unavailable_reason(self.particle, self.model_path)

@@ -529,3 +529,13 @@ def test_chunks_without_candidates(tmp_path, proc_cls):
     assert out["cutflow"]["events"] == 2
     assert out["cutflow"]["selected"] == out["cutflow"]["objects"] == 0
     assert out["mass"].sum(flow=True).variance == 0
+
+
+def test_corrupt_cnn_model_fails_on_the_client(tmp_path):
+    pytest.importorskip("calocoffea.inference", reason="CNN inference module not built yet")
+    from calocoffea.inference import ModelError
+
+    bad = tmp_path / "deepcalo_electron.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(ModelError, match=r"deepcalo_electron"):
+        ZeeProcessor(model_path=bad)
