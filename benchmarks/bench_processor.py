@@ -107,8 +107,8 @@ def copies(sample: Path, n: int, where: Path) -> dict:
     return {"zee_bench": {"files": files}}
 
 
-def _processor(calibs):
-    return runner.make_processor("zee", calibrations=calibs)
+def _processor(calibs, model=None):
+    return runner.make_processor("zee", calibrations=calibs, model_path=model)
 
 
 def _run(proc, fileset, **opts):
@@ -164,11 +164,12 @@ def identical(a: dict, b: dict) -> bool:
     return a["cutflow"] == b["cutflow"]
 
 
-def run(quick: bool = False) -> dict:
-    """All figures of the module docstring as a dict (``quick``: smaller sizes, for CI)."""
+def run(quick: bool = False, model: str | Path | None = None) -> dict:
+    """All figures of the module docstring as a dict (``quick``: smaller sizes, for CI;
+    ``model``: another CNN model file than the shipped one, e.g. to time an architecture)."""
     sample = sample_path()
-    model = cnn_model_path("electron")
-    reason = cnn_unavailable_reason("electron")
+    model = cnn_model_path("electron", model)
+    reason = cnn_unavailable_reason("electron", model)
     calibs = ("bdt", "cnn", "truth") if reason is None else ("bdt", "truth")
     out: dict = {
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
@@ -180,7 +181,13 @@ def run(quick: bool = False) -> dict:
         "cnn_skip_reason": reason,
         "model": str(model) if reason is None else None,
     }
-    proc = _processor(calibs)
+    if reason is None:
+        from calocoffea.inference import load_card
+
+        card = load_card(model)
+        out["model_card"] = {k: card.get(k) for k in ("sha256", "config", "particle")
+                             if k in card}
+    proc = _processor(calibs, model if reason is None else None)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         one = copies(sample, 1, tmp)
@@ -273,9 +280,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="CNN model (default: the shipped models/deepcalo_electron.onnx)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    result = run(quick=args.quick)
+    result = run(quick=args.quick, model=args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps(result, indent=2, default=str))
