@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 
 #: Default number of objects per onnxruntime call.
 DEFAULT_BATCH_SIZE = 4096
+#: Batches are zero-padded to a multiple of this many rows: onnxruntime's CPU kernels round
+#: the rows of a ragged batch differently (1 ulp), which made CNN energies, and so histogram
+#: bins, depend on the chunk size; padded batches give bit-identical per-object results
+#: (tests/test_reliability_determinism.py).
+PAD_ROWS = 16
 #: Preferred execution providers, in order; CPU is always the last resort.
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -114,15 +119,21 @@ class Model:
 
     def predict(self, feed: dict[str, np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE
                 ) -> dict[str, np.ndarray]:
-        """Run the model in batches; returns {output name: (n,) float32}."""
+        """Run the model in batches (zero-padded to :data:`PAD_ROWS` rows, so that an object's
+        result does not depend on its batch); returns {output name: (n,) float32}."""
         feed = self.validate(feed)
         n = len(next(iter(feed.values())))
         outs: dict[str, list[np.ndarray]] = {k: [] for k in self.output_names}
         for start in range(0, n, max(int(batch_size), 1)):
             batch = {k: v[start : start + batch_size] for k, v in feed.items()}
+            m = len(next(iter(batch.values())))
+            pad = -m % PAD_ROWS
+            if pad:
+                batch = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)])
+                         for k, v in batch.items()}
             res = self.session.run(self.output_names, batch)
             for k, r in zip(self.output_names, res, strict=True):
-                outs[k].append(np.asarray(r, np.float32).reshape(-1))
+                outs[k].append(np.asarray(r, np.float32).reshape(-1)[:m])
         return {
             k: (np.concatenate(v) if v else np.zeros(0, np.float32)) for k, v in outs.items()
         }
