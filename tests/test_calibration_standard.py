@@ -131,3 +131,23 @@ def test_corrupt_model_file(models, tmp_path):
     card_path.write_text("{ broken")
     with pytest.raises(ValueError, match="corrupt model card"):
         load_standard_calibration(d)
+
+
+def test_shipped_models_are_consistent():
+    """The models committed in models/ load, match their cards and beat the reference."""
+    import onnx
+
+    from calocoffea.resources import models_dir
+
+    calib = load_standard_calibration()
+    assert calib.models_dir == models_dir()
+    for model, card in calib.cards.items():
+        graph = onnx.load(str(model_paths(calib.models_dir, model)[0])).graph
+        attrs = {a.name: a for a in graph.node[0].attribute}
+        assert len(set(attrs["nodes_treeids"].ints)) == card["hyperparameters"]["n_trees"]
+        assert card["test_margin_vs_median_response"]["reIQR75"] > 0
+        assert card["onnx_vs_xgboost_max_rel_diff"] < 1e-5
+    for particle in ("electron", "photon"):
+        cols, _ = toy_gun_columns(2000, particle, seed=5)
+        r = calib.energy(cols, particle) / cols["eAcc"]
+        assert np.all(np.isfinite(r)) and np.all((r > 0.5) & (r < 3.0))
