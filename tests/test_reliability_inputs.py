@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,8 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_processors import load_events, write_channel_sample
 
 from calocoffea import runner
@@ -308,3 +311,103 @@ def test_runner_reports_fallback_objects(edited_sim_file, deepcalo_tiny_model):
                                                                progress=False))
     assert metrics["fallback_objects"] == out["cutflow"]["fallback"] > 0
     assert metrics["objects"] == out["cutflow"]["objects"] >= metrics["fallback_objects"]
+
+
+# ------------------------------------------------------------------------------ properties
+# Schema and image builder on random files: empty events, clusters without cells, cells with
+# NaN, infinite and huge energies. (tests/test_images.py::test_property_random_layouts covers
+# build_images on random layouts; here the whole chain from a ROOT file is exercised.)
+_cell_e = st.one_of(
+    st.floats(-2.0, 200.0),
+    st.sampled_from([np.nan, np.inf, -np.inf, 1e30, -1e30, 3e38, 0.0]),
+)
+
+
+@st.composite
+def _random_events(draw) -> list[list[tuple[float, float, list[float]]]]:
+    """Events → clusters (eta, phi, cell energies)."""
+    n_events = draw(st.integers(1, 5))
+    events = []
+    for _ in range(n_events):
+        clusters = []
+        for _ in range(draw(st.integers(0, 3))):
+            eta = draw(st.floats(-2.4, 2.4))
+            phi = draw(st.floats(-3.14, 3.14))
+            clusters.append((eta, phi, draw(st.lists(_cell_e, min_size=0, max_size=6))))
+        events.append(clusters)
+    return events
+
+
+def _write_random_file(path: Path, events) -> None:
+    from calocoffea.images import window_cells
+
+    n_clu = [len(ev) for ev in events]
+    clu = [c for ev in events for c in ev]
+    cells: dict[str, list] = {k: [] for k in ("layer", "eta", "phi", "deta", "dphi", "e",
+                                               "clusterIdx")}
+    n_cells = []
+    for ev in events:
+        n = 0
+        for k, (eta, phi, energies) in enumerate(ev):
+            # real geometry cells around the barycentre, as many as energies drawn
+            wc = window_cells(eta, phi)
+            idx = np.linspace(0, wc["eta"].size - 1, len(energies)).astype(int)
+            for key in ("layer", "eta", "phi", "deta", "dphi"):
+                cells[key].append(np.asarray(wc[key])[idx])
+            cells["e"].append(np.asarray(energies, np.float64))
+            cells["clusterIdx"].append(np.full(len(energies), k))
+            n += len(energies)
+        n_cells.append(n)
+    dtypes = {"layer": np.uint8, "clusterIdx": np.int32}
+    flat = {k: (np.concatenate(v) if v else np.zeros(0)).astype(dtypes.get(k, np.float32))
+            for k, v in cells.items()}
+    cols = {
+        "run": np.ones(len(events), np.uint32),
+        "luminosityBlock": np.ones(len(events), np.uint32),
+        "event": np.arange(len(events), dtype=np.uint64),
+        "Cluster": ak.unflatten(ak.zip({
+            "eta": np.array([c[0] for c in clu], np.float32),
+            "phi": np.array([c[1] for c in clu], np.float32),
+            "eAcc": np.full(len(clu), 50.0, np.float32),
+            "nCell": np.array([len(c[2]) for c in clu], np.int32),
+        }), n_clu),
+        "CaloCell": ak.unflatten(ak.zip(flat), n_cells),
+    }
+    types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in cols.items()}
+    with uproot.recreate(path) as fout:
+        fout.mktree("Events", types).extend(cols)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_random_events())
+def test_property_schema_and_images_on_random_files(events):
+    from calocoffea.images import images_from_clusters
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "random.root"
+        _write_random_file(path, events)
+        ev = load_events(path)
+        assert len(ev) == len(events)
+        assert ak.num(ev.Cluster).tolist() == [len(e) for e in events]
+        # cells grouped under their cluster, in order, values unchanged (float32)
+        got = ak.to_list(ev.Cluster.cells.e)
+        for g_ev, w_ev in zip(got, events, strict=True):
+            for g, (_, _, w) in zip(g_ev, w_ev, strict=True):
+                np.testing.assert_array_equal(np.asarray(g, np.float32), np.float32(w))
+        # back-references agree with the grouping
+        idx = ak.flatten(ev.CaloCell.clusterIdx, axis=None)
+        own = ak.flatten(ev.Cluster.cells.cluster.eta, axis=None)
+        clu_eta = ak.flatten(ak.broadcast_arrays(ev.Cluster.eta, ev.Cluster.cells.e)[0],
+                             axis=None)
+        assert len(idx) == len(own) == sum(len(c[2]) for e in events for c in e)
+        assert ak.to_list(own) == ak.to_list(clu_eta)
+        images, valid = images_from_clusters(ev.Cluster)
+    clusters = [c for e in events for c in e]
+    assert images.shape == (len(clusters), 4, 56, 11)
+    assert np.isfinite(images).all()
+    for k, (_, _, energies) in enumerate(clusters):
+        e32 = np.float32(energies)
+        if not energies or not np.isfinite(e32).all():
+            assert not valid[k] and not images[k].any()
+        elif valid[k]:
+            assert np.abs(images[k]).sum() <= np.abs(e32.astype(np.float64)).sum() * (1 + 1e-5)
