@@ -222,13 +222,27 @@ def check_files(
     return kept, skipped, entries
 
 
+class _UnreadableDataMeta(type):
+    def __instancecheck__(cls, exc: object) -> bool:
+        import zlib
+
+        from uproot.deserialization import DeserializationError
+
+        if isinstance(exc, OSError | DeserializationError | zlib.error):
+            return True
+        # uproot's decompression errors are ValueErrors that name the file; a ValueError
+        # from the processor itself must still stop the run
+        return isinstance(exc, ValueError) and "\nin file " in str(exc)
+
+
+class UnreadableData(Exception, metaclass=_UnreadableDataMeta):
+    """Matches (``isinstance``) the errors of damaged file contents: I/O errors, uproot
+    deserialisation and decompression errors. Given to coffea as ``skipbadfiles``."""
+
+
 def _skippable() -> tuple[type[BaseException], ...]:
-    import zlib
-
-    from uproot.deserialization import DeserializationError
-
-    # damaged baskets surface as these, not as coffea's default OSError
-    return (OSError, DeserializationError, zlib.error)
+    # coffea's default (OSError) misses damaged baskets
+    return (UnreadableData,)
 
 
 def _executor(options: RunOptions, client: Any = None):
