@@ -11,6 +11,7 @@ single-threaded numpy float32 matmul measured in the same run, the practical CPU
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def run(models_dir: str | Path | None = None, n: int = 8192, batch_size: int = 1
         "numpy_matmul_float32_gflops_1thread": matmul,
         "models": results,
         "note": "raw onnxruntime session.run on pre-built inputs; feature building excluded",
+        # the machine may be shared: the load average tells how contended the numbers are
+        "load_average_1min": os.getloadavg()[0],
+        "cpu_count": os.cpu_count(),
     }
 
 

@@ -87,6 +87,12 @@ def _evaluate(model_path: Path, files: list[str], particle: str, cache_dir,
         "file pt*cosh(eta)" if bdt is None else
         f"recomputed with {bdt_models}/bdt_*.onnx from the file's cluster columns"
     )
+    if bdt_models is not None:
+        from calocoffea.training.export import sha256_file
+
+        table["bdt_models_sha256"] = {
+            p.name: sha256_file(p) for p in sorted(Path(bdt_models).glob("bdt_*.onnx"))
+        }
     log.info("held-out %s resolution, CNN vs BDT:\n%s", particle, format_table(table))
     # second reference: E_acc corrected by its median response in (|eta|, E_T) bins, fitted on
     # this very sample (favours the reference); independent of the BDT models
