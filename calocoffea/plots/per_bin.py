@@ -12,7 +12,13 @@ from calocoffea.plots.style import calib_color, calib_label, label, use_style
 ValueErr = tuple[Sequence[float], Sequence[float]]
 
 
+def _floats(values) -> np.ndarray:
+    """Array of floats with None (JSON null: not measured) as NaN, so it is not drawn."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
 def _errorbar_bins(ax, edges, values, errors, **kwargs):
+    values, errors = _floats(values), _floats(errors)
     edges = np.asarray(edges, dtype=float)
     centers = 0.5 * (edges[1:] + edges[:-1])
     half = 0.5 * np.diff(edges)
@@ -41,8 +47,8 @@ def plot_eiqr_vs(
     ax.legend(loc="upper right", fontsize="small")
     label(ax)
     if reference in eiqr and model in eiqr:
-        ref, ref_err = (np.asarray(a, dtype=float) for a in eiqr[reference])
-        mod, mod_err = (np.asarray(a, dtype=float) for a in eiqr[model])
+        ref, ref_err = (_floats(a) for a in eiqr[reference])
+        mod, mod_err = (_floats(a) for a in eiqr[model])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = mod / ref
             re = 1.0 - ratio
@@ -70,10 +76,10 @@ def plot_alpha(
     use_style()
     fig, ax = plt.subplots(figsize=(9, 7))
     for cal, (vals, errs) in alpha.items():
-        _errorbar_bins(ax, edges, 100 * np.asarray(vals), 100 * np.asarray(errs),
+        _errorbar_bins(ax, edges, 100 * _floats(vals), 100 * _floats(errs),
                        color=calib_color(cal), label=calib_label(cal))
     if injected_alpha is not None:
-        inj = 100 * np.asarray(injected_alpha, dtype=float)
+        inj = 100 * _floats(injected_alpha)
         ax.stairs(inj, np.asarray(edges, dtype=float), color="k", ls="--", lw=1.5,
                   label="expected from injected offsets")
     ax.axhline(0, color="grey", lw=0.8)
