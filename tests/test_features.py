@@ -171,5 +171,8 @@ def test_cnn_energy_end_to_end(sim_events, deepcalo_tiny_model):
     std = float(ak.flatten(ev.Electron.pt)[3] * np.cosh(ak.flatten(ev.Electron.eta)[3]))
     assert energy2[3] == pytest.approx(std, rel=1e-6)
     np.testing.assert_allclose(np.delete(energy2, 3), np.delete(energy, 3), rtol=1e-6)
+    empty, fb = cnn_energy(ev.Electron[ev.Electron.pt < 0], ev, "electron",
+                           model_path=deepcalo_tiny_model)
+    assert empty.shape == (0,) and fb.shape == (0,)
     with pytest.raises(ModelError, match="is a electron model, asked for photon"):
         cnn_energy(ev.Photon, ev, "photon", model_path=deepcalo_tiny_model)
