@@ -199,6 +199,9 @@ def check_files(
                 continue
             try:
                 with uproot.open(path) as f:
+                    size = os.path.getsize(path)
+                    if size < f.file.fEND:  # the header says where the file ends
+                        raise OSError(f"truncated: {size} of {f.file.fEND} bytes")
                     ttree = f[tree]
                     n = int(ttree.num_entries)
                     keys = set(ttree.keys())
@@ -301,6 +304,8 @@ def run(
         done[item.filename] = done.get(item.filename, 0) + item.entrystop - item.entrystart
     processed = set(done)
     skipped = list(bad_files) + [f for f in fileset_files(fileset) if f not in processed]
+    for f in skipped:
+        bad_files.setdefault(f, f"{f}: no chunk could be read (coffea skipbadfiles)")
     # chunks coffea skipped inside a readable file (skip_bad_files): never a silent loss
     incomplete = {
         f: n - done[f] for f, n in entries.items()

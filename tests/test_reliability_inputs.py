@@ -131,7 +131,10 @@ def test_skip_bad_files_skips_lists_and_keeps_totals(good_files, bad_files, exec
         out, metrics = run_files(files, executor=executor, workers=2, skip_bad_files=True,
                                  chunksize=400)
     assert sorted(metrics["skipped_files"]) == sorted(str(f) for f in bad_files.values())
-    assert str(bad_files["notroot"]) in metrics["skipped_reasons"]
+    reasons = metrics["skipped_reasons"]
+    assert sorted(reasons) == sorted(metrics["skipped_files"])
+    assert "not a ROOT file" in reasons[str(bad_files["notroot"])]
+    assert re.search(r"truncated: \d+ of \d+ bytes", reasons[str(bad_files["truncated"])])
     assert metrics["files"] == 2 and metrics["incomplete_files"] == {}
     # every event of the good files, exactly once, and nothing else
     assert metrics["events"] == out["cutflow"]["events"] == 900 + 700
@@ -420,4 +423,5 @@ def test_property_schema_and_images_on_random_files(events):
         if not energies or not np.isfinite(e32).all():
             assert not valid[k] and not images[k].any()
         elif valid[k]:
-            assert np.abs(images[k]).sum() <= np.abs(e32.astype(np.float64)).sum() * (1 + 1e-5)
+            total = np.abs(images[k].astype(np.float64)).sum()
+            assert total <= np.abs(e32.astype(np.float64)).sum() * (1 + 1e-5)
