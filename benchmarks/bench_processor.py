@@ -16,7 +16,7 @@ Figures, all measured in the same run:
   end-to-end events/s divided by the events/s onnxruntime alone would allow; target ≥ 0.7
   (``ratio_to_ort_wall``: the same with wall times); ``breakdown_cpu_s`` splits the run;
 - ``dask_speedup``: events/s on a LocalCluster with 2 workers / with 1 worker (same
-  40k events, warm workers); target ≥ 1.6;
+  40k events, warm workers, two alternating repeats, best of each); target ≥ 1.6;
 - ``scaling``: events/s on 2 dask workers for 10k, 30k and 100k events;
 - ``determinism``: histograms of iterative, futures(2 workers) and dask(2 workers) with
   chunk sizes 1k and 10k are bit-identical (values and variances).
@@ -215,19 +215,25 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
                 "read_select_and_build_inputs": ort["inputs_cpu_seconds"],
                 "other": cpu - ort_cpu_for_run - ort["inputs_cpu_seconds"],
             }
-        # dask 1 vs 2 workers on the same events, workers warmed up first
+        # dask 1 vs 2 workers on the same events, workers warmed up first; alternating
+        # repeats, best of each, because the machine is shared and its load fluctuates
         n_speed = 2 if quick else 4
         fs_speed = copies(sample, n_speed, tmp)
-        rates = {}
-        for workers in (1, 2):
-            with _cluster(workers) as address:
+        rates: dict[int, list[float]] = {1: [], 2: []}
+        with _cluster(1) as address1, _cluster(2) as address2:
+            addresses = {1: address1, 2: address2}
+            for workers, address in addresses.items():
                 _run(proc, one, executor="dask", scheduler=address, chunksize=2000,
                      maxchunks=workers)
-                _, m = _run(proc, fs_speed, executor="dask", scheduler=address,
-                            chunksize=5000)
-                rates[workers] = m["events_per_s"]
+            for _ in range(2):
+                for workers, address in addresses.items():
+                    _, m = _run(proc, fs_speed, executor="dask", scheduler=address,
+                                chunksize=5000)
+                    rates[workers].append(m["events_per_s"])
+        best = {w: max(r) for w, r in rates.items()}
         out["dask_speedup"] = {"events": n_speed * SAMPLE_EVENTS, "events_per_s": rates,
-                               "speedup": rates[2] / rates[1], "target": 1.6}
+                               "speedup": best[2] / best[1], "target": 1.6,
+                               "loadavg": os.getloadavg()}
         # scaling on 2 warm workers
         sizes = (1, 3) if quick else (1, 3, 10)
         scaling = []
