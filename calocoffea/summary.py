@@ -79,15 +79,17 @@ def _closure(alpha: Mapping[str, Any], alpha_mc: Mapping[str, Any] | None,
     rel, err, pull = [], [], []
     for k, expected in enumerate(injected):
         a, ea = alpha["alpha"][k], alpha["alpha_err"][k]
-        if alpha_mc is not None:
-            am, eam = alpha_mc["alpha"][k], alpha_mc["alpha_err"][k]
-            r = (1.0 + a) / (1.0 + am) - 1.0
-            e = math.hypot(ea, eam)
-        else:
-            r, e = a, ea
+        am, eam = (alpha_mc["alpha"][k], alpha_mc["alpha_err"][k]) if alpha_mc else (0.0, 0.0)
+        if None in (a, ea, am, eam):  # a bin no accepted fit constrains
+            rel.append(None)
+            err.append(None)
+            pull.append(None)
+            continue
+        r = (1.0 + a) / (1.0 + am) - 1.0
+        e = math.hypot(ea, eam)
         rel.append(r)
         err.append(e)
-        pull.append((r - expected) / e if e and e > 0 else None)
+        pull.append((r - expected) / e if e > 0 else None)
     return {"alpha_relative_to_mc": rel, "alpha_relative_err": err, "pull": pull,
             "within_3_sigma": all(p is not None and abs(p) < 3 for p in pull)}
 

@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         print(f"calocoffea demo: {err}", file=sys.stderr)
         return 2
-    console.print((args.out / "summary.md").read_text())
+    console.print((args.out / "summary.md").read_text(), markup=False)
     timings = {k: round(v, 1) for k, v in summary["timings"].items()}
-    console.print(f"timings [s]: {json.dumps(timings)}")
+    console.print(f"timings (s): {json.dumps(timings)}", markup=False)
     console.print(f"wrote {args.out}/summary.json, summary.md and plots/")
     return 0

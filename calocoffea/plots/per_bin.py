@@ -43,6 +43,7 @@ def plot_eiqr_vs(
     for cal, (vals, errs) in eiqr.items():
         _errorbar_bins(ax, edges, vals, errs, color=calib_color(cal), label=calib_label(cal))
     ax.set_ylabel(f"eIQR$_{{{quantile}}}$ of $E_{{calib}}/E_{{true}}$")
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # offset text hits the label
     ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
     ax.legend(loc="upper right", fontsize="small")
     label(ax)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL_PARTICLE = {"zee": "electron", "zmumugamma": "photon", "hgamgam": "photon"}
 AXIS_LABEL = {"abseta": r"$|\eta|$", "et": r"$E_T^{true}$ [GeV]", "mu": r"$\langle\mu\rangle$"}
+#: Bins with fewer objects are not drawn in the eIQR-versus-variable figures.
+MIN_ENTRIES_PER_BIN = 100
 AXIS_EDGES = {"abseta": binning.ABS_ETA_EDGES, "et": binning.ET_EDGES, "mu": binning.MU_EDGES}
 
 
@@ -63,9 +65,11 @@ def _response_figures(name: str, output: dict, result: dict, out: Path) -> None:
         per_bin = {}
         for c in cals:
             bins = response[c][particle][axis]
+            # quantiles of a handful of entries are noise, and their asymptotic errors lie
+            ok = [e["n"] >= MIN_ENTRIES_PER_BIN and e["eiqr75"] is not None for e in bins]
             per_bin[c] = (
-                [np.nan if e["eiqr75"] is None else e["eiqr75"] for e in bins],
-                [np.nan if e["eiqr75_error"] is None else e["eiqr75_error"] for e in bins],
+                [e["eiqr75"] if good else np.nan for e, good in zip(bins, ok, strict=True)],
+                [e["eiqr75_error"] if good else np.nan for e, good in zip(bins, ok, strict=True)],
             )
         fig = plot_eiqr_vs(AXIS_EDGES[axis], per_bin, AXIS_LABEL[axis], logx=axis == "et")
         save(fig, out, f"eiqr_vs_{axis}_{name}")
