@@ -193,7 +193,7 @@ def load_model(
             raise ModelError(f"onnxruntime cannot load {path}: {err2}") from err2
     _check_graph(path, card, session)
     provider = session.get_providers()[0]
-    log.info("calocoffea.inference: %s on %s (pid %d, %d intra-op threads)",
+    log.info("onnxruntime session for %s on %s (pid %d, %d intra-op threads)",
              path.name, provider, os.getpid(), intra_op_threads)
     model = Model(path, card, session, provider)
     _SESSIONS[key] = model
