@@ -3,7 +3,7 @@
 ``summary.json``::
 
     {"channels": {channel: {kind: {
-        "n_events", "n_objects",
+        "n_events", "n_objects", "fallback_objects", "skipped_files", "incomplete_files",
         "eiqr75": {"bdt", "cnn"}, "eiqr95": {"bdt", "cnn"},      # MC only, E_calib/E_true
         "reiqr75", "reiqr95",                                   # MC only, 1 - cnn/bdt
         "mass_fit": {cal: {"sigma_cb", "sigma_cb_err", "mu_cb", "accepted"}},  # truth: MC only
@@ -99,7 +99,10 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
                    mc_result: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Summary entry of one (channel, kind) sample."""
     entry: dict[str, Any] = {"n_events": metrics.get("events"), "n_objects": metrics.get("objects"),
-                             "fallback_objects": metrics.get("fallback_objects")}
+                             "fallback_objects": metrics.get("fallback_objects"),
+                             # never a silent loss: unread files and events (docs/reliability.md)
+                             "skipped_files": list(metrics.get("skipped_files") or []),
+                             "incomplete_files": dict(metrics.get("incomplete_files") or {})}
     particle = CHANNEL_PARTICLE[channel]
     response = result.get("response") or {}
     if kind == "mc" and response:

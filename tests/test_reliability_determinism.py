@@ -70,6 +70,8 @@ def test_cnn_energies_independent_of_chunking(sim_file, deepcalo_tiny_model):
 def test_cnn_histograms_identical_across_executors_workers_and_chunks(
     sim_file, deepcalo_tiny_model
 ):
+    """With the CNN: one iterative chunk vs 97-event chunks vs a 2-worker dask LocalCluster
+    (the futures pool with 2 workers is in test_runner for the standard calibration)."""
     def run(**opts):
         fileset = normalize_fileset({"zee": [str(sim_file)]})
         proc = runner.make_processor("zee", model_path=deepcalo_tiny_model)
@@ -80,7 +82,6 @@ def test_cnn_histograms_identical_across_executors_workers_and_chunks(
     assert ref["cutflow"]["selected"] > 100
     runs = {
         "iterative, 97-event chunks": run(executor="iterative", chunksize=97),
-        "futures, 2 workers, 61": run(executor="futures", workers=2, chunksize=61),
         "dask, 2 workers, 120": run(executor="dask", workers=2, chunksize=120),
     }
     for name, (out, metrics) in runs.items():

@@ -41,7 +41,6 @@ def _pathological(edges: np.ndarray) -> dict[str, tuple[np.ndarray, str]]:
         "negative (weights)": (np.full(n, -100.0), "entries -30000 < 500"),
         "too few entries": (rng.poisson(400 * peak / peak.sum()).astype(float), "< 500"),
         "single-bin spike": (np.where(np.arange(n) == n // 2, 1e4, 0.0), "at limit|chi2/ndf"),
-        "flat": (np.full(n, 100.0), "at limit|chi2/ndf"),
         "1e15 entries": (1e15 * peak, r"\S"),
     }
 

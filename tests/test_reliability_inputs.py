@@ -425,3 +425,14 @@ def test_property_schema_and_images_on_random_files(events):
         elif valid[k]:
             total = np.abs(images[k].astype(np.float64)).sum()
             assert total <= np.abs(e32.astype(np.float64)).sum() * (1 + 1e-5)
+
+
+def test_demo_summary_lists_skipped_files(good_files, bad_files):
+    from calocoffea.summary import sample_summary
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, metrics = run_files([good_files[0], bad_files["notroot"]], skip_bad_files=True)
+    entry = sample_summary("zee", "mc", metrics, {}, good_files[0])
+    assert entry["skipped_files"] == [str(bad_files["notroot"])]
+    assert entry["incomplete_files"] == {} and entry["n_events"] == 900
