@@ -32,3 +32,14 @@ def test_expected_counts_match_zfit_model(model):
 
 def test_failed_fit_has_no_curve():
     assert expected_counts({"status": "failed", "values": {}}, np.linspace(0, 1, 5), 10.0) is None
+
+
+def test_pearson_chi2_merges_sparse_tail_bins():
+    from calocoffea.fitting.result import pearson_chi2
+
+    expected = np.r_[np.full(10, 1e-6), np.full(20, 50.0), np.full(10, 1e-6)]
+    observed = expected.copy()
+    observed[0] = 1.0  # one stray entry where almost nothing is expected
+    chi2, ndf = pearson_chi2(observed, expected, n_params=2)
+    assert ndf == 20 - 2  # tails merged into their neighbouring groups
+    assert chi2 < 1.0  # plain Pearson would give ~1e6 from the stray entry

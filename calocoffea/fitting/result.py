@@ -130,12 +130,39 @@ class FitResult:
         )
 
 
-def pearson_chi2(observed: np.ndarray, expected: np.ndarray, n_params: int) -> tuple[float, int]:
-    """Pearson χ² over bins with expected > 1e-9 and its ndf = bins used - ``n_params``."""
+#: Adjacent bins are merged until each group expects at least this many entries, the usual
+#: validity condition of Pearson's χ² (sparse tails otherwise give χ²/ndf ≫ 1 for good fits).
+MIN_EXPECTED_PER_GROUP = 5.0
+
+
+def pearson_chi2(
+    observed: np.ndarray, expected: np.ndarray, n_params: int,
+    min_expected: float = MIN_EXPECTED_PER_GROUP,
+) -> tuple[float, int]:
+    """Pearson χ² after merging adjacent bins to ``min_expected`` expected entries per group.
+
+    Groups are closed left to right as soon as their expectation reaches ``min_expected``; a
+    short remainder joins the last group. ndf = number of groups − ``n_params``.
+    """
     observed = np.asarray(observed, dtype=float)
     expected = np.asarray(expected, dtype=float)
-    use = expected > 1e-9
-    chi2 = float(np.sum((observed[use] - expected[use]) ** 2 / expected[use]))
+    edges = [0]
+    running = 0.0
+    for k, mu in enumerate(expected):
+        running += mu
+        if running >= min_expected:
+            edges.append(k + 1)
+            running = 0.0
+    if edges[-1] != expected.size:
+        if len(edges) > 1:
+            edges[-1] = expected.size  # merge the remainder into the last group
+        else:
+            edges.append(expected.size)
+    idx = np.asarray(edges[:-1])
+    obs_g = np.add.reduceat(observed, idx)
+    exp_g = np.add.reduceat(expected, idx)
+    use = exp_g > 1e-9
+    chi2 = float(np.sum((obs_g[use] - exp_g[use]) ** 2 / exp_g[use]))
     return chi2, int(use.sum()) - n_params
 
 
