@@ -35,7 +35,10 @@ def test_zmumugamma_three_body_mass_is_the_z_mass():
     assert np.allclose(_mass(p), g.mass[z], rtol=2e-3)
     assert np.all(g.pdg_id[z + 3] == 22)
     assert set(np.unique(g.mother[z + 3])) == {1, 2}
-    # FSR is collinear-enhanced: most photons close to their muon
+    # generator-level photon E_T cut, as in the Sherpa mumugamma samples
+    assert g.pt[z + 3].min() >= k.ZMUMUGAMMA_PHOTON_ET_MIN
+    # without the cut, FSR is collinear-enhanced: most photons close to their muon
+    g = k.gen_zmumugamma(np.random.default_rng(2), 10000, photon_et_min=0.0)
     mom = z + g.mother[z + 3]
     dr = np.hypot(g.eta[z + 3] - g.eta[mom], np.angle(np.exp(1j * (g.phi[z + 3] - g.phi[mom]))))
     assert 0.02 < np.median(dr) < 0.6

@@ -170,14 +170,45 @@ def gen_zee(rng: np.random.Generator, n: int) -> GenParticles:
     return _assemble(n, vz, rows)
 
 
-def gen_zmumugamma(rng: np.random.Generator, n: int) -> GenParticles:
+#: Generator-level photon E_T threshold of Z->mumugamma (GeV), as in the ATLAS Sherpa
+#: mumugamma samples used by the thesis (photon pT > 10 GeV at generation, its table 3.1).
+ZMUMUGAMMA_PHOTON_ET_MIN = 10.0
+
+
+def gen_zmumugamma(
+    rng: np.random.Generator, n: int, photon_et_min: float = ZMUMUGAMMA_PHOTON_ET_MIN
+) -> GenParticles:
     """Z -> mu mu gamma: one muon radiates a photon with an FSR spectrum and angle.
 
     The photon takes a fraction z of the muon energy, dN/dz ~ (1 + (1-z)^2)/z on
     [0.05, 0.8] (the q->q gamma splitting function), at an angle with dN/dtheta ~ 1/theta
     (collinear enhancement, cut off at theta_min ~ m_mu/E and 1 rad). Momenta are then
-    rescaled so that m(mu mu gamma) equals the Breit-Wigner mass exactly.
+    rescaled so that m(mu mu gamma) equals the Breit-Wigner mass exactly. Events whose photon
+    has E_T below ``photon_et_min`` are regenerated (a generator-level cut, deterministic for
+    a given ``rng`` state).
     """
+    parts = []
+    have = 0
+    while have < n:
+        vz, kz, km, kp, kg, which = _zmumugamma_block(rng, 3 * max(n - have, 64))
+        keep = kg[0] >= photon_et_min  # photon pT (GeV)
+        parts.append([vz[keep], *(c[keep] for c in (*kz, *km, *kp, *kg)), which[keep]])
+        have += int(keep.sum())
+    cols = [np.concatenate(c)[:n] for c in zip(*parts, strict=True)]
+    vz, which = cols[0], cols[-1]
+    kz, km, kp, kg = (cols[1 + 4 * i : 5 + 4 * i] for i in range(4))
+    rows = [
+        (*kz, _full(n, 23), _full(n, 62), _full(n, FLAGS_BOSON), _full(n, -1)),
+        (*km[:3], _full(n, MMU), _full(n, 13), _full(n, 1), _full(n, FLAGS_DAUGHTER), _full(n, 0)),
+        (*kp[:3], _full(n, MMU), _full(n, -13), _full(n, 1), _full(n, FLAGS_DAUGHTER), _full(n, 0)),
+        (*kg[:3], _full(n, 0.0), _full(n, 22), _full(n, 1), _full(n, FLAGS_FSR), 1 + which),
+    ]
+    return _assemble(n, vz, rows)
+
+
+def _zmumugamma_block(rng: np.random.Generator, n: int):
+    """``n`` candidate Z->mumugamma decays: (vz, kin(Z), kin(mu-), kin(mu+), kin(gamma),
+    index of the radiating muon), each kin a (pt, eta, phi, m) tuple of (n,) arrays."""
     z4, mm, mp = generate_zll(rng, n, 13)
     # splitting fraction by accept-reject on 1/z envelope
     zs = np.empty(0)
@@ -217,14 +248,7 @@ def gen_zmumugamma(rng: np.random.Generator, n: int) -> GenParticles:
     new_mm = np.where(which[:, None] == 0, mu_new, other)
     new_mp = np.where(which[:, None] == 0, other, mu_new)
     vz = rng.normal(0, BEAMSPOT_SIGMA_Z, n)
-    kz, km, kp, kg = _kin(z4), _kin(new_mm), _kin(new_mp), _kin(g)
-    rows = [
-        (*kz, _full(n, 23), _full(n, 62), _full(n, FLAGS_BOSON), _full(n, -1)),
-        (*km[:3], _full(n, MMU), _full(n, 13), _full(n, 1), _full(n, FLAGS_DAUGHTER), _full(n, 0)),
-        (*kp[:3], _full(n, MMU), _full(n, -13), _full(n, 1), _full(n, FLAGS_DAUGHTER), _full(n, 0)),
-        (*kg[:3], _full(n, 0.0), _full(n, 22), _full(n, 1), _full(n, FLAGS_FSR), 1 + which),
-    ]
-    return _assemble(n, vz, rows)
+    return vz, _kin(z4), _kin(new_mm), _kin(new_mp), _kin(g), which
 
 
 def gen_hgamgam(rng: np.random.Generator, n: int) -> GenParticles:
