@@ -145,6 +145,23 @@ def test_skip_bad_files_skips_lists_and_keeps_totals(good_files, bad_files, exec
     assert ref_metrics["skipped_files"] == [] and ref_metrics["incomplete_files"] == {}
 
 
+def test_skip_bad_files_never_hides_a_processor_bug(good_files):
+    """A ValueError raised by the processor (no file named in it) still stops the run."""
+    from processors.zee import ZeeProcessor
+
+    class Buggy(ZeeProcessor):
+        def process(self, events):
+            raise ValueError("bug in the processor")
+
+    fileset = normalize_fileset({"s": [str(good_files[0])]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception, match="bug in the processor"):
+            runner.run(Buggy(calibrations=("bdt",)), fileset,
+                       runner.RunOptions(executor="iterative", progress=False,
+                                         skip_bad_files=True))
+
+
 @pytest.mark.parametrize("damage", ["whole basket", "compression header"])
 def test_partly_damaged_file_is_counted_not_silently_lost(tmp_path, good_files, damage):
     """The middle basket (events 233-465) of Electron_pt zeroed in a 3-basket file: the file
