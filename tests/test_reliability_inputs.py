@@ -98,8 +98,8 @@ def good_files(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory, good_files) -> dict[str, Path]:
-    """Unreadable inputs: truncated ROOT, ROOT with garbage over its second half, text, and
-    a path that does not exist."""
+    """Unreadable inputs: truncated ROOT, ROOT with garbage over its second half, text, a
+    path that does not exist, a ROOT file without an ``Events`` tree."""
     d = tmp_path_factory.mktemp("bad")
     data = good_files[0].read_bytes()
     truncated = d / "truncated.root"
@@ -110,12 +110,15 @@ def bad_files(tmp_path_factory, good_files) -> dict[str, Path]:
     garbled.write_bytes(data[:half] + rng.integers(0, 256, len(data) - half, np.uint8).tobytes())
     text = d / "notroot.root"
     text.write_text("this is a text file, not ROOT\n" * 50)
+    notree = d / "notree.root"
+    with uproot.recreate(notree) as fout:
+        fout["Other"] = {"x": np.arange(10)}
     return {"truncated": truncated, "garbled": garbled, "notroot": text,
-            "missing": d / "never_written.root"}
+            "missing": d / "never_written.root", "notree": notree}
 
 
 # ------------------------------------------------------------------------------ bad files
-@pytest.mark.parametrize("kind", ["truncated", "garbled", "notroot", "missing"])
+@pytest.mark.parametrize("kind", ["truncated", "garbled", "notroot", "missing", "notree"])
 def test_unreadable_file_is_an_error_naming_the_file(good_files, bad_files, kind):
     bad = bad_files[kind]
     with pytest.raises(Exception, match=re.escape(bad.name)) as info:
@@ -127,7 +130,7 @@ def test_unreadable_file_is_an_error_naming_the_file(good_files, bad_files, kind
 def test_skip_bad_files_skips_lists_and_keeps_totals(good_files, bad_files, executor):
     ref, ref_metrics = run_files(good_files)
     files = [bad_files["truncated"], good_files[0], bad_files["notroot"], bad_files["garbled"],
-             bad_files["missing"], good_files[1]]
+             bad_files["missing"], bad_files["notree"], good_files[1]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out, metrics = run_files(files, executor=executor, workers=2, skip_bad_files=True,
