@@ -45,9 +45,13 @@ def test_merge_is_exact_and_order_independent():
     parts = []
     for _ in range(6):
         h = SparseHist("mass", "zee", n_cat)
-        h.fill(calibration="truth", etacat=rng.integers(0, n_cat + 2, 500),
-               mu=rng.uniform(0, 90, 500), mass=rng.normal(91, 5, 500),
-               weight=rng.choice([-1.0, 1.0], 500))
+        h.fill(
+            calibration="truth",
+            etacat=rng.integers(0, n_cat + 2, 500),
+            mu=rng.uniform(0, 90, 500),
+            mass=rng.normal(91, 5, 500),
+            weight=rng.choice([-1.0, 1.0], 500),
+        )
         parts.append(h)
     forward = sum(parts[1:], parts[0]).to_hist()
     backward = sum(parts[-2::-1], parts[-1]).to_hist()
@@ -67,8 +71,14 @@ def test_errors():
         SparseHist("pt")
     h = SparseHist("response")
     with pytest.raises(KeyError):
-        h.fill(calibration="gbr", particle="electron", abseta=[0.1], et=[30.0], mu=[20.0],
-               response=[1.0])
+        h.fill(
+            calibration="gbr",
+            particle="electron",
+            abseta=[0.1],
+            et=[30.0],
+            mu=[20.0],
+            response=[1.0],
+        )
     with pytest.raises(TypeError, match="axes"):
         h.fill(calibration="bdt", particle="electron")
     with pytest.raises(ValueError, match="cannot add"):

@@ -35,8 +35,7 @@ def sample_small(tmp_path_factory) -> Path:
 def _run(path: Path, **opts):
     fileset = normalize_fileset({"sample": [str(path)]})
     options = runner.RunOptions(progress=False, **opts)
-    return runner.run(runner.make_processor("zee", calibrations=("bdt", "truth")), fileset,
-                      options)
+    return runner.run(runner.make_processor("zee", calibrations=("bdt", "truth")), fileset, options)
 
 
 def assert_identical(a: dict, b: dict) -> None:
@@ -108,8 +107,7 @@ def test_skip_bad_files_reports_them(sample_small, tmp_path):
     with pytest.raises(Exception, match=r"truncated\.root"):
         runner.run(proc, fileset, runner.RunOptions(executor="iterative", progress=False))
     out, metrics = runner.run(
-        proc, fileset, runner.RunOptions(executor="iterative", progress=False,
-                                         skip_bad_files=True)
+        proc, fileset, runner.RunOptions(executor="iterative", progress=False, skip_bad_files=True)
     )
     assert metrics["skipped_files"] == [str(truncated)]
     assert metrics["events"] == out["cutflow"]["events"] == 1500
@@ -119,11 +117,11 @@ def test_fileset_validation_and_relative_paths(tmp_path, sample_small):
     data = tmp_path / "data"
     data.mkdir()
     (data / "a.root").write_bytes(sample_small.read_bytes())
-    path = write_fileset(tmp_path / "fs.json", {"a": {"files": ["data/a.root"],
-                                                      "metadata": {"era": "toy"}}})
+    path = write_fileset(
+        tmp_path / "fs.json", {"a": {"files": ["data/a.root"], "metadata": {"era": "toy"}}}
+    )
     fs = load_fileset(path)
-    assert fs == {"a": {"files": {str(data / "a.root"): "Events"},
-                        "metadata": {"era": "toy"}}}
+    assert fs == {"a": {"files": {str(data / "a.root"): "Events"}, "metadata": {"era": "toy"}}}
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"a": ["data/missing.root"]}))
     with pytest.raises(FilesetError, match=r"missing\.root"):
@@ -151,10 +149,23 @@ def test_cli_run_writes_output_and_metrics(tmp_path, sample_small, capsys):
     out_path, metrics_path = tmp_path / "out.coffea", tmp_path / "m.json"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StandardOnlyWarning)
-        rc = main([
-            "run", "--processor", "zee", str(fs), "--executor", "iterative", "--chunksize",
-            "700", "--out", str(out_path), "--metrics", str(metrics_path), "--no-progress",
-        ])
+        rc = main(
+            [
+                "run",
+                "--processor",
+                "zee",
+                str(fs),
+                "--executor",
+                "iterative",
+                "--chunksize",
+                "700",
+                "--out",
+                str(out_path),
+                "--metrics",
+                str(metrics_path),
+                "--no-progress",
+            ]
+        )
     assert rc == 0
     assert "events/s" in capsys.readouterr().out
     out = load(str(out_path))
@@ -169,8 +180,20 @@ def test_cli_run_writes_output_and_metrics(tmp_path, sample_small, capsys):
     assert m["files"] == 1 and m["skipped_files"] == []
     assert "provider" in m and "model" in m
     # explicit cnn without a model: exit status 2 and a message naming the missing file
-    rc = main(["run", "--processor", "zee", str(fs), "--out", str(out_path), "--calibrations",
-               "bdt,cnn", "--model", str(tmp_path / "none.onnx")])
+    rc = main(
+        [
+            "run",
+            "--processor",
+            "zee",
+            str(fs),
+            "--out",
+            str(out_path),
+            "--calibrations",
+            "bdt,cnn",
+            "--model",
+            str(tmp_path / "none.onnx"),
+        ]
+    )
     assert rc == 2
     assert "none.onnx" in capsys.readouterr().err
     rc = main(["run", "--processor", "zee", str(tmp_path / "nofs.json"), "--out", "x"])
