@@ -26,10 +26,16 @@ from calocoffea.training.train import predict  # noqa: E402
 def _wrapper(sample, sigma=False, seed=0):
     torch.manual_seed(seed)
     names = scalar_names(sample.particle)
-    p = fit_preprocessing(sample.scalars, sample.tracks, sample.tracks[:, :, 0] != 0,
-                          scalar_names=names, track_names=track_names(),
-                          track_log=TRACK_LOG_VARS, eacc_index=0,
-                          eta_index=names.index("eta"))
+    p = fit_preprocessing(
+        sample.scalars,
+        sample.tracks,
+        sample.tracks[:, :, 0] != 0,
+        scalar_names=names,
+        track_names=track_names(),
+        track_log=TRACK_LOG_VARS,
+        eacc_index=0,
+        eta_index=names.index("eta"),
+    )
     cfg = preset("lite")
     cfg.sigma_output = sigma
     net = DeepCaloNet(cfg, len(names), len(track_names()))
@@ -40,8 +46,9 @@ def _wrapper(sample, sigma=False, seed=0):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 2.0)
         net.out.weight.normal_(0.0, 0.1)
-    return DeepCaloExport(Preprocess(p), net, names.index("eta"), [0.0, 1.0, 2.5],
-                          [1.01, 0.98]).eval()
+    return DeepCaloExport(
+        Preprocess(p), net, names.index("eta"), [0.0, 1.0, 2.5], [1.01, 0.98]
+    ).eval()
 
 
 @pytest.mark.parametrize("sigma", [False, True])
@@ -53,16 +60,23 @@ def test_onnx_matches_torch_on_1000_objects(tmp_path, sigma):
     assert outputs == (["ratio", "sigma_prime"] if sigma else ["ratio"])
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["images", "scalars", "tracks"]
-    res = sess.run(None, {"images": s.images.astype(np.float32), "scalars": s.scalars,
-                          "tracks": s.tracks})
+    res = sess.run(
+        None, {"images": s.images.astype(np.float32), "scalars": s.scalars, "tracks": s.tracks}
+    )
     ref_ratio, ref_sigma = predict(model, s)
     assert res[0].shape == (1000,)
     np.testing.assert_allclose(res[0], ref_ratio, rtol=1e-4)
     if sigma:
         np.testing.assert_allclose(res[1], ref_sigma, rtol=1e-4, atol=1e-5)
     # dynamic batch axis: one object at a time gives the same numbers
-    one = sess.run(None, {"images": s.images[3:4].astype(np.float32),
-                          "scalars": s.scalars[3:4], "tracks": s.tracks[3:4]})[0]
+    one = sess.run(
+        None,
+        {
+            "images": s.images[3:4].astype(np.float32),
+            "scalars": s.scalars[3:4],
+            "tracks": s.tracks[3:4],
+        },
+    )[0]
     np.testing.assert_allclose(one, res[0][3:4], rtol=1e-5)
 
 
@@ -97,6 +111,7 @@ def test_trained_card_contents(deepcalo_tiny_model):
     assert card["training"]["seed"] == 5
     assert card["onnx_vs_torch_max_rel_diff_1000"] < 1e-4
     assert card["sha256"] == sha256_file(deepcalo_tiny_model)
-    assert len(card["bias_correction"]["factors"]) == len(
-        card["bias_correction"]["abs_eta_edges"]) - 1
+    assert (
+        len(card["bias_correction"]["factors"]) == len(card["bias_correction"]["abs_eta_edges"]) - 1
+    )
     assert "reiqr75" in card["validation"]["overall"]

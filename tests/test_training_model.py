@@ -17,9 +17,12 @@ N_S, N_T = len(scalar_names("electron")), len(track_names())
 
 def _inputs(n, cfg, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(n, cfg.image_channels, 56, 11, generator=g),
-            torch.randn(n, N_S, generator=g), torch.randn(n, 15, N_T, generator=g),
-            torch.ones(n, 15))
+    return (
+        torch.rand(n, cfg.image_channels, 56, 11, generator=g),
+        torch.randn(n, N_S, generator=g),
+        torch.randn(n, 15, N_T, generator=g),
+        torch.ones(n, 15),
+    )
 
 
 @pytest.mark.parametrize("sigma", [False, True])
@@ -65,9 +68,16 @@ def test_preprocessing_standardises_training_sample():
     # heavy tail in one column: log-normal energies
     s.scalars[:, 0] = np.random.default_rng(1).lognormal(3.0, 1.0, len(s)).astype(np.float32)
     names = scalar_names("electron")
-    p = fit_preprocessing(s.scalars, s.tracks, s.tracks[:, :, 0] != 0, scalar_names=names,
-                          track_names=track_names(), track_log=TRACK_LOG_VARS,
-                          eacc_index=0, eta_index=names.index("eta"))
+    p = fit_preprocessing(
+        s.scalars,
+        s.tracks,
+        s.tracks[:, :, 0] != 0,
+        scalar_names=names,
+        track_names=track_names(),
+        track_log=TRACK_LOG_VARS,
+        eacc_index=0,
+        eta_index=names.index("eta"),
+    )
     assert p["scalars"][0]["quantile"] is True  # log-normal E_acc flagged as heavy-tailed
     assert p["scalars"][names.index("eta")]["quantile"] is False
     pre = Preprocess(p)
@@ -85,7 +95,12 @@ def test_preprocessing_standardises_training_sample():
     assert np.all(t.numpy()[pad] == 0.0)
     assert np.array_equal(mask.numpy() == 1, ~pad)
     # images are divided by E_acc
-    img = pre.images(torch.from_numpy(s.images[:3].astype(np.float32)),
-                     torch.from_numpy(s.scalars[:3]))
-    np.testing.assert_allclose(img.numpy() * s.scalars[:3, 0, None, None, None],
-                               s.images[:3].astype(np.float32), rtol=1e-5, atol=1e-5)
+    img = pre.images(
+        torch.from_numpy(s.images[:3].astype(np.float32)), torch.from_numpy(s.scalars[:3])
+    )
+    np.testing.assert_allclose(
+        img.numpy() * s.scalars[:3, 0, None, None, None],
+        s.images[:3].astype(np.float32),
+        rtol=1e-5,
+        atol=1e-5,
+    )
