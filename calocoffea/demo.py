@@ -199,6 +199,8 @@ def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> 
     cfg.timings["fit"] = time.perf_counter() - t0
 
     summary = make_summary(samples, files, metrics, results, cfg.timings)
+    # written before the plots: they read the injected offsets from it
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if cfg.plots:
         t0 = time.perf_counter()
         say("drawing plots")
@@ -207,6 +209,6 @@ def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> 
         draw_all(out)
         cfg.timings["plot"] = time.perf_counter() - t0
         summary["timings"]["plot"] = cfg.timings["plot"]
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
     write_summary_markdown(summary, out / "summary.md")
     return summary

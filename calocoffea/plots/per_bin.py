@@ -60,6 +60,8 @@ def plot_eiqr_vs(
     rax.set_xlabel(xlabel)
     if logx:
         rax.set_xscale("log")
+    # explicit limits: bins without enough entries are NaN and must not empty the axis
+    rax.set_xlim(float(edges[0]), float(edges[-1]))
     return fig
 
 

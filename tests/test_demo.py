@@ -1,0 +1,40 @@
+"""`calocoffea demo` end to end on tiny samples: the summary schema, the plots, the cache."""
+
+import json
+
+import pytest
+
+from calocoffea import cli
+
+CHANNELS = {"zee": ("mc", "data"), "zmumugamma": ("mc", "data"), "hgamgam": ("mc",)}
+
+
+@pytest.mark.slow
+def test_demo_writes_summary_plots_and_reuses_cache(tmp_path):
+    out, cache = tmp_path / "demo", tmp_path / "cache"
+    args = ["demo", "--out", str(out), "--scale", "0.02", "--cache", str(cache)]
+    assert cli.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["channels"]) == set(CHANNELS)
+    for channel, kinds in CHANNELS.items():
+        assert set(summary["channels"][channel]) == set(kinds)
+        for kind in kinds:
+            entry = summary["channels"][channel][kind]
+            assert entry["n_events"] > 0 and entry["n_objects"] > 0
+            assert {"bdt", "cnn"} <= set(entry["mass_fit"])
+            assert ("truth" in entry["mass_fit"]) == (kind == "mc")
+            assert ("reiqr75" in entry) == (kind == "mc")
+    zee_data = summary["channels"]["zee"]["data"]["eta_shift"]
+    assert len(zee_data["injected_alpha"]) == 5 and len(zee_data["bdt"]["alpha"]) == 5
+    assert set(summary["timings"]) >= {"generate", "run", "fit", "plot"}
+    assert "| Z→ee | MC |" in (out / "summary.md").read_text()
+    pngs = {p.stem for p in (out / "plots").glob("*.png")}
+    assert {"mass_zee_mc", "mass_zee_data", "mass_zmumugamma_mc", "mass_hgamgam_mc",
+            "alpha_zee_data", "response_zee_mc", "eiqr_vs_mu_hgamgam_mc"} <= pngs
+    assert all((out / "plots" / f"{stem}.pdf").exists() for stem in pngs)
+    # second run: samples come from the cache, numbers are identical
+    first = (out / "summary.md").read_text().split("Timings")[0]
+    stamp = {p: p.stat().st_mtime_ns for p in cache.glob("*.root")}
+    assert cli.main([*args, "--no-plots"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in cache.glob("*.root")} == stamp
+    assert (out / "summary.md").read_text().split("Timings")[0] == first
