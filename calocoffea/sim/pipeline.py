@@ -190,7 +190,8 @@ def simulate_chunk(
     conv_lead = np.where(conv_type > 0, lead_pt / np.maximum(sum_pt, 1e-3), 0.0)
 
     # ---- calibrated energies ----
-    calib_cols = {
+    # the Cluster branches; the standard calibration reads them plus the conversion columns
+    cluster_cols = {
         "eAcc": sc.e_acc,
         "e0": sc.e0,
         "e1": sc.e1,
@@ -200,7 +201,12 @@ def simulate_chunk(
         "phi": sc.phi,
         "etaMod": sc.eta_mod,
         "phiMod": sc.phi_mod,
+        "etaIndex": sc.eta_index,
         "eTileGap": e_tg,
+        "nCell": sc.n_cell,
+    }
+    calib_cols = {
+        **cluster_cols,
         "convType": conv_type,
         "convRadius": conv_radius,
         "convPtRatio": conv_pt_ratio,
@@ -272,23 +278,7 @@ def simulate_chunk(
         muon.pop("genPartIdx")
     cols.collections["Muon"] = (_counts(mu_cols["event"], n_events), muon)
 
-    cols.collections["Cluster"] = (
-        _counts(objs.event, n_events),
-        {
-            "eAcc": sc.e_acc,
-            "e0": sc.e0,
-            "e1": sc.e1,
-            "e2": sc.e2,
-            "e3": sc.e3,
-            "eta": sc.eta,
-            "phi": sc.phi,
-            "etaMod": sc.eta_mod,
-            "phiMod": sc.phi_mod,
-            "etaIndex": sc.eta_index,
-            "eTileGap": e_tg,
-            "nCell": sc.n_cell,
-        },
-    )
+    cols.collections["Cluster"] = (_counts(objs.event, n_events), cluster_cols)
     n_cells_evt = np.bincount(objs.event, weights=sc.n_cell, minlength=n_events).astype(np.int64)
     cols.collections["CaloCell"] = (
         n_cells_evt,
