@@ -55,3 +55,31 @@ def test_muons():
     assert len(cols["pt"]) <= len(true_pt)
     assert np.all(np.abs(gen.pdg_id[np.searchsorted(np.arange(len(gen.pt)), 0)]) >= 0)
     assert set(np.unique(cols["charge"])) == {-1, 1}
+
+
+def test_zee_fsr_photons_inside_the_window_join_their_electron():
+    rng = np.random.default_rng(3)
+    gen = kinematics.gen_zee(rng, 4000)
+    ph_rows, mom_rows = detector.merged_fsr(gen)
+    assert len(ph_rows) > 300
+    assert np.all(gen.pdg_id[ph_rows] == 22) and np.all(np.abs(gen.pdg_id[mom_rows]) == 11)
+    objs = detector.select_objects(gen)
+    starts = np.searchsorted(gen.event, np.arange(gen.n_events))
+    obj_rows = starts[objs.event] + objs.gen_idx
+    # merged photons are no objects of their own; wide-angle ones in acceptance are
+    assert not np.isin(ph_rows, obj_rows).any()
+    fsr = np.nonzero((gen.pdg_id == 22) & (gen.pt > detector.OBJECT_MIN_ET)
+                     & (np.abs(gen.eta) < geo.ETA_MAX))[0]
+    assert np.isin(np.setdiff1d(fsr, ph_rows), obj_rows).all()
+    # the electron object showers with the photon's energy on top of its own
+    sh, _trk = detector.propagate(rng, gen, objs)
+    e_sum = np.bincount(sh.obj, weights=sh.energy, minlength=len(objs))
+    extra = np.zeros(len(gen.event))
+    np.add.at(extra, mom_rows, gen.energy[ph_rows])
+    expected = objs.energy + extra[obj_rows]
+    is_e = np.abs(objs.pdg) == 11
+    # (less only where a brem-depleted electron curls up in the solenoid, p_T < 0.5 GeV)
+    assert np.all(e_sum[is_e] <= expected[is_e] * (1 + 1e-9))
+    assert np.mean(np.isclose(e_sum[is_e], expected[is_e], rtol=1e-3, atol=0.03)) > 0.9
+    has = is_e & (extra[obj_rows] > 1.0)
+    assert has.sum() > 100 and np.all(e_sum[has] > objs.energy[has])

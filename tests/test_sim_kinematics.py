@@ -14,18 +14,55 @@ def _mass(p):
     return np.sqrt(np.maximum(p[:, 3] ** 2 - np.sum(p[:, :3] ** 2, axis=1), 0))
 
 
+def _event_rows(g):
+    starts = np.searchsorted(g.event, np.arange(g.n_events))
+    return starts, np.diff(np.append(starts, len(g.event)))
+
+
 def test_zee_breit_wigner_and_daughters():
     g = k.gen_zee(np.random.default_rng(1), 20000)
-    assert len(g.pt) == 60000
-    z = np.arange(0, 60000, 3)
-    m_ll = _mass(_p4(g, z + 1) + _p4(g, z + 2))
-    assert np.allclose(m_ll, g.mass[z], rtol=1e-6)
+    starts, counts = _event_rows(g)
+    assert set(np.unique(counts)) <= {3, 4, 5}
+    z = starts
+    # m(e e + FSR photons) is the Breit-Wigner mass
+    tot = _p4(g, z + 1) + _p4(g, z + 2)
+    ph = np.nonzero(g.pdg_id == 22)[0]
+    np.add.at(tot, g.event[ph], _p4(g, ph))
+    assert np.allclose(_mass(tot), g.mass[z], rtol=1e-6)
     assert abs(np.median(g.mass[z]) - k.MZ) < 0.1
     # half the BW mass within +-Gamma/2 of the pole (truncation makes it slightly more)
     frac = np.mean(np.abs(g.mass[z] - k.MZ) < k.GZ / 2)
     assert 0.48 < frac < 0.56
     assert set(g.pdg_id[z + 1]) == {11} and set(g.pdg_id[z + 2]) == {-11}
     assert np.all(g.mother[z + 1] == 0)
+    # FSR photons hang off their electron; m(ee) falls below m_Z only in events with FSR
+    assert set(np.unique(g.mother[ph])) == {1, 2}
+    m_ee = _mass(_p4(g, z + 1) + _p4(g, z + 2))
+    no_fsr = counts == 3
+    assert np.allclose(m_ee[no_fsr], g.mass[z][no_fsr], rtol=1e-6)
+    assert np.all(m_ee[~no_fsr] < g.mass[z][~no_fsr] * (1 + 1e-9))
+
+
+def test_zee_fsr_rate_and_spectrum():
+    g = k.gen_zee(np.random.default_rng(5), 40000)
+    ph = np.nonzero(g.pdg_id == 22)[0]
+    starts, _ = _event_rows(g)
+    mom = starts[g.event[ph]] + g.mother[ph]
+    # emission rate per electron = the integrated quasi-collinear probability (binomial error)
+    e_before = g.energy[mom] + g.energy[ph]
+    expected = k.fsr_probability(np.concatenate([g.energy[starts + 1], g.energy[starts + 2]]),
+                                 k.ME).mean()
+    rate = len(ph) / (2 * g.n_events)
+    assert abs(rate - expected) < 5 * np.sqrt(expected / (2 * g.n_events)) + 0.01
+    assert 0.2 < rate < 0.4
+    # the energy fraction follows (1 + (1-z)^2)/z: half of the photons below z ~ 0.04
+    zf = g.energy[ph] / e_before
+    assert zf.min() > 0.5 * k.FSR_Z_RANGE[0] and zf.max() < 1.0
+    assert 0.01 < np.median(zf) < 0.1
+    # collinear: most photons within 0.01 rad-ish of the electron (theta_0 = m_e/E ~ 1e-5)
+    dr = np.hypot(g.eta[ph] - g.eta[mom], np.angle(np.exp(1j * (g.phi[ph] - g.phi[mom]))))
+    assert np.median(dr) < 0.01
+    assert np.mean(dr > 0.1) > 0.05
 
 
 def test_zmumugamma_three_body_mass_is_the_z_mass():

@@ -144,15 +144,48 @@ def _hits(rng, eta):
     return n_pix.astype(np.int32), n_sct.astype(np.int32), n_trt.astype(np.int32)
 
 
-def select_objects(gen: GenParticles) -> Objects:
-    """True electrons/photons with E_T > 4.5 GeV and |eta| < 2.47: one cluster each."""
+def _in_acceptance(gen: GenParticles) -> np.ndarray:
     apdg = np.abs(gen.pdg_id)
-    sel = (
+    return (
         ((apdg == 11) | (apdg == 22))
         & (gen.status == 1)
         & (np.abs(gen.eta) < geo.ETA_MAX)
         & (gen.pt > OBJECT_MIN_ET)
     )
+
+
+def merged_fsr(gen: GenParticles) -> tuple[np.ndarray, np.ndarray]:
+    """FSR photons that fall inside their mother electron's cluster window.
+
+    Returns (photon rows, mother rows), global row indices of ``gen``. Such a photon reaches
+    the calorimeter inside the electron's 7x11 window (generator directions; the electron's
+    bending is small against the window at Z energies), so it is reconstructed as part of
+    the electron cluster (as ATLAS superclusters collect satellite deposits), not as a
+    photon of its own.
+    """
+    starts = np.searchsorted(gen.event, np.arange(gen.n_events))
+    cand = np.nonzero((gen.pdg_id == 22) & (gen.status == 1) & (gen.mother >= 0))[0]
+    mom = starts[gen.event[cand]] + gen.mother[cand]
+    is_e = np.abs(gen.pdg_id[mom]) == 11
+    cand, mom = cand[is_e], mom[is_e]
+    acc = _in_acceptance(gen)
+    deta = np.abs(gen.eta[cand] - gen.eta[mom])
+    dphi = np.abs(geo.wrap_phi(gen.phi[cand] - gen.phi[mom]))
+    inside = (
+        acc[mom]
+        & (deta < 0.5 * geo.WINDOW_ETA_CELLS * geo.LAYER2_DETA)
+        & (dphi < 0.5 * geo.WINDOW_PHI_CELLS * geo.LAYER2_DPHI)
+    )
+    return cand[inside], mom[inside]
+
+
+def select_objects(gen: GenParticles) -> Objects:
+    """True electrons/photons with E_T > 4.5 GeV and |eta| < 2.47: one cluster each.
+
+    FSR photons inside their electron's window (:func:`merged_fsr`) belong to the electron.
+    """
+    sel = _in_acceptance(gen)
+    sel[merged_fsr(gen)[0]] = False
     idx = np.nonzero(sel)[0]
     n = len(idx)
     return Objects(
@@ -222,6 +255,14 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
     add(ie, e_fin, objs.eta[ie], phi_e, False)
     add(ie, e_g1, objs.eta[ie], phi_g1, True)
     add(ie, e_g2, objs.eta[ie], phi_g2, True)
+    # FSR photons collected in the electron's cluster shower as unconverted photons
+    ph_rows, mom_rows = merged_fsr(gen)
+    if len(ph_rows):
+        starts = np.searchsorted(gen.event, np.arange(gen.n_events))
+        obj_rows = starts[objs.event] + objs.gen_idx
+        order = np.argsort(obj_rows)
+        pos = order[np.searchsorted(obj_rows, mom_rows, sorter=order)]
+        add(pos, gen.energy[ph_rows], gen.eta[ph_rows], gen.phi[ph_rows], True)
 
     # electron tracks: perigee momentum, degraded by brem in the innermost material
     pt_true = objs.pt[ie]

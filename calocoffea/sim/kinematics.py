@@ -157,17 +157,107 @@ def generate_zll(rng: np.random.Generator, n: int, lepton_pdg: int) -> tuple:
     return z, lm, lp
 
 
+#: QED final-state radiation of Z->ee (quasi-collinear, one emission per lepton, O(alpha)):
+#: fine-structure constant at q^2 = 0 (real photons), photon energy-fraction range and the
+#: maximum emission angle (rad) of the collinear approximation.
+ALPHA_QED = 1.0 / 137.036
+FSR_Z_RANGE = (0.002, 0.95)
+FSR_THETA_MAX = 1.0
+
+
+def _fsr_splitting(rng: np.random.Generator, n: int, lo: float, hi: float) -> np.ndarray:
+    """``n`` photon energy fractions z with dN/dz ~ (1 + (1-z)^2)/z on [lo, hi]."""
+    zs = np.empty(0)
+    while len(zs) < n:
+        cand = lo * (hi / lo) ** rng.uniform(0, 1, 2 * n + 16)
+        keep = rng.uniform(0, 2, len(cand)) < 1 + (1 - cand) ** 2
+        zs = np.concatenate([zs, cand[keep]])
+    return zs[:n]
+
+
+def fsr_probability(energy: np.ndarray, m_lepton: float) -> np.ndarray:
+    """Probability that a lepton of ``energy`` (GeV) radiates a photon with z in FSR_Z_RANGE.
+
+    Quasi-collinear QED emission, dP = alpha/(2 pi) (1 + (1-z)^2)/z dz dtheta^2/(theta^2 +
+    theta_0^2) with theta_0 = m/E (the soft-collinear limit behind PHOTOS, Comput. Phys.
+    Commun. 79 (1994) 291), integrated over theta < FSR_THETA_MAX and z in FSR_Z_RANGE.
+    """
+    lo, hi = FSR_Z_RANGE
+    z_int = 2 * np.log(hi / lo) - 2 * (hi - lo) + (hi**2 - lo**2) / 2
+    theta0 = m_lepton / np.maximum(energy, 1e-6)
+    ang = np.log1p((FSR_THETA_MAX / theta0) ** 2)
+    return np.clip(ALPHA_QED / (2 * np.pi) * ang * z_int, 0.0, 1.0)
+
+
+def _radiate(rng: np.random.Generator, lep: np.ndarray, m_lepton: float):
+    """FSR off leptons ``lep`` (n, 4): (radiates (n,) bool, lepton after, photon), (n, 4)."""
+    n = len(lep)
+    e = lep[:, 3]
+    rad = rng.uniform(0, 1, n) < fsr_probability(e, m_lepton)
+    zf = _fsr_splitting(rng, n, *FSR_Z_RANGE)
+    theta0 = m_lepton / e
+    # dtheta^2 / (theta^2 + theta0^2) on [0, theta_max] by inverse CDF
+    span = np.log1p((FSR_THETA_MAX / theta0) ** 2)
+    theta = theta0 * np.sqrt(np.expm1(rng.uniform(0, 1, n) * span))
+    u = lep[:, :3] / np.linalg.norm(lep[:, :3], axis=1, keepdims=True)
+    a = np.where(np.abs(u[:, 2:3]) < 0.9, np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]]))
+    v1 = np.cross(u, a)
+    v1 /= np.linalg.norm(v1, axis=1, keepdims=True)
+    v2 = np.cross(u, v1)
+    psi = rng.uniform(0, 2 * np.pi, n)
+    d = np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * (
+        np.cos(psi)[:, None] * v1 + np.sin(psi)[:, None] * v2
+    )
+    eg = np.where(rad, zf * e, 0.0)
+    g = np.concatenate([eg[:, None] * d, eg[:, None]], axis=1)
+    p3 = lep[:, :3] - g[:, :3]
+    after = np.concatenate([p3, np.sqrt(np.sum(p3**2, axis=1) + m_lepton**2)[:, None]], axis=1)
+    return rad, after, g
+
+
 def gen_zee(rng: np.random.Generator, n: int) -> GenParticles:
-    """Z -> e+ e-."""
+    """Z -> e+ e- (gamma): each electron may radiate one QED FSR photon (:func:`fsr_probability`).
+
+    Momenta are rescaled so that m(e e [gamma gamma]) equals the Breit-Wigner mass. GenPart
+    rows per event: Z (0), e- (1), e+ (2), then the FSR photon(s) with ``mother`` 1 or 2.
+    The electrons are the bare (post-FSR) leptons, as in ATLAS/CMS truth matching.
+    """
     z, em, ep = generate_zll(rng, n, 11)
+    rad_m, em, g_m = _radiate(rng, em, ME)
+    rad_p, ep, g_p = _radiate(rng, ep, ME)
+    tot = em + ep + g_m + g_p
+    m_now = np.sqrt(np.maximum(tot[:, 3] ** 2 - np.sum(tot[:, :3] ** 2, axis=1), 1e-9))
+    m_target = np.sqrt(np.maximum(z[:, 3] ** 2 - np.sum(z[:, :3] ** 2, axis=1), 1e-9))
+    f = (m_target / m_now)[:, None]
+    em, ep, g_m, g_p = em * f, ep * f, g_m * f, g_p * f
     vz = rng.normal(0, BEAMSPOT_SIGMA_Z, n)
-    kz, km, kp = _kin(z), _kin(em), _kin(ep)
+    kz, km, kp, kgm, kgp = _kin(z), _kin(em), _kin(ep), _kin(g_m), _kin(g_p)
     rows = [
         (*kz, _full(n, 23), _full(n, 62), _full(n, FLAGS_BOSON), _full(n, -1)),
         (*km[:3], _full(n, ME), _full(n, 11), _full(n, 1), _full(n, FLAGS_DAUGHTER), _full(n, 0)),
         (*kp[:3], _full(n, ME), _full(n, -11), _full(n, 1), _full(n, FLAGS_DAUGHTER), _full(n, 0)),
+        (*kgm[:3], _full(n, 0.0), _full(n, 22), _full(n, 1), _full(n, FLAGS_FSR), _full(n, 1)),
+        (*kgp[:3], _full(n, 0.0), _full(n, 22), _full(n, 1), _full(n, FLAGS_FSR), _full(n, 2)),
     ]
-    return _assemble(n, vz, rows)
+    keep = np.stack([np.ones(n, bool)] * 3 + [rad_m, rad_p], axis=1).reshape(-1)
+    return _take_rows(_assemble(n, vz, rows), keep)
+
+
+def _take_rows(g: GenParticles, keep: np.ndarray) -> GenParticles:
+    """Drop rows (only trailing rows of an event, so event-local mother indices stay valid)."""
+    return GenParticles(
+        n_events=g.n_events,
+        event=g.event[keep],
+        pt=g.pt[keep],
+        eta=g.eta[keep],
+        phi=g.phi[keep],
+        mass=g.mass[keep],
+        pdg_id=g.pdg_id[keep],
+        status=g.status[keep],
+        status_flags=g.status_flags[keep],
+        mother=g.mother[keep],
+        vertex_z=g.vertex_z,
+    )
 
 
 #: Generator-level photon E_T threshold of Z->mumugamma (GeV), as in the ATLAS Sherpa
