@@ -1,7 +1,8 @@
 """Resolution metrics of an energy calibration and the simple reference it must beat.
 
 - :func:`eiqr`: effective inter-quantile range of RE = E_calib / E_true (thesis eq. 4.6):
-  eIQR75 = (P75 − P25)/1.349, eIQR95 = (P97.5 − P2.5)/3.920 (both equal σ for a Gaussian).
+  eIQR75 = (P75 − P25)/1.349, eIQR95 = (P95 − P5)/3.290 (both equal σ for a Gaussian;
+  the project-wide definition of :mod:`calocoffea.metrics`).
 - :class:`MedianResponseCorrection`: E_acc divided by the median of E_acc/E_true in bins of
   (|η|, E_T^acc), derived on the training split. E_T^acc (not the true E_T) is used for the
   binning since that is what is available when the correction is applied.
@@ -16,11 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calocoffea import metrics
 from calocoffea.binning import ABS_ETA_EDGES
-
-#: Gaussian normalisation of the central 50% and 95% intervals.
-_NORM = {75: 1.349, 95: 3.920}
-_QUANTILES = {75: (25.0, 75.0), 95: (2.5, 97.5)}
 
 #: Default binning of the median-response reference: 0.1 in |η|, 12 log bins in E_T^acc.
 DEFAULT_ABS_ETA_EDGES: tuple[float, ...] = tuple(np.round(np.arange(0.0, 2.51, 0.1), 2))
@@ -28,14 +26,14 @@ DEFAULT_ET_EDGES: tuple[float, ...] = tuple(np.round(np.geomspace(4.0, 600.0, 13
 
 
 def eiqr(response: np.ndarray, level: int = 75) -> float:
-    """eIQR of a response array (dimensionless); ``level`` 75 or 95. NaN when empty."""
-    if level not in _NORM:
+    """eIQR of a response array (dimensionless); ``level`` 75 or 95. NaN when empty.
+
+    One definition for the whole project: :func:`calocoffea.metrics.eiqr`, (P_level −
+    P_(100−level)) / (2 z_level).
+    """
+    if level not in (75, 95):
         raise ValueError(f"level must be 75 or 95, got {level}")
-    response = np.asarray(response, dtype=np.float64)
-    if response.size == 0:
-        return float("nan")
-    lo, hi = np.percentile(response, _QUANTILES[level])
-    return float((hi - lo) / _NORM[level])
+    return metrics.eiqr(np.asarray(response, dtype=np.float64), q=float(level))
 
 
 @dataclass

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from calocoffea import metrics
 from calocoffea.binning import ABS_ETA_EDGES, CRACK_BIN
 
 
 def eiqr(ratio: np.ndarray, upper: float = 75.0) -> float:
-    """Effective IQR: (P_upper − P_(100−upper)) / (2·z_upper) with z for a unit Gaussian.
+    """:func:`calocoffea.metrics.eiqr` of the finite entries; NaN with fewer than 4.
 
     upper = 75 gives thesis eq. 4.6 ((P75 − P25)/1.349); 95 gives eIQR95.
     """
-    from scipy.stats import norm
-
     r = np.asarray(ratio, np.float64)
     r = r[np.isfinite(r)]
     if len(r) < 4:
         return float("nan")
-    lo, hi = np.percentile(r, [100.0 - upper, upper])
-    return float((hi - lo) / (2.0 * norm.ppf(upper / 100.0)))
+    return metrics.eiqr(r, q=upper)
 
 
 def _row(cnn: np.ndarray, bdt: np.ndarray) -> dict:
