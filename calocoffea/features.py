@@ -19,10 +19,11 @@ import logging
 from dataclasses import dataclass
 
 import awkward as ak
+import numba
 import numpy as np
 
 from calocoffea.geometry import ETA_MAX, LAYER2_DETA
-from calocoffea.images import images_from_clusters
+from calocoffea.images import build_images_from_ranges
 
 log = logging.getLogger(__name__)
 
@@ -144,41 +145,220 @@ def _flat(x) -> ak.Array:
     return ak.flatten(x, axis=1)
 
 
-def _tracks_near(trk: ak.Array, clu_eta: np.ndarray, clu_phi: np.ndarray
+#: Cluster columns used as inputs (``phiMod`` only for photons).
+_CLUSTER_FIELDS = ("eAcc", "e0", "e1", "e2", "eta", "phi", "eTileGap", "etaIndex", "etaMod",
+                   "phiMod")
+#: Cell columns the images need (``deta``/``dphi`` come from the geometry when absent).
+_CELL_FIELDS = ("e", "eta", "phi", "layer", "deta", "dphi")
+#: Own-track columns of electrons and their fill value where there is no track.
+_OWN_TRACK_FIELDS = {"pt": 0.0, "eta": np.nan, "phi": np.nan, "charge": 1.0}
+_TRACK_FIELDS = ("pt", "eta", "phi", "charge", "d0Sig", "vtxIdx", "z0", "nPixHits",
+                 "nSCTHits", "nTRTHits")
+
+
+@dataclass
+class _Clusters:
+    """Per-object cluster columns (float64, NaN without a cluster) and the cluster cells:
+    flat cell columns and the range ``starts[k]:stops[k]`` of object k's cells."""
+
+    columns: dict[str, np.ndarray]
+    has_cluster: np.ndarray
+    cells: dict[str, np.ndarray | None]
+    starts: np.ndarray
+    stops: np.ndarray
+
+
+def _column(content: ak.contents.Content, name: str) -> np.ndarray:
+    """A field of a collection's flat (unsliced) content as numpy."""
+    return ak.to_numpy(ak.Array(content.content(name)))
+
+
+def _take(values: np.ndarray, index: np.ndarray, fill: float) -> np.ndarray:
+    """``values[index]`` as float64, ``fill`` where ``index`` < 0."""
+    out = values.astype(np.float64)[np.maximum(index, 0)]
+    out[index < 0] = fill
+    return out
+
+
+def _linked(objects, link: str, target: str):
+    """(flat global indices, full flat content of ``target``) of the cross-reference ``link``
+    of NanoEvents ``objects``, or None for other arrays (plain records)."""
+    if link + "G" not in getattr(objects, "fields", ()) or not hasattr(objects, "_events"):
+        return None
+    full = objects._events()
+    if full is None or target not in full.fields:
+        return None
+    index = ak.to_numpy(ak.flatten(objects[link + "G"], axis=None)).astype(np.int64)
+    return index, full, full[target]._content()
+
+
+def _clusters_nanoevents(objects, linked) -> _Clusters:
+    """Clusters and cells of NanoEvents objects straight from the chunk's flat columns.
+
+    Global indices locate each object's cluster and its cells in the unsliced ``Cluster``
+    and ``CaloCell`` columns, so no per-field copy of the selected clusters' cells is made.
+    """
+    from calocoffea.schema import _check_cell_counts
+
+    gidx, full, content = linked
+    has = gidx >= 0
+    columns = {f: _take(_column(content, f), gidx, np.nan)
+               for f in _CLUSTER_FIELDS if f in content.fields}
+    _check_cell_counts(full)
+    n_cell = _column(content, "nCell").astype(np.int64)
+    if n_cell.size and n_cell.min() < 0:
+        raise ValueError(f"negative Cluster_nCell ({n_cell.min()}) in this chunk")
+    first = np.zeros(n_cell.size + 1, np.int64)
+    np.cumsum(n_cell, out=first[1:])
+    safe = np.maximum(gidx, 0)
+    starts = np.where(has, first[safe], 0)
+    stops = np.where(has, first[safe + 1], 0)
+    cell_content = full.CaloCell._content()
+    cells = {f: _column(cell_content, f) if f in cell_content.fields else None
+             for f in _CELL_FIELDS}
+    return _Clusters(columns, has, cells, starts, stops)
+
+
+def _clusters_records(objects) -> _Clusters:
+    """Clusters and cells of objects with a ``cluster`` record holding a ``cells`` list."""
+    clu = objects.cluster
+    # a missing cluster (index -1) makes every cluster field None
+    has = ~ak.to_numpy(ak.is_none(_flat(clu.eAcc), axis=0))
+    columns = {f: _np(_flat(clu[f])) for f in _CLUSTER_FIELDS if f in clu.fields}
+    cells = _flat(clu.cells)
+    counts = ak.to_numpy(ak.fill_none(ak.num(cells, axis=1), 0)).astype(np.int64)
+    offsets = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    present = set(ak.fields(cells))
+    flat = {f: ak.to_numpy(ak.flatten(cells[f], axis=None)) if f in present else None
+            for f in _CELL_FIELDS}
+    return _Clusters(columns, has, flat, offsets[:-1], offsets[1:])
+
+
+def _own_track(objects) -> dict[str, np.ndarray]:
+    """Columns of each electron's own track (flat float64, filled where there is none)."""
+    linked = _linked(objects, "trackIdx", "Track")
+    if linked is not None:
+        gidx, _, content = linked
+        return {f: _take(_column(content, f), gidx, fill) for f, fill in
+                _OWN_TRACK_FIELDS.items()}
+    own = objects.track
+    return {f: _np(_flat(own[f]), fill=fill) for f, fill in _OWN_TRACK_FIELDS.items()}
+
+
+@numba.njit(cache=True, nogil=True)
+def _layer2_max_eta(cell_e, cell_eta, cell_layer, starts, stops):
+    """η of the most energetic layer-2 cell of each range (the first one on ties, as
+    ``ak.argmax``); NaN for a range without layer-2 cells."""
+    n = starts.shape[0]
+    out = np.full(n, np.nan)
+    for k in range(n):
+        best = -1
+        for i in range(starts[k], stops[k]):
+            if cell_layer[i] == 2 and (best < 0 or cell_e[i] > cell_e[best]):
+                best = i
+        if best >= 0:
+            out[k] = cell_eta[best]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _cone_pairs(trk_offsets, evt, trk_eta, trk_phi, clu_eta, clu_phi, max_dr):  # noqa: PLR0917
+    """Tracks of each object's event within ΔR < ``max_dr`` of its cluster: per-object
+    offsets into the pair arrays, and per pair the track index, ΔR and Δφ (float64; the
+    arithmetic of the former awkward expressions, so the values are bit-identical)."""
+    n = evt.shape[0]
+    two_pi = 2.0 * np.pi
+    counts = np.zeros(n + 1, np.int64)
+    for k in range(n):
+        for t in range(trk_offsets[evt[k]], trk_offsets[evt[k] + 1]):
+            deta = np.float64(trk_eta[t]) - clu_eta[k]
+            dphi = (np.float64(trk_phi[t]) - clu_phi[k] + np.pi) % two_pi - np.pi
+            if np.sqrt(deta**2 + dphi**2) < max_dr:
+                counts[k + 1] += 1
+    offsets = np.cumsum(counts)
+    index = np.empty(offsets[n], np.int64)
+    dr_out = np.empty(offsets[n], np.float64)
+    dphi_out = np.empty(offsets[n], np.float64)
+    for k in range(n):
+        j = offsets[k]
+        for t in range(trk_offsets[evt[k]], trk_offsets[evt[k] + 1]):
+            deta = np.float64(trk_eta[t]) - clu_eta[k]
+            dphi = (np.float64(trk_phi[t]) - clu_phi[k] + np.pi) % two_pi - np.pi
+            dr = np.sqrt(deta**2 + dphi**2)
+            if dr < max_dr:
+                index[j] = t
+                dr_out[j] = dr
+                dphi_out[j] = dphi
+                j += 1
+    return offsets, index, dr_out, dphi_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_tracks(  # noqa: PLR0917 (numba kernel: positional arrays)
+    offsets, index, dr, dphi, weight, pt, charge, d0sig, vtx, z0, eta, npix,
+    nsct, ntrt, out,
+):
+    """Per object: its cone tracks sorted by decreasing ``weight`` (stable: ties keep the
+    stored order, as ``ak.argsort(..., ascending=False)``), the first ``out.shape[1]``
+    written as rows of ``out`` (n, N_TRACKS, 10) float32."""
+    n_max = out.shape[1]
+    order = np.empty(offsets[-1] - offsets[0] + 1, np.int64)
+    for k in range(offsets.shape[0] - 1):
+        a = offsets[k]
+        m = offsets[k + 1] - a
+        # insertion sort of the (few) cone tracks; strict > keeps equal weights in order
+        for i in range(m):
+            j = i
+            while j > 0 and weight[a + i] > weight[a + order[j - 1]]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = i
+        for r in range(min(m, n_max)):
+            p = a + order[r]
+            t = index[p]
+            q = charge[t]
+            q = 1 if q == 0 else q
+            out[k, r, 0] = np.float64(pt[t]) / np.float64(q)
+            out[k, r, 1] = d0sig[t]
+            out[k, r, 2] = dr[p]
+            out[k, r, 3] = vtx[t]
+            out[k, r, 4] = z0[t]
+            out[k, r, 5] = abs(eta[t])
+            out[k, r, 6] = dphi[p]
+            out[k, r, 7] = npix[t]
+            out[k, r, 8] = nsct[t]
+            out[k, r, 9] = ntrt[t]
+
+
+def _tracks_near(events, evt: np.ndarray, clu_eta: np.ndarray, clu_phi: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(tracks (n, 15, 10) float32, n_in_cone (n,)) from per-object track lists ``trk``."""
-    deta = trk.eta - clu_eta
-    dphi = _wrap(trk.phi - clu_phi)
-    dr = np.sqrt(deta**2 + dphi**2)
-    sel = dr < TRACK_DR
-    trk, dr, dphi = trk[sel], dr[sel], dphi[sel]
-    n_in = ak.to_numpy(ak.num(trk, axis=1))
-    order = ak.argsort(trk.pt * np.exp(-dr / SIGMA_R), axis=1, ascending=False)
-    trk, dr, dphi = trk[order], dr[order], dphi[order]
-    charge = ak.where(trk.charge == 0, 1, trk.charge)
-    cols = [
-        trk.pt / charge, trk.d0Sig, dr, trk.vtxIdx, trk.z0, abs(trk.eta), dphi,
-        trk.nPixHits, trk.nSCTHits, trk.nTRTHits,
-    ]
-    out = np.zeros((len(n_in), N_TRACKS, len(cols)), np.float32)
-    for j, c in enumerate(cols):
-        padded = ak.fill_none(ak.pad_none(c, N_TRACKS, axis=1, clip=True), 0.0)
-        out[:, :, j] = ak.to_numpy(padded).astype(np.float32)
-    return out, n_in
-
-
-def _poscs2(cells: ak.Array, clu_eta: np.ndarray) -> np.ndarray:
-    l2 = cells[cells.layer == 2]
-    imax = ak.argmax(l2.e, axis=1, keepdims=True)
-    eta_max = _np(ak.firsts(l2.eta[imax]))
-    return 2.0 * (clu_eta - eta_max) / LAYER2_DETA - 1.0
+    """(tracks (n, 15, 10) float32, n_in_cone (n,)) of objects in events ``evt`` with
+    cluster barycentres ``clu_eta``, ``clu_phi`` (float64)."""
+    trk = events.Track
+    cols = {f: ak.to_numpy(ak.flatten(trk[f], axis=1)) for f in _TRACK_FIELDS}
+    trk_offsets = np.zeros(len(events) + 1, np.int64)
+    np.cumsum(ak.to_numpy(ak.num(trk, axis=1)), out=trk_offsets[1:])
+    offsets, index, dr, dphi = _cone_pairs(
+        trk_offsets, evt.astype(np.int64), cols["eta"], cols["phi"], clu_eta, clu_phi,
+        TRACK_DR,
+    )
+    # numpy's exp, as before: the ordering must not move with a 1-ulp difference
+    weight = cols["pt"][index] * np.exp(-dr / SIGMA_R)
+    out = np.zeros((len(evt), N_TRACKS, len(TRACK_VARS)), np.float32)
+    _fill_tracks(offsets, index, dr, dphi, weight, cols["pt"], cols["charge"], cols["d0Sig"],
+                 cols["vtxIdx"], cols["z0"], cols["eta"], cols["nPixHits"], cols["nSCTHits"],
+                 cols["nTRTHits"], out)
+    return out, np.diff(offsets)
 
 
 def inputs_from_events(objects, events, particle: str) -> ModelInputs:
     """Build the CNN inputs for every object of ``objects`` (flattened in event order).
 
     objects: jagged Electron/Photon collection aligned with ``events`` (e.g.
-    ``events.Electron[mask]``), read with :class:`calocoffea.schema.CaloNanoAODSchema`.
+    ``events.Electron[mask]``), read with :class:`calocoffea.schema.CaloNanoAODSchema`, or
+    plain awkward records with a ``cluster`` record holding a ``cells`` list (and a
+    ``track`` record for electrons).
     events: the NanoEvents (needs Track, Pileup.nTrueInt, PV.npvs).
     """
     _check_particle(particle)
@@ -193,56 +373,57 @@ def inputs_from_events(objects, events, particle: str) -> ModelInputs:
             np.zeros(0, bool),
         )
     evt = np.repeat(np.arange(len(counts)), counts)
-    clu = objects.cluster
-    # a missing cluster (index -1) makes every cluster field None
-    has_cluster = ~ak.to_numpy(ak.is_none(_flat(clu.eAcc), axis=0))
-    e_acc = _np(_flat(clu.eAcc))
-    e0, e1, e2 = (_np(_flat(clu[f"e{i}"])) for i in range(3))
-    eta = _np(_flat(clu.eta))
-    phi = _np(_flat(clu.phi))
+    linked = _linked(objects, "clusterIdx", "Cluster")
+    if linked is not None and "CaloCell" in linked[1].fields:
+        clusters = _clusters_nanoevents(objects, linked)
+    else:
+        clusters = _clusters_records(objects)
+    col = clusters.columns
+    has_cluster = clusters.has_cluster
+    e_acc, e0, e1, e2 = col["eAcc"], col["e0"], col["e1"], col["e2"]
+    eta, phi, etg = col["eta"], col["phi"], col["eTileGap"]
     aeta = np.abs(eta)
-    etg = _np(_flat(clu.eTileGap))
-    cells = _flat(clu.cells)
-    n_cell = _np(ak.fill_none(ak.num(cells, axis=1), 0))
+    n_cell = (clusters.stops - clusters.starts).astype(np.float64)
     safe_eacc = np.where(e_acc > 0, e_acc, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         f0 = np.where(aeta < 1.8, e0 / safe_eacc, 0.0)
         r12 = np.where(e2 > 0, e1 / np.where(e2 > 0, e2, 1.0), 0.0)
         e_tg3 = np.where((aeta > 1.4) & (aeta < 1.6), etg / safe_eacc, 0.0)
-    track_fields = ["pt", "eta", "phi", "charge", "d0Sig", "vtxIdx", "z0", "nPixHits",
-                    "nSCTHits", "nTRTHits"]
-    ev_trk = ak.zip({f: events.Track[f] for f in track_fields}, depth_limit=2)
-    tracks, n_in = _tracks_near(ev_trk[evt], eta, phi)
+    tracks, n_in = _tracks_near(events, evt, eta, phi)
     mu = _np(events.Pileup.nTrueInt)[evt]
     # events.PV needs x, y, z (coffea Vertex validation) that calocoffea files do not store
     npv = _np(events["PV", "npvs"])[evt]
     dphi_th3 = np.mod(2.0 * np.pi + phi, np.pi / 32) - np.pi / 32
+    cells = clusters.cells
+    eta_max = _layer2_max_eta(cells["e"], cells["eta"], cells["layer"], clusters.starts,
+                              clusters.stops)
     cols = {
-        "e_acc": e_acc, "eta_index": _np(_flat(clu.etaIndex)), "f0": f0, "r12": r12,
-        "e_tg3": e_tg3, "e_tilegap": etg, "eta": eta, "eta_mod": _np(_flat(clu.etaMod)),
-        "poscs2": _poscs2(cells, eta), "dphi_th3": dphi_th3, "mu": mu,
+        "e_acc": e_acc, "eta_index": col["etaIndex"], "f0": f0, "r12": r12,
+        "e_tg3": e_tg3, "e_tilegap": etg, "eta": eta, "eta_mod": col["etaMod"],
+        "poscs2": 2.0 * (eta - eta_max) / LAYER2_DETA - 1.0, "dphi_th3": dphi_th3, "mu": mu,
         "n_tracks": n_in.astype(np.float64), "n_vtx": npv,
     }
     if particle == "electron":
-        own = objects.track
-        t_pt = _np(_flat(own.pt), fill=0.0)
-        t_eta = _np(_flat(own.eta))
-        t_phi = _np(_flat(own.phi))
-        t_q = _np(_flat(own.charge), fill=1.0)
-        has_trk = np.isfinite(t_eta)
-        cols["pt_track"] = t_pt
-        cols["deta2"] = np.where(has_trk, t_eta - eta, 0.0)
-        cols["dphi2"] = np.where(has_trk, t_q * _wrap(t_phi - phi), 0.0)
+        own = _own_track(objects)
+        has_trk = np.isfinite(own["eta"])
+        cols["pt_track"] = own["pt"]
+        cols["deta2"] = np.where(has_trk, own["eta"] - eta, 0.0)
+        cols["dphi2"] = np.where(has_trk, own["charge"] * _wrap(own["phi"] - phi), 0.0)
     else:
         cols["conv_type"] = _np(_flat(objects.convType))
         cols["conv_radius"] = _np(_flat(objects.convRadius))
-        cols["phi_mod"] = _np(_flat(clu.phiMod))
+        cols["phi_mod"] = col["phiMod"]
     scalars = np.stack([cols[name] for name in scalar_names(particle)], axis=1)
     valid = has_cluster & (n_cell > 0) & (e_acc > 0) & (aeta < ETA_MAX)
     valid &= np.all(np.isfinite(scalars), axis=1)
-    images, img_valid = images_from_clusters(clu)
-    images = np.asarray(images, dtype=np.float32)[:, :IMAGE_CHANNELS]
-    valid &= np.asarray(img_valid, bool) & np.all(np.isfinite(images), axis=(1, 2, 3))
+    # missing clusters have no cells (invalid image); their barycentre is irrelevant
+    images, img_valid = build_images_from_ranges(
+        cells["e"], cells["eta"], cells["phi"], cells["layer"], clusters.starts,
+        clusters.stops, cluster_eta=np.where(has_cluster, eta, 0.0),
+        cluster_phi=np.where(has_cluster, phi, 0.0), cell_deta=cells["deta"],
+        cell_dphi=cells["dphi"],
+    )
+    valid &= img_valid & np.all(np.isfinite(images), axis=(1, 2, 3))
     # invalid rows are zero-filled (finite) so that a batch never carries NaN into the graph
     scalars[~valid] = 0.0
     images[~valid] = 0.0

@@ -133,7 +133,8 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     dphi,
     layer,
     time,
-    offsets,
+    starts,
+    stops,
     ceta,
     cphi,
     with_time,
@@ -145,7 +146,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     images,
     valid,
 ):
-    n_clusters = offsets.shape[0] - 1
+    n_clusters = starts.shape[0]
     two_pi = 2.0 * math.pi
     inv_pe = 1.0 / eta_pitch
     inv_pp = 1.0 / phi_pitch
@@ -159,7 +160,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     half_p = 0.5 * n_phi + _PIXEL_SNAP
     max_cells = 0
     for k in range(n_clusters):
-        max_cells = max(max_cells, offsets[k + 1] - offsets[k])
+        max_cells = max(max_cells, stops[k] - starts[k])
     # per-cell pre-pass results (branch-free, so the compiler vectorises it)
     first_e = np.empty(max_cells, dtype=np.int64)
     first_p = np.empty(max_cells, dtype=np.int64)
@@ -167,8 +168,8 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     count_p = np.empty(max_cells, dtype=np.int64)
     fast = np.empty(max_cells, dtype=np.bool_)
     for k in range(n_clusters):
-        start = offsets[k]
-        stop = offsets[k + 1]
+        start = starts[k]
+        stop = stops[k]
         valid[k] = False
         if stop <= start:
             continue
@@ -401,13 +402,53 @@ def build_images(
     offsets = np.ascontiguousarray(np.asarray(offsets), dtype=np.int64)
     if offsets.ndim != 1 or offsets.size < 1:
         raise ValueError(f"offsets must be a 1-d array of length n_clusters+1, got {offsets.shape}")
-    n_clusters = offsets.size - 1
-    layer = np.asarray(cell_layer)
-    n_cells = layer.size
+    n_cells = np.asarray(cell_layer).size
     if offsets[0] != 0 or offsets[-1] != n_cells or np.any(np.diff(offsets) < 0):
         raise ValueError(
             f"offsets must rise from 0 to the number of cells ({n_cells}); "
             f"got first {offsets[0]}, last {offsets[-1]}"
+        )
+    return build_images_from_ranges(
+        cell_e, cell_eta, cell_phi, cell_layer, offsets[:-1], offsets[1:],
+        cluster_eta=cluster_eta, cluster_phi=cluster_phi, cell_deta=cell_deta,
+        cell_dphi=cell_dphi, cell_time=cell_time, with_time=with_time,
+    )
+
+
+def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
+    cell_e: np.ndarray,
+    cell_eta: np.ndarray,
+    cell_phi: np.ndarray,
+    cell_layer: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    *,
+    cluster_eta: np.ndarray,
+    cluster_phi: np.ndarray,
+    cell_deta: np.ndarray | None = None,
+    cell_dphi: np.ndarray | None = None,
+    cell_time: np.ndarray | None = None,
+    with_time: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`build_images` with the cells of cluster k at ``starts[k]:stops[k]`` (both (n,)).
+
+    The ranges may skip cells or repeat them, so the cell arrays can be a whole chunk's
+    ``CaloCell`` columns and the clusters any selection of it, without first gathering the
+    selected clusters' cells into a contiguous copy.
+    """
+    starts = np.ascontiguousarray(np.asarray(starts), dtype=np.int64)
+    stops = np.ascontiguousarray(np.asarray(stops), dtype=np.int64)
+    if starts.ndim != 1 or starts.shape != stops.shape:
+        raise ValueError(
+            f"starts and stops must be 1-d arrays of equal length, got {starts.shape}, "
+            f"{stops.shape}"
+        )
+    n_clusters = starts.size
+    layer = np.asarray(cell_layer)
+    n_cells = layer.size
+    if n_clusters and (starts.min() < 0 or stops.max() > n_cells or np.any(stops < starts)):
+        raise ValueError(
+            f"cell ranges must satisfy 0 <= start <= stop <= number of cells ({n_cells})"
         )
     if n_cells and (layer.min() < 0 or layer.max() >= N_LAYERS):
         bad = layer[(layer < 0) | (layer >= N_LAYERS)][0]
@@ -449,7 +490,8 @@ def build_images(
         arrays[4],
         layer,
         time,
-        offsets,
+        starts,
+        stops,
         ceta,
         cphi,
         with_time,
@@ -543,6 +585,7 @@ __all__ = [
     "N_LAYERS",
     "N_PHI",
     "build_images",
+    "build_images_from_ranges",
     "images_from_clusters",
     "pixel_edges",
     "window_cells",
