@@ -50,6 +50,10 @@ class SimConfig:
     crack_loss_width: float = 0.04
     tilegap_response: float = 0.35
     tilegap_noise_gev: float = 0.05
+    #: Stochastic term (GeV^0.5) of the tile-gap signal: a single thin scintillator plate
+    #: behind the cryostat samples the leaking shower tail, with fluctuations far larger than
+    #: a sampling calorimeter's (value and its basis in docs/simulation.md).
+    tilegap_sampling: float = 0.5
     #: Data-like conditions: per-|eta|-bin energy-scale offsets and extra constant term.
     scale_offsets: tuple[float, ...] = field(default=(0.0,) * (len(ABS_ETA_EDGES) - 1))
     extra_constant: float = 0.0

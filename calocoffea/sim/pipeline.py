@@ -70,6 +70,9 @@ def simulate_chunk(
     layers = lon.layers * (1.0 - g_crack)[:, None]
     e_tg_sh = cfg.tilegap_response * g_crack * lon.layers.sum(axis=1)
     e_tg = np.bincount(showers.obj, weights=e_tg_sh, minlength=n_obj)
+    if cfg.tilegap_sampling > 0:
+        a2 = cfg.tilegap_sampling**2
+        e_tg = np.where(e_tg > 0, rng.gamma(np.maximum(e_tg, 1e-12) / a2, a2), 0.0)
     tg_cov = geo.in_tilegap(objs.eta)
     e_tg = np.where(tg_cov, e_tg + cfg.tilegap_noise_gev * rng.standard_normal(n_obj), 0.0)
 
