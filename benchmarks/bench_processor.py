@@ -22,7 +22,12 @@ Figures, all measured in the same run:
   (worker CPU / 2 + client CPU with 2 workers);
 - ``scaling``: events/s on 2 dask workers for 10k, 30k and 100k events;
 - ``determinism``: histograms of iterative, futures(2 workers) and dask(2 workers) with
-  chunk sizes 1k and 10k are bit-identical (values and variances).
+  chunk sizes 1k and 10k are bit-identical (values and variances);
+- ``memory``: peak resident memory (``ru_maxrss``) of a fresh worker process that runs the
+  processor (iterative executor, one onnxruntime thread) on one chunk of 100k events: the
+  sample repeated 10 times in one file (``repeated_sample``, same branches, types and
+  compression, cached beside the sample); target ≤ 3 GB. ``rss_before_gb`` is the worker's
+  resident memory after imports and processor construction, before the chunk.
 
 Without the CNN model (``models/deepcalo_electron.onnx``) the ``cnn`` figures are skipped
 with the reason in ``cnn_skip_reason`` and the rest runs on the bdt/truth calibrations.
@@ -108,6 +113,76 @@ def copies(sample: Path, n: int, where: Path) -> dict:
                 target.write_bytes(sample.read_bytes())
         files[str(target)] = "Events"
     return {"zee_bench": {"files": files}}
+
+
+def repeated_sample(sample: Path, repeats: int) -> Path:
+    """One file holding ``repeats`` back-to-back copies of the events of ``sample`` (same
+    branches, types and compression), cached beside it, so that a single chunk can hold
+    ``repeats`` × the sample's events."""
+    import awkward as ak
+    import uproot
+
+    target = sample.with_name(f"{sample.stem}_x{repeats}.root")
+    if target.is_file():
+        return target
+    with uproot.open(sample) as f:
+        tree = f["Events"]
+        compression = uproot.compression.Compression.from_code(f.file.fCompress)
+        arrays = tree.arrays(library="ak")
+        counted = {name: tree[name].count_branch for name in arrays.fields}
+    counters = {b.name for b in counted.values() if b is not None}
+    # NanoAOD-style collections: X_field branches counted by nX are zipped back into X (the
+    # writer then recreates the nX counters)
+    cols: dict = {}
+    for name in arrays.fields:
+        if counted[name] is not None:
+            coll, field = name.split("_", 1)
+            cols.setdefault(coll, {})[field] = arrays[name]
+        elif name not in counters:
+            cols[name] = arrays[name]
+    cols = {k: ak.zip(v) if isinstance(v, dict) else v for k, v in cols.items()}
+    types = {k: v.type.content for k, v in cols.items()}
+    tmp = target.with_suffix(".tmp.root")
+    with uproot.recreate(tmp, compression=compression) as fout:
+        tree_out = fout.mktree("Events", types)
+        for _ in range(repeats):
+            tree_out.extend(cols)
+    tmp.rename(target)
+    return target
+
+
+def _memory_worker(path: str, model: str | None, chunksize: int) -> dict:
+    """Run in a fresh process: one chunk of ``path``; resident memory figures (GB)."""
+    import resource
+
+    calibs = ("bdt", "cnn", "truth") if model else ("bdt", "truth")
+    proc = _processor(calibs, model)
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/statm") as f:
+        rss_before = int(f.read().split()[1]) * page / 1e9
+    t0, c0 = time.perf_counter(), time.process_time()
+    _, m = _run(proc, {"zee_memory": {"files": {path: "Events"}}}, executor="iterative",
+                chunksize=chunksize)
+    return {"events": m["events"], "objects": m["objects"], "chunksize": chunksize,
+            "chunks": -(-m["events"] // chunksize),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+            "rss_before_gb": rss_before, "wall_time_s": time.perf_counter() - t0,
+            "cpu_time_s": time.process_time() - c0, "provider": m["provider"]}
+
+
+def peak_memory(sample: Path, model: Path | None, chunksize: int = 100_000) -> dict:
+    """Peak resident memory of a fresh worker process running one ``chunksize`` chunk."""
+    path = repeated_sample(sample, -(-chunksize // SAMPLE_EVENTS))
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", str(path),
+           "--chunksize", str(chunksize)]
+    if model is not None:
+        cmd += ["--model", str(model)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["target_gb"] = 3.0
+    result["method"] = ("ru_maxrss of a fresh python process running the iterative executor "
+                        "on one chunk")
+    return result
 
 
 def _processor(calibs, model=None):
@@ -272,6 +347,7 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
                 matrix.append({"executor": executor, "workers": workers, "chunksize": chunk,
                                "identical_to_first": ok})
         out["determinism"] = {"identical": same, "runs": matrix}
+    out["memory"] = peak_memory(sample, model if reason is None else None)
     out["machine"]["loadavg_end"] = os.getloadavg()
     return out
 
@@ -307,8 +383,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--model", type=Path, default=None,
                         help="CNN model (default: the shipped models/deepcalo_electron.onnx)")
+    parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--chunksize", type=int, default=100_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.memory_worker:
+        model = str(args.model) if args.model else None
+        print(json.dumps(_memory_worker(args.memory_worker, model, args.chunksize)))
+        return
     result = run(quick=args.quick, model=args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")

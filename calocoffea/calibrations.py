@@ -45,13 +45,22 @@ def true_energy(objects: ak.Array) -> tuple[np.ndarray, np.ndarray]:
     Matching is through the object's ``genPartIdx`` (coffea's ``matched_gen``); NaN where
     the index is -1. E_true = sqrt((pt cosh η)² + m²) of the GenPart.
     """
-    gen = objects.matched_gen
+    from calocoffea.features import linked_columns
 
-    def column(name: str) -> np.ndarray:
-        # unmatched objects are None: fill before flattening, which would drop them
-        return _flat(ak.fill_none(gen[name], np.nan, axis=-1))
+    # NanoEvents: straight from the GenPart columns (same values as matched_gen, no copy of
+    # the GenPart collection); other arrays go through their matched_gen records
+    gen = linked_columns(objects, "genPartIdx", "GenPart",
+                         {"pt": np.nan, "eta": np.nan, "mass": np.nan})
+    if gen is not None:
+        pt, eta, mass = gen["pt"], gen["eta"], gen["mass"]
+    else:
+        matched = objects.matched_gen
 
-    pt, eta, mass = column("pt"), column("eta"), column("mass")
+        def column(name: str) -> np.ndarray:
+            # unmatched objects are None: fill before flattening, which would drop them
+            return _flat(ak.fill_none(matched[name], np.nan, axis=-1))
+
+        pt, eta, mass = column("pt"), column("eta"), column("mass")
     energy = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
     return energy, pt
 

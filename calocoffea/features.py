@@ -97,20 +97,68 @@ PARTICLES = ("electron", "photon")
 
 
 @dataclass
-class ModelInputs:
-    """Raw physical CNN inputs for n objects (see module docstring for shapes/units)."""
+class ImageSource:
+    """What the images of n objects are made of: flat cell columns (``e``, ``eta``, ``phi``,
+    ``layer``, ``deta``, ``dphi``; the sizes may be None), the cells ``starts[k]:stops[k]``
+    of object k and its cluster barycentre ``eta``, ``phi`` (float64, rad)."""
 
-    images: np.ndarray
+    cells: dict[str, np.ndarray | None]
+    starts: np.ndarray
+    stops: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def build(self, lo: int = 0, hi: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(images float32 (m, 4, 56, 11), valid bool (m,)) of objects ``lo:hi``."""
+        rows = slice(lo, hi)
+        c = self.cells
+        return build_images_from_ranges(
+            c["e"], c["eta"], c["phi"], c["layer"], self.starts[rows], self.stops[rows],
+            cluster_eta=self.eta[rows], cluster_phi=self.phi[rows], cell_deta=c["deta"],
+            cell_dphi=c["dphi"],
+        )
+
+
+@dataclass
+class ModelInputs:
+    """Raw physical CNN inputs for n objects (see module docstring for shapes/units).
+
+    With ``inputs_from_events(..., defer_images=True)``, ``images`` is None and
+    :meth:`images_for` builds them per batch from ``image_source``; ``valid`` then does not
+    yet include the images' own validity (see :meth:`images_for`).
+    """
+
+    images: np.ndarray | None
     scalars: np.ndarray
     tracks: np.ndarray
     valid: np.ndarray
+    image_source: ImageSource | None = None
 
     def __len__(self) -> int:
         return len(self.valid)
 
-    def feed(self) -> dict[str, np.ndarray]:
-        """The onnxruntime feed dict."""
-        return {"images": self.images, "scalars": self.scalars, "tracks": self.tracks}
+    def feed(self, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
+        """The onnxruntime feed dict of objects ``lo:hi`` (views, or images built now)."""
+        rows = slice(lo, hi)
+        images = self.images[rows] if self.images is not None else self.images_for(lo, hi)
+        return {"images": images, "scalars": self.scalars[rows], "tracks": self.tracks[rows]}
+
+    def images_for(self, lo: int, hi: int | None) -> np.ndarray:
+        """Images of objects ``lo:hi`` built from ``image_source``: objects whose image is
+        invalid are marked in ``valid`` and their scalars, tracks and image zero-filled,
+        exactly as :func:`inputs_from_events` does with ``defer_images=False``."""
+        images, img_valid = self.image_source.build(lo, hi)
+        rows = slice(lo, hi)
+        self.valid[rows] &= img_valid
+        bad = ~self.valid[rows]
+        if bad.any():
+            images[bad] = 0.0
+            self.scalars[rows][bad] = 0.0
+            self.tracks[rows][bad] = 0.0
+        return images
 
 
 def scalar_names(particle: str) -> list[str]:
@@ -175,6 +223,8 @@ def _column(content: ak.contents.Content, name: str) -> np.ndarray:
 
 def _take(values: np.ndarray, index: np.ndarray, fill: float) -> np.ndarray:
     """``values[index]`` as float64, ``fill`` where ``index`` < 0."""
+    if values.size == 0:  # e.g. no GenPart at all in the chunk: every index is -1
+        return np.full(index.shape, fill, dtype=np.float64)
     out = values.astype(np.float64)[np.maximum(index, 0)]
     out[index < 0] = fill
     return out
@@ -210,9 +260,10 @@ def _clusters_nanoevents(objects, linked) -> _Clusters:
         raise ValueError(f"negative Cluster_nCell ({n_cell.min()}) in this chunk")
     first = np.zeros(n_cell.size + 1, np.int64)
     np.cumsum(n_cell, out=first[1:])
-    safe = np.maximum(gidx, 0)
-    starts = np.where(has, first[safe], 0)
-    stops = np.where(has, first[safe + 1], 0)
+    starts = np.zeros(gidx.size, np.int64)
+    stops = np.zeros(gidx.size, np.int64)
+    starts[has] = first[gidx[has]]
+    stops[has] = first[gidx[has] + 1]
     cell_content = full.CaloCell._content()
     cells = {f: _column(cell_content, f) if f in cell_content.fields else None
              for f in _CELL_FIELDS}
@@ -235,15 +286,29 @@ def _clusters_records(objects) -> _Clusters:
     return _Clusters(columns, has, flat, offsets[:-1], offsets[1:])
 
 
+def linked_columns(objects, link: str, target: str, fields: dict[str, float]
+                   ) -> dict[str, np.ndarray] | None:
+    """Columns of the ``target`` records that NanoEvents ``objects`` point to through their
+    index branch ``link`` (e.g. ``"genPartIdx"`` → ``"GenPart"``): {field: flat float64 in
+    the order of ``ak.flatten(objects)``}, ``fields[name]`` where the index is -1 or out of
+    range. The values are those of coffea's cross-reference (``objects.matched_gen.pt``, …)
+    but read from the chunk's flat columns without copying the linked collection. None when
+    ``objects`` are not NanoEvents carrying that cross-reference (e.g. plain records).
+    """
+    linked = _linked(objects, link, target)
+    if linked is None:
+        return None
+    gidx, _, content = linked
+    return {f: _take(_column(content, f), gidx, fill) for f, fill in fields.items()}
+
+
 def _own_track(objects) -> dict[str, np.ndarray]:
     """Columns of each electron's own track (flat float64, filled where there is none)."""
-    linked = _linked(objects, "trackIdx", "Track")
-    if linked is not None:
-        gidx, _, content = linked
-        return {f: _take(_column(content, f), gidx, fill) for f, fill in
-                _OWN_TRACK_FIELDS.items()}
-    own = objects.track
-    return {f: _np(_flat(own[f]), fill=fill) for f, fill in _OWN_TRACK_FIELDS.items()}
+    own = linked_columns(objects, "trackIdx", "Track", _OWN_TRACK_FIELDS)
+    if own is not None:
+        return own
+    trk = objects.track
+    return {f: _np(_flat(trk[f]), fill=fill) for f, fill in _OWN_TRACK_FIELDS.items()}
 
 
 @numba.njit(cache=True, nogil=True)
@@ -352,7 +417,8 @@ def _tracks_near(events, evt: np.ndarray, clu_eta: np.ndarray, clu_phi: np.ndarr
     return out, np.diff(offsets)
 
 
-def inputs_from_events(objects, events, particle: str) -> ModelInputs:
+def inputs_from_events(objects, events, particle: str, *, defer_images: bool = False
+                       ) -> ModelInputs:
     """Build the CNN inputs for every object of ``objects`` (flattened in event order).
 
     objects: jagged Electron/Photon collection aligned with ``events`` (e.g.
@@ -360,6 +426,8 @@ def inputs_from_events(objects, events, particle: str) -> ModelInputs:
     plain awkward records with a ``cluster`` record holding a ``cells`` list (and a
     ``track`` record for electrons).
     events: the NanoEvents (needs Track, Pileup.nTrueInt, PV.npvs).
+    defer_images: leave the images to :meth:`ModelInputs.feed` per batch (inference: the
+    images of a 100k-event chunk alone would take 1 GB).
     """
     _check_particle(particle)
     counts = ak.to_numpy(ak.num(objects, axis=1))
@@ -417,18 +485,15 @@ def inputs_from_events(objects, events, particle: str) -> ModelInputs:
     valid = has_cluster & (n_cell > 0) & (e_acc > 0) & (aeta < ETA_MAX)
     valid &= np.all(np.isfinite(scalars), axis=1)
     # missing clusters have no cells (invalid image); their barycentre is irrelevant
-    images, img_valid = build_images_from_ranges(
-        cells["e"], cells["eta"], cells["phi"], cells["layer"], clusters.starts,
-        clusters.stops, cluster_eta=np.where(has_cluster, eta, 0.0),
-        cluster_phi=np.where(has_cluster, phi, 0.0), cell_deta=cells["deta"],
-        cell_dphi=cells["dphi"],
-    )
-    valid &= img_valid & np.all(np.isfinite(images), axis=(1, 2, 3))
+    source = ImageSource(cells, clusters.starts, clusters.stops,
+                         np.where(has_cluster, eta, 0.0), np.where(has_cluster, phi, 0.0))
+    inputs = ModelInputs(None, scalars.astype(np.float32), tracks, valid, source)
+    if not defer_images:
+        inputs.images = inputs.images_for(0, n)
     # invalid rows are zero-filled (finite) so that a batch never carries NaN into the graph
-    scalars[~valid] = 0.0
-    images[~valid] = 0.0
-    tracks[~valid] = 0.0
+    inputs.scalars[~valid] = 0.0
+    inputs.tracks[~valid] = 0.0
     n_bad = int((~valid).sum())
     if n_bad:
         log.debug("%d of %d %ss have invalid CNN inputs", n_bad, n, particle)
-    return ModelInputs(images, scalars.astype(np.float32), tracks, valid)
+    return inputs

@@ -281,8 +281,12 @@ def cnn_energy(
     card_particle = model.card.get("particle")
     if card_particle is not None and card_particle != particle:
         raise ModelError(f"{path.name} is a {card_particle} model, asked for {particle}")
-    inputs = inputs_from_events(objects, events, particle)
-    ratio = model.predict(inputs.feed(), batch_size=batch_size)["ratio"]
+    # images are built batch by batch: a chunk's images never sit in memory all at once
+    inputs = inputs_from_events(objects, events, particle, defer_images=True)
+    step = max(int(batch_size), 1)
+    ratios = [model.predict(inputs.feed(lo, lo + step), batch_size=step)["ratio"]
+              for lo in range(0, len(inputs), step)]
+    ratio = np.concatenate(ratios) if ratios else np.zeros(0, np.float32)
     e_acc = inputs.scalars[:, 0].astype(np.float64)
     pt = ak.to_numpy(ak.flatten(objects.pt, axis=1)).astype(np.float64)
     eta = ak.to_numpy(ak.flatten(objects.eta, axis=1)).astype(np.float64)

@@ -176,3 +176,28 @@ def test_cnn_energy_end_to_end(sim_events, deepcalo_tiny_model):
     assert empty.shape == (0,) and fb.shape == (0,)
     with pytest.raises(ModelError, match="is a electron model, asked for photon"):
         cnn_energy(ev.Photon, ev, "photon", model_path=deepcalo_tiny_model)
+
+
+def test_deferred_images_match_eager_build(sim_events):
+    """Images built per batch (inference) give the same feed and validity as all at once,
+    invalid objects included."""
+    ev = sim_events["zee"]
+    el = _plain(ev.Electron, "electron")
+    counts = ak.num(el)
+    cells = ak.flatten(el.cluster.cells, axis=1)
+    keep = np.ones(int(ak.sum(counts)), bool)
+    keep[[1, 8]] = False  # objects 1 and 8 lose their cells: invalid images
+    cells = ak.where(keep, cells, cells[:, :0])
+    el = ak.with_field(el, ak.with_field(el.cluster, ak.unflatten(cells, counts), "cells"),
+                       "cluster")
+    for objects in (el, ev.Electron):
+        full = inputs_from_events(objects, ev, "electron")
+        lazy = inputs_from_events(objects, ev, "electron", defer_images=True)
+        assert lazy.images is None
+        feeds = [lazy.feed(lo, lo + 7) for lo in range(0, len(lazy), 7)]
+        for key, value in full.feed().items():
+            np.testing.assert_array_equal(np.concatenate([f[key] for f in feeds]), value)
+        np.testing.assert_array_equal(lazy.valid, full.valid)
+        if objects is el:
+            assert not full.valid[1] and not full.valid[8] and full.valid[[0, 2]].all()
+            assert np.all(full.scalars[[1, 8]] == 0) and np.all(full.images[[1, 8]] == 0)
