@@ -9,6 +9,8 @@ Figures, all measured in the same run:
 - ``per_core``: events/s of the iterative executor (one process, one onnxruntime thread)
   after a warm-up chunk (numba compilation, session creation), per wall second and per CPU
   second of the process (the machine is shared: wall time includes waiting for a core);
+  best of :data:`E2E_REPEATS` runs (all in ``cpu_time_s_runs``), as the ``ort`` figure is a
+  best of repeats; ``ratio_to_ort_first_run`` is the ratio of the first run alone;
 - ``ort``: raw onnxruntime throughput of the same CNN model on pre-built inputs (the
   selected electrons of the same sample, built once with ``calocoffea.features``; one
   intra-op thread, same batch size as the processor). ``ratio_to_ort`` = (CPU time
@@ -60,6 +62,8 @@ log = logging.getLogger(__name__)
 
 SAMPLE_EVENTS = 10_000
 SAMPLE_SEED = 4242
+#: Timed end-to-end runs of the per-core figure (best one reported, all listed).
+E2E_REPEATS = 3
 RESULTS = Path(__file__).resolve().parent / "results" / "processor.json"
 
 
@@ -271,12 +275,20 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
         one = copies(sample, 1, tmp)
         # per core: iterative, warm (numba + onnxruntime session created by the warm-up)
         _run(proc, one, executor="iterative", chunksize=1000, maxchunks=1)
-        cpu0 = time.process_time()
-        _, m = _run(proc, one, executor="iterative", chunksize=10_000)
-        cpu = time.process_time() - cpu0
+        # best of repeats, as for the raw onnxruntime figure; the first run also pays for
+        # growing the process heap (first-touch page faults, up to ~1 s of system time on
+        # this VM), so it is kept apart
+        runs = []
+        for _ in range(E2E_REPEATS):
+            cpu0 = time.process_time()
+            _, m = _run(proc, one, executor="iterative", chunksize=10_000)
+            runs.append((time.process_time() - cpu0, m))
+        first_cpu = runs[0][0]
+        cpu, m = min(runs, key=lambda r: r[0])
         out["per_core"] = {"events": m["events"], "objects": m["objects"],
                            "wall_time_s": m["wall_time_s"], "events_per_s": m["events_per_s"],
                            "cpu_time_s": cpu, "events_per_cpu_s": m["events"] / cpu,
+                           "cpu_time_s_runs": [r[0] for r in runs],
                            "provider": m["provider"]}
         if reason is None:
             ort = raw_ort(sample, model)
@@ -284,6 +296,7 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
             # on the shared machine wall times include waiting for a core; CPU times do not
             ort_cpu_for_run = m["objects"] / ort["objects_per_cpu_s"]
             out["ratio_to_ort"] = ort_cpu_for_run / cpu
+            out["ratio_to_ort_first_run"] = ort_cpu_for_run / first_cpu
             out["ratio_to_ort_wall"] = (m["objects"] / ort["objects_per_s"]) / m["wall_time_s"]
             out["ratio_target"] = 0.7
             # where the rest of the end-to-end CPU time goes (same sample, same process)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import awkward as ak
+import numba
 import numpy as np
 
 from calocoffea import binning
@@ -202,25 +203,70 @@ def _opposite_charge(objects: ak.Array, pairs: ak.Array) -> ak.Array:
     return objects.charge[pairs["0"]] + objects.charge[pairs["1"]] == 0
 
 
+def _flat_object_mask(objects: ak.Array, cuts: ObjectCuts) -> np.ndarray:
+    """:func:`object_mask` on the flattened objects (numpy, same comparisons)."""
+    def flat(values):
+        return ak.to_numpy(ak.flatten(values, axis=1))
+
+    abseta = np.abs(flat(objects.eta))
+    mask = (flat(objects.pt) > cuts.et_min) & (abseta < cuts.abseta_max)
+    mask &= flat(id_level(objects, cuts.id_branch)) >= cuts.id_min
+    if cuts.exclude_crack:
+        mask &= ~((abseta >= CRACK[0]) & (abseta < CRACK[1]))
+    return mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairs_per_event(offsets, good, charge, opposite):
+    """Per event: number of candidates, number of candidate pairs passing the charge
+    requirement, and the local indices (i, j) of the first such pair, pairs enumerated in
+    the order of ``ak.combinations`` over the candidates (-1 when none)."""
+    n = offsets.shape[0] - 1
+    n_cand = np.zeros(n, np.int64)
+    n_pass = np.zeros(n, np.int64)
+    first = np.full((n, 2), -1, np.int64)
+    for ev in range(n):
+        lo, hi = offsets[ev], offsets[ev + 1]
+        for i in range(lo, hi):
+            if not good[i]:
+                continue
+            n_cand[ev] += 1
+            for j in range(i + 1, hi):
+                if good[j] and (not opposite or charge[i] + charge[j] == 0):
+                    if n_pass[ev] == 0:
+                        first[ev, 0] = i - lo
+                        first[ev, 1] = j - lo
+                    n_pass[ev] += 1
+    return n_cand, n_pass, first
+
+
 def select_zee(events: ak.Array, cfg: ZeeSelection) -> Selected:
-    """Z→ee selection (see :class:`ZeeSelection`)."""
+    """Z→ee selection (see :class:`ZeeSelection`).
+
+    One pass over the flat electron columns (the same cuts and pair order as the
+    ``ak.combinations`` formulation of :func:`select_zmumugamma`, without its jagged
+    temporaries).
+    """
     electrons = events.Electron
-    good = object_mask(electrons, cfg.electron)
-    cand = ak.local_index(electrons)[good]
-    pairs = ak.combinations(cand, 2)
-    level = _opposite_charge(electrons, pairs) if cfg.opposite_charge else ak.ones_like(
-        pairs["0"], dtype=bool
-    )
-    chosen = pick_unique([level])
-    mask = chosen >= 0
+    counts = ak.to_numpy(ak.num(electrons, axis=1))
+    offsets = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    good = _flat_object_mask(electrons, cfg.electron)
+    charge = ak.to_numpy(ak.flatten(electrons.charge, axis=1))
+    n_cand, n_pass, first = _pairs_per_event(offsets, good, charge, cfg.opposite_charge)
+    mask = n_pass == 1
     cutflow = {
         "events": len(events),
-        "2 electrons": int(np.sum(ak.to_numpy(ak.num(cand)) >= 2)),
-        "ee pair": int(np.sum(ak.to_numpy(ak.sum(level, axis=1)) >= 1)),
+        "2 electrons": int(np.sum(n_cand >= 2)),
+        "ee pair": int(np.sum(n_pass >= 1)),
         "unique ee pair": int(mask.sum()),
     }
-    i, j = _take_pairs(pairs, chosen)
-    calo_index = _order_by_pt(electrons.pt[mask], i, j)
+    i, j = first[mask, 0], first[mask, 1]
+    pt = ak.to_numpy(ak.flatten(electrons.pt, axis=1))
+    start = offsets[:-1][mask]
+    # higher stored pt first; ties keep (i, j)
+    swap = pt[start + j] > pt[start + i]
+    calo_index = np.stack([np.where(swap, j, i), np.where(swap, i, j)], axis=1).astype(np.int64)
     return Selected(mask, calo_index, None, cutflow)
 
 

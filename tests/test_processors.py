@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import warnings
@@ -539,3 +540,43 @@ def test_corrupt_cnn_model_fails_on_the_client(tmp_path):
     bad.write_bytes(b"not an onnx file")
     with pytest.raises(ModelError, match=r"deepcalo_electron"):
         ZeeProcessor(model_path=bad)
+
+
+def test_select_zee_matches_a_plain_python_reference():
+    """The one-pass Z->ee selection against a loop over events: cuts, ak.combinations pair
+    order, the unique-pair rule and the pt ordering (ties included)."""
+    from calocoffea.selection import ObjectCuts, ZeeSelection, select_zee
+
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 6, 3000)
+    m = int(counts.sum())
+    flat = {
+        "pt": rng.choice([5.0, 9.5, 12.0, 30.0, 30.0, 45.5], m).astype(np.float32),
+        "eta": rng.uniform(-2.6, 2.6, m).astype(np.float32),
+        "cutBased": rng.integers(0, 5, m).astype(np.int32),
+        "charge": rng.choice([-1, 1], m).astype(np.int32),
+    }
+    events = ak.zip({"Electron": ak.unflatten(ak.zip(flat), counts)}, depth_limit=1)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for cfg in (ZeeSelection(), ZeeSelection(opposite_charge=False),
+                ZeeSelection(electron=ObjectCuts(9.5, 2.47, "cutBased", 2, exclude_crack=True))):
+        sel = select_zee(events, cfg)
+        cuts = cfg.electron
+        mask, index = [], []
+        for lo, hi in itertools.pairwise(offsets):
+            pt, eta = flat["pt"][lo:hi], np.abs(flat["eta"][lo:hi])
+            ok = (pt > np.float32(cuts.et_min)) & (eta < np.float32(cuts.abseta_max))
+            ok &= flat["cutBased"][lo:hi] >= cuts.id_min
+            if cuts.exclude_crack:
+                ok &= ~((eta >= np.float32(1.37)) & (eta < np.float32(1.52)))
+            cand = np.flatnonzero(ok)
+            pairs = [(i, j) for a, i in enumerate(cand) for j in cand[a + 1:]
+                     if not cfg.opposite_charge
+                     or flat["charge"][lo + i] + flat["charge"][lo + j] == 0]
+            mask.append(len(pairs) == 1)
+            if len(pairs) == 1:
+                i, j = pairs[0]
+                index.append((j, i) if pt[j] > pt[i] else (i, j))
+        np.testing.assert_array_equal(sel.mask, mask)
+        np.testing.assert_array_equal(sel.calo_index, np.array(index).reshape(-1, 2))
+        assert sel.cutflow["unique ee pair"] == sum(mask) > 100
