@@ -396,25 +396,28 @@ def _fill_tracks(  # noqa: PLR0917 (numba kernel: positional arrays)
             out[k, r, 9] = ntrt[t]
 
 
-def _tracks_near(events, evt: np.ndarray, clu_eta: np.ndarray, clu_phi: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(tracks (n, 15, 10) float32, n_in_cone (n,)) of objects in events ``evt`` with
-    cluster barycentres ``clu_eta``, ``clu_phi`` (float64)."""
+def _track_columns(events) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(offsets (len(events)+1,), flat columns) of ``events.Track``."""
     trk = events.Track
-    cols = {f: ak.to_numpy(ak.flatten(trk[f], axis=1)) for f in _TRACK_FIELDS}
-    trk_offsets = np.zeros(len(events) + 1, np.int64)
-    np.cumsum(ak.to_numpy(ak.num(trk, axis=1)), out=trk_offsets[1:])
-    offsets, index, dr, dphi = _cone_pairs(
-        trk_offsets, evt.astype(np.int64), cols["eta"], cols["phi"], clu_eta, clu_phi,
-        TRACK_DR,
+    offsets = np.zeros(len(events) + 1, np.int64)
+    np.cumsum(ak.to_numpy(ak.num(trk, axis=1)), out=offsets[1:])
+    return offsets, {f: ak.to_numpy(ak.flatten(trk[f], axis=1)) for f in _TRACK_FIELDS}
+
+
+def _tracks_near(offsets: np.ndarray, cols: dict[str, np.ndarray], evt: np.ndarray,
+                 clu_eta: np.ndarray, clu_phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tracks (n, 15, 10) float32, n_in_cone (n,)) of objects in events ``evt`` (rows of
+    the track ``offsets``) with cluster barycentres ``clu_eta``, ``clu_phi`` (float64)."""
+    pairs, index, dr, dphi = _cone_pairs(
+        offsets, evt.astype(np.int64), cols["eta"], cols["phi"], clu_eta, clu_phi, TRACK_DR,
     )
     # numpy's exp, as before: the ordering must not move with a 1-ulp difference
     weight = cols["pt"][index] * np.exp(-dr / SIGMA_R)
     out = np.zeros((len(evt), N_TRACKS, len(TRACK_VARS)), np.float32)
-    _fill_tracks(offsets, index, dr, dphi, weight, cols["pt"], cols["charge"], cols["d0Sig"],
+    _fill_tracks(pairs, index, dr, dphi, weight, cols["pt"], cols["charge"], cols["d0Sig"],
                  cols["vtxIdx"], cols["z0"], cols["eta"], cols["nPixHits"], cols["nSCTHits"],
                  cols["nTRTHits"], out)
-    return out, np.diff(offsets)
+    return out, np.diff(pairs)
 
 
 def inputs_from_events(objects, events, particle: str, *, defer_images: bool = False
@@ -444,8 +447,18 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
     linked = _linked(objects, "clusterIdx", "Cluster")
     if linked is not None and "CaloCell" in linked[1].fields:
         clusters = _clusters_nanoevents(objects, linked)
+        gidx, full, _ = linked
+        # tracks straight from the chunk's columns: the event of each object is that of its
+        # cluster (an object without a cluster has no tracks in its cone: its η is NaN)
+        cluster_offsets = ak.to_numpy(full.Cluster._getlistarray().offsets.data)
+        trk_evt = np.maximum(np.searchsorted(cluster_offsets, gidx, side="right") - 1, 0)
+        track_list = full.Track._getlistarray()
+        trk_offsets = ak.to_numpy(track_list.offsets.data).astype(np.int64)
+        trk_cols = {f: _column(track_list.content, f) for f in _TRACK_FIELDS}
     else:
         clusters = _clusters_records(objects)
+        trk_evt = evt
+        trk_offsets, trk_cols = _track_columns(events)
     col = clusters.columns
     has_cluster = clusters.has_cluster
     e_acc, e0, e1, e2 = col["eAcc"], col["e0"], col["e1"], col["e2"]
@@ -457,7 +470,7 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
         f0 = np.where(aeta < 1.8, e0 / safe_eacc, 0.0)
         r12 = np.where(e2 > 0, e1 / np.where(e2 > 0, e2, 1.0), 0.0)
         e_tg3 = np.where((aeta > 1.4) & (aeta < 1.6), etg / safe_eacc, 0.0)
-    tracks, n_in = _tracks_near(events, evt, eta, phi)
+    tracks, n_in = _tracks_near(trk_offsets, trk_cols, trk_evt, eta, phi)
     mu = _np(events.Pileup.nTrueInt)[evt]
     # events.PV needs x, y, z (coffea Vertex validation) that calocoffea files do not store
     npv = _np(events["PV", "npvs"])[evt]
