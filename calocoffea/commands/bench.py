@@ -45,6 +45,34 @@ def machine_info() -> dict:
     }
 
 
+#: Headline figures with their targets (issues #4, #6, #10): (name, benchmark, path to the
+#: value in its result, target, "min" when the value must reach the target, "max" when it
+#: must not exceed it).
+TARGETS: tuple[tuple[str, str, tuple[str, ...], float, str], ...] = (
+    ("image clusters/s per core", "images", ("images_clusters_per_s",), 100_000, "min"),
+    ("image rate / numpy baseline", "images", ("ratio_to_baseline",), 0.25, "min"),
+    ("processor / raw onnxruntime", "processor", ("ratio_to_ort",), 0.7, "min"),
+    ("dask speed-up 1 -> 2 workers", "processor", ("dask_speedup", "speedup"), 1.6, "min"),
+    ("peak RSS per worker, 100k chunk (GB)", "processor", ("memory", "peak_rss_gb"), 3.0,
+     "max"),
+)
+
+
+def targets(results: dict) -> list[dict]:
+    """The :data:`TARGETS` figures found in ``results`` (benchmark name -> result dict), each
+    as {figure, value, target, met}; figures a benchmark did not produce are left out."""
+    out = []
+    for name, bench, path, target, sense in TARGETS:
+        value = results.get(bench)
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, int | float):
+            continue
+        met = value >= target if sense == "min" else value <= target
+        out.append({"figure": name, "value": value, "target": target, "met": bool(met)})
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench.json"), help="output JSON")
     parser.add_argument(
@@ -76,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         result = _load(path).run()
         report["results"][name] = {**result, "bench_seconds": time.perf_counter() - start}
     report["total_seconds"] = time.perf_counter() - t0
+    report["targets"] = targets(report["results"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, sort_keys=True))
     print(f"wrote {args.out}")
