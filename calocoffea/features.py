@@ -16,7 +16,7 @@ One code path serves training (``calocoffea.training.dataset``) and inference
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import awkward as ak
 import numba
@@ -111,14 +111,16 @@ class ImageSource:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def build(self, lo: int = 0, hi: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(images float32 (m, 4, 56, 11), valid bool (m,)) of objects ``lo:hi``."""
+    def build(self, lo: int = 0, hi: int | None = None, out: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(images float32 (m, 4, 56, 11), valid bool (m,)) of objects ``lo:hi``, written
+        into ``out`` when given (see :func:`calocoffea.images.build_images_from_ranges`)."""
         rows = slice(lo, hi)
         c = self.cells
         return build_images_from_ranges(
             c["e"], c["eta"], c["phi"], c["layer"], self.starts[rows], self.stops[rows],
             cluster_eta=self.eta[rows], cluster_phi=self.phi[rows], cell_deta=c["deta"],
-            cell_dphi=c["dphi"],
+            cell_dphi=c["dphi"], out=out,
         )
 
 
@@ -136,21 +138,33 @@ class ModelInputs:
     tracks: np.ndarray
     valid: np.ndarray
     image_source: ImageSource | None = None
+    #: Deferred images are written into this buffer, reused from one ``feed`` to the next.
+    _buffer: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.valid)
 
     def feed(self, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
-        """The onnxruntime feed dict of objects ``lo:hi`` (views, or images built now)."""
+        """The onnxruntime feed dict of objects ``lo:hi`` (views of the inputs). Deferred
+        images are built now into a buffer that the next ``feed`` call overwrites (so a
+        chunk never holds more than one batch of images, and never re-faults its pages)."""
         rows = slice(lo, hi)
-        images = self.images[rows] if self.images is not None else self.images_for(lo, hi)
+        if self.images is not None:
+            images = self.images[rows]
+        else:
+            m = len(range(*rows.indices(len(self))))
+            if self._buffer is None or len(self._buffer) < m:
+                self._buffer = np.empty((m, IMAGE_CHANNELS, *IMAGE_SHAPE), np.float32)
+            images = self.images_for(lo, hi, out=self._buffer[:m])
         return {"images": images, "scalars": self.scalars[rows], "tracks": self.tracks[rows]}
 
-    def images_for(self, lo: int, hi: int | None) -> np.ndarray:
-        """Images of objects ``lo:hi`` built from ``image_source``: objects whose image is
-        invalid are marked in ``valid`` and their scalars, tracks and image zero-filled,
-        exactly as :func:`inputs_from_events` does with ``defer_images=False``."""
-        images, img_valid = self.image_source.build(lo, hi)
+    def images_for(self, lo: int, hi: int | None, out: np.ndarray | None = None
+                   ) -> np.ndarray:
+        """Images of objects ``lo:hi`` built from ``image_source`` (into ``out`` if given):
+        objects whose image is invalid are marked in ``valid`` and their scalars, tracks and
+        image zero-filled, exactly as :func:`inputs_from_events` does with
+        ``defer_images=False``."""
+        images, img_valid = self.image_source.build(lo, hi, out=out)
         rows = slice(lo, hi)
         self.valid[rows] &= img_valid
         bad = ~self.valid[rows]

@@ -167,10 +167,16 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     count_e = np.empty(max_cells, dtype=np.int64)
     count_p = np.empty(max_cells, dtype=np.int64)
     fast = np.empty(max_cells, dtype=np.bool_)
+    # the output may be uninitialised (a reused buffer): each image is zeroed here, just
+    # before it is filled, so the accumulation finds its cache lines present
+    flat_images = images.reshape((n_clusters, images.size // max(n_clusters, 1)))
     for k in range(n_clusters):
         start = starts[k]
         stop = stops[k]
         valid[k] = False
+        row = flat_images[k]
+        for q in range(row.shape[0]):
+            row[q] = 0.0
         if stop <= start:
             continue
         c_eta = float(ceta[k])
@@ -429,12 +435,15 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
     cell_dphi: np.ndarray | None = None,
     cell_time: np.ndarray | None = None,
     with_time: bool = False,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`build_images` with the cells of cluster k at ``starts[k]:stops[k]`` (both (n,)).
 
     The ranges may skip cells or repeat them, so the cell arrays can be a whole chunk's
     ``CaloCell`` columns and the clusters any selection of it, without first gathering the
-    selected clusters' cells into a contiguous copy.
+    selected clusters' cells into a contiguous copy. ``out``: an optional float32 array of
+    the output shape to write the images into (e.g. a buffer reused across batches); it is
+    returned as ``images``.
     """
     starts = np.ascontiguousarray(np.asarray(starts), dtype=np.int64)
     stops = np.ascontiguousarray(np.asarray(stops), dtype=np.int64)
@@ -479,8 +488,14 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
         )
 
     n_channels = 2 * N_LAYERS if with_time else N_LAYERS
-    # must start zeroed: the kernel skips invalid clusters
-    images = np.zeros((n_clusters, n_channels, N_ETA, N_PHI), dtype=np.float32)
+    shape = (n_clusters, n_channels, N_ETA, N_PHI)
+    if out is None:
+        images = np.empty(shape, dtype=np.float32)  # the kernel zeroes each image
+    elif (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous
+          or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous float32 array of shape {shape}")
+    else:
+        images = out
     valid = np.zeros(n_clusters, dtype=np.bool_)
     _kernel(
         arrays[0],

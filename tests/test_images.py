@@ -422,3 +422,36 @@ def test_property_random_layouts(batch):
             np.testing.assert_allclose(images[k, :4], ref[:4], rtol=1e-5, atol=1e-5 * scale)
         elif len(c["e"]) == 0 or not np.isfinite(c["e"]).all():
             assert not valid[k]
+
+
+def test_ranges_into_shared_cells_and_a_dirty_output_buffer():
+    """build_images_from_ranges on cell ranges (in any order, repeated, with gaps) of one
+    cell array, written into a garbage-filled buffer, equals build_images per cluster."""
+    from calocoffea.images import build_images_from_ranges
+
+    rng = np.random.default_rng(5)
+    clusters = [cluster_cells(rng, eta, phi, 60.0) for eta, phi in
+                ((0.3, 1.0), (-1.45, -3.1), (2.1, 0.2))]
+    cat = {k: np.concatenate([c[k] for c in clusters]) for k in clusters[0]}
+    bounds = np.concatenate([[0], np.cumsum([c["e"].size for c in clusters])])
+    order = [2, 0, 0, 1]  # out of order and repeated
+    etas, phis = np.array([0.3, -1.45, 2.1]), np.array([1.0, -3.1, 0.2])
+    out = np.full((len(order) + 1, 4, N_ETA, N_PHI), np.nan, np.float32)
+    starts = np.array([bounds[k] for k in order] + [0])
+    stops = np.array([bounds[k + 1] for k in order] + [0])  # last one: no cells
+    images, valid = build_images_from_ranges(
+        cat["e"], cat["eta"], cat["phi"], cat["layer"], starts, stops,
+        cluster_eta=np.append(etas[order], 0.0), cluster_phi=np.append(phis[order], 0.0),
+        cell_deta=cat["deta"], cell_dphi=cat["dphi"], out=out,
+    )
+    assert images is out and valid.tolist() == [True] * len(order) + [False]
+    assert not images[-1].any()
+    for row, k in enumerate(order):
+        c = clusters[k]
+        ref, _ = build_images(c["e"], c["eta"], c["phi"], c["layer"], [0, c["e"].size],
+                              cluster_eta=etas[k:k + 1], cluster_phi=phis[k:k + 1],
+                              cell_deta=c["deta"], cell_dphi=c["dphi"])
+        np.testing.assert_array_equal(images[row], ref[0])
+    with pytest.raises(ValueError, match="cell ranges"):
+        build_images_from_ranges(cat["e"], cat["eta"], cat["phi"], cat["layer"], [0], [10**9],
+                                 cluster_eta=[0.0], cluster_phi=[0.0])
