@@ -35,7 +35,8 @@ Validity: ``valid[k]`` is False, and the image is all zeros, when cluster ``k`` 
 a non-finite barycentre, any cell with a non-finite energy, position or size (or time, with
 time channels), a cell size outside (0, :data:`MAX_CELL_SIZE`], or when the image would
 overflow float32. Such clusters are kept (no event is lost) but must not be calibrated.
-Cell layers outside 0-3 and inconsistent offsets raise :class:`ValueError`.
+Cell layers outside 0-3 (of the cells of a cluster with a finite barycentre) and inconsistent
+offsets raise :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -188,8 +189,10 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
         abs_sum = 0.0
         # Pre-pass for the common case: finite cell whose sizes are whole numbers of pixels,
         # so its sub-cells sit on consecutive pixels from (first_e, first_p).
+        bad_layer = False
         for j in range(stop - start):
             i = start + j
+            bad_layer |= layer[i] >= N_LAYERS
             d_eta = float(eta[i]) - c_eta
             d_phi = float(phi[i]) - c_phi
             # one-step wrap (inputs in [-pi, pi)); anything else goes to the general path
@@ -222,6 +225,11 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             count_e[j] = int(m_e) if good else 0
             count_p[j] = int(m_p) if good else 0
             fast[j] = good
+        if bad_layer:
+            # stop before any write with an out-of-range layer; the caller raises
+            for i in range(start, stop):
+                if layer[i] >= N_LAYERS:
+                    return i
         # cells come in runs of equal size: cache the split of the previous cell
         prev_se = -1.0
         prev_sp = -1.0
@@ -341,6 +349,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             img[:] = 0.0
             continue
         valid[k] = True
+    return -1
 
 
 def window_cells(cluster_eta: float, cluster_phi: float) -> dict[str, np.ndarray]:
@@ -459,7 +468,9 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
         raise ValueError(
             f"cell ranges must satisfy 0 <= start <= stop <= number of cells ({n_cells})"
         )
-    if n_cells and (layer.min() < 0 or layer.max() >= N_LAYERS):
+    # uint8 layers (the data contract) are checked by the kernel on the cells it uses; other
+    # types here, before the conversion could wrap them into range
+    if n_cells and layer.dtype != np.uint8 and (layer.min() < 0 or layer.max() >= N_LAYERS):
         bad = layer[(layer < 0) | (layer >= N_LAYERS)][0]
         raise ValueError(f"cell layer (CaloCell_layer) must be in 0..{N_LAYERS - 1}, got {bad}")
     layer = np.ascontiguousarray(layer, dtype=np.uint8)
@@ -497,7 +508,7 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
     else:
         images = out
     valid = np.zeros(n_clusters, dtype=np.bool_)
-    _kernel(
+    bad_cell = _kernel(
         arrays[0],
         arrays[1],
         arrays[2],
@@ -518,6 +529,11 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
         images,
         valid,
     )
+    if bad_cell >= 0:
+        raise ValueError(
+            f"cell layer (CaloCell_layer) must be in 0..{N_LAYERS - 1}, got {layer[bad_cell]} "
+            f"(cell {bad_cell})"
+        )
     n_bad = n_clusters - int(valid.sum())
     if n_bad:
         log.debug("%d of %d clusters without a valid image", n_bad, n_clusters)
