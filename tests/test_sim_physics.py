@@ -72,3 +72,18 @@ def test_photon_conversion_branches_consistent():
     assert np.all(pho["convRadius"][~conv] == 0) and np.all(pho["convRadius"][conv] > 0)
     assert np.all((pho["convLeadPtFrac"][conv] >= 0.5) & (pho["convLeadPtFrac"][conv] <= 1))
     assert 0.7 < np.median(pho["convPtRatio"][pho["convType"] == 2]) < 1.5
+
+
+def test_tilegap_signal_has_the_configured_stochastic_term():
+    from calocoffea.sim.pipeline import tilegap_signal
+
+    cfg = default_config("mc")
+    seen = np.full(200_000, 2.0)
+    sig = tilegap_signal(np.random.default_rng(3), seen, cfg)
+    assert abs(sig.mean() - 2.0) < 0.01
+    assert abs(sig.std() / (cfg.tilegap_sampling * np.sqrt(2.0)) - 1.0) < 0.01
+    assert np.all(sig >= 0)
+    zero = tilegap_signal(np.random.default_rng(3), np.zeros(10), cfg)
+    assert np.all(zero == 0)
+    exact = dataclasses.replace(cfg, tilegap_sampling=0.0)
+    assert np.array_equal(tilegap_signal(np.random.default_rng(3), seen, exact), seen)

@@ -44,6 +44,18 @@ def crack_loss(rng: np.random.Generator, abs_eta: np.ndarray, cfg: SimConfig) ->
     return np.clip(g * rng.lognormal(0.0, 0.6, len(abs_eta)), 0.0, 0.6)
 
 
+def tilegap_signal(rng: np.random.Generator, seen: np.ndarray, cfg: SimConfig) -> np.ndarray:
+    """Tile-gap scintillator signal (GeV) of objects whose leaking energy it sees (``seen``).
+
+    Gamma-distributed with mean ``seen`` and variance ``cfg.tilegap_sampling**2 * seen``
+    (stochastic term of a thin plate sampling the shower tail); noise is added by the caller.
+    """
+    if cfg.tilegap_sampling <= 0:
+        return seen
+    a2 = cfg.tilegap_sampling**2
+    return np.where(seen > 0, rng.gamma(np.maximum(seen, 1e-12) / a2, a2), 0.0)
+
+
 def simulate_chunk(
     rng: np.random.Generator,
     process: str,
@@ -70,9 +82,7 @@ def simulate_chunk(
     layers = lon.layers * (1.0 - g_crack)[:, None]
     e_tg_sh = cfg.tilegap_response * g_crack * lon.layers.sum(axis=1)
     e_tg = np.bincount(showers.obj, weights=e_tg_sh, minlength=n_obj)
-    if cfg.tilegap_sampling > 0:
-        a2 = cfg.tilegap_sampling**2
-        e_tg = np.where(e_tg > 0, rng.gamma(np.maximum(e_tg, 1e-12) / a2, a2), 0.0)
+    e_tg = tilegap_signal(rng, e_tg, cfg)
     tg_cov = geo.in_tilegap(objs.eta)
     e_tg = np.where(tg_cov, e_tg + cfg.tilegap_noise_gev * rng.standard_normal(n_obj), 0.0)
 
