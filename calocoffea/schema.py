@@ -235,7 +235,14 @@ class CaloNanoAODSchema(NanoAODSchema):
             ]
             field_names = [f for f, _ in kept]
             input_contents = [c for _, c in kept]
-        return super()._build_collections(field_names, input_contents)
+        names, forms = super()._build_collections(field_names, input_contents)
+        # coffea's Vertex behaviour needs PV_x/y/z; files that store only PV_npvs (calocoffea's
+        # simulation) get a plain record so events.PV.npvs works instead of raising.
+        if "PV" in names and not {"PV_x", "PV_y", "PV_z"} <= present:
+            params = forms[names.index("PV")].setdefault("parameters", {})
+            if params.get("__record__") == "Vertex":
+                params["__record__"] = "NanoCollection"
+        return names, forms
 
     @classmethod
     def behavior(cls) -> dict:

@@ -218,3 +218,13 @@ def test_inconsistent_cell_counts_raise_a_clear_error(synthetic_nanoaod, tmp_pat
     events, _ = _events(broken)
     with pytest.raises(ValueError, match="Cluster_nCell does not add up to nCaloCell"):
         images_from_clusters(events.Electron.cluster)
+
+
+def test_primary_vertices_without_positions_are_a_plain_collection(sim_zee, nano_dy_path):
+    events, _ = _events(sim_zee)
+    npvs = uproot.open(sim_zee)["Events"]["PV_npvs"].array(library="np")
+    assert np.array_equal(ak.to_numpy(events.PV.npvs), npvs)
+    assert ak.to_numpy(events[events.PV.npvs > 20].PV.npvs).min() > 20
+    # real NanoAOD keeps coffea's Vertex behaviour (positions)
+    real, _ = _events(nano_dy_path)
+    assert ak.all(np.isfinite(real.PV.pos.z))
