@@ -21,7 +21,8 @@ error naming it (or, with ``skip_bad_files``, skipped and listed in ``metrics["s
 with ``metrics["skipped_reasons"]``), a branch the processor needs
 (``processor.required_branches()``) missing from a file is always an error naming both.
 Events of chunks lost inside readable files (``skip_bad_files``) are counted per file in
-``metrics["incomplete_files"]``.
+``metrics["incomplete_files"]``. The entries and UUID read there seed coffea's
+``metadata_cache``, so coffea plans its chunks without opening the local files again.
 
 Histograms are merged by coffea's ``accumulate``. The processors fill with exactly
 representable weights, so the output is bit-identical whatever the executor, the number of
@@ -175,6 +176,7 @@ def check_files(
     fileset: Mapping[str, Any],
     required: Sequence[Sequence[str]] = (),
     skip_bad_files: bool = False,
+    uuids: dict[str, bytes] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, int]]:
     """Open every local file of a normalised ``fileset`` once (metadata only) before a run.
 
@@ -182,7 +184,8 @@ def check_files(
     ROOT, truncated, no tree) raises :class:`BadInputError` naming it, or with
     ``skip_bad_files`` is left out; a missing branch always raises (naming branch and file):
     it means a wrong input, not a damaged one. Remote files are left to coffea.
-    Returns (fileset of the readable files, {skipped path: reason}, {path: entries}).
+    Returns (fileset of the readable files, {skipped path: reason}, {path: entries}); a dict
+    passed as ``uuids`` receives each readable file's ROOT UUID (for coffea's metadata cache).
     """
     import uproot
 
@@ -205,6 +208,7 @@ def check_files(
                     ttree = f[tree]
                     n = int(ttree.num_entries)
                     keys = set(ttree.keys())
+                    uuid = f.file.fUUID
             except Exception as err:  # uproot raises OSError, ValueError, KeyError, ...
                 reason = f"{path}: cannot read tree {tree!r}: {type(err).__name__}: {err}"
                 if not skip_bad_files:
@@ -217,6 +221,8 @@ def check_files(
                     f"{path}: required branch(es) {', '.join(missing)} missing from tree {tree!r}"
                 )
             entries[path] = n
+            if uuids is not None:
+                uuids[path] = uuid
             files[path] = tree
         if files:
             kept[dataset] = {**entry, "files": files}
@@ -248,6 +254,24 @@ def _skippable() -> tuple[type[BaseException], ...]:
     return (UnreadableData,)
 
 
+def _metadata_cache(
+    fileset: Mapping[str, Any], entries: Mapping[str, int], uuids: Mapping[str, bytes]
+) -> dict:
+    """coffea's per-file metadata (entries, UUID, dataset metadata) from :func:`check_files`,
+    so coffea does not open every file a second time to plan its chunks (remote files,
+    which check_files leaves alone, are still fetched by coffea)."""
+    from coffea.processor.executor import FileMeta
+
+    cache: dict = {}
+    for dataset, entry in fileset.items():
+        user = dict(entry.get("metadata") or {})
+        for path, tree in entry["files"].items():
+            if path in entries and path in uuids:
+                meta = {**user, "numentries": entries[path], "uuid": uuids[path]}
+                cache[FileMeta(dataset, path, tree, meta)] = meta
+    return cache
+
+
 def _executor(options: RunOptions, client: Any = None):
     from coffea import processor
 
@@ -275,7 +299,10 @@ def run(
     options = options or RunOptions()
     options.check()
     required = getattr(processor_instance, "required_branches", lambda: [])()
-    fileset, bad_files, entries = check_files(fileset, required, options.skip_bad_files)
+    uuids: dict[str, bytes] = {}
+    fileset, bad_files, entries = check_files(
+        fileset, required, options.skip_bad_files, uuids=uuids
+    )
     for reason in bad_files.values():
         log.warning("skipping unreadable file %s", reason)
     info: dict[str, Any] = {"cluster": None}
@@ -291,6 +318,7 @@ def run(
             chunksize=options.chunksize,
             maxchunks=options.maxchunks,
             skipbadfiles=_skippable() if options.skip_bad_files else False,
+            metadata_cache=_metadata_cache(fileset, entries, uuids),
         )
         t0 = time.perf_counter()
         with warnings.catch_warnings():

@@ -198,3 +198,48 @@ def test_cli_run_writes_output_and_metrics(tmp_path, sample_small, capsys):
     assert "none.onnx" in capsys.readouterr().err
     rc = main(["run", "--processor", "zee", str(tmp_path / "nofs.json"), "--out", "x"])
     assert rc == 2
+
+
+def test_metadata_from_check_files_gives_coffeas_own_chunks(sample_small, sample_6k):
+    from coffea import processor
+
+    fileset = normalize_fileset(
+        {"a": {"files": [str(sample_small), str(sample_6k)], "metadata": {"kind": "mc"}}}
+    )
+    uuids: dict = {}
+    checked, _, entries = runner.check_files(fileset, uuids=uuids)
+    assert entries == {str(sample_small): 1500, str(sample_6k): 6000}
+    assert all(len(u) == 16 for u in uuids.values())
+    cache = runner._metadata_cache(checked, entries, uuids)
+
+    def chunks(metadata_cache):
+        run = processor.Runner(executor=processor.IterativeExecutor(), chunksize=1000,
+                               metadata_cache=metadata_cache)
+        return [(c.dataset, c.filename, c.treename, c.entrystart, c.entrystop, c.fileuuid,
+                 c.usermeta) for c in run.preprocess(dict(checked))]
+
+    ours, coffeas = chunks(cache), chunks({})  # {}: coffea opens every file itself
+    assert ours == coffeas
+    assert len(ours) == 2 + 6 and ours[0][6] == {"kind": "mc"}
+
+
+def test_coffea_does_not_reopen_checked_files(sample_small, tmp_path):
+    import shutil
+
+    from coffea import processor
+
+    copy = tmp_path / "copy.root"
+    shutil.copy(sample_small, copy)
+    fileset = normalize_fileset({"a": [str(copy)]})
+    uuids: dict = {}
+    checked, _, entries = runner.check_files(fileset, uuids=uuids)
+    cache = runner._metadata_cache(checked, entries, uuids)
+    copy.unlink()  # planning the chunks must now come from the cache alone
+    run = processor.Runner(executor=processor.IterativeExecutor(), chunksize=1000,
+                           metadata_cache=cache)
+    assert [(c.entrystart, c.entrystop) for c in run.preprocess(dict(checked))] == [
+        (0, 750), (750, 1500)]
+    fresh = processor.Runner(executor=processor.IterativeExecutor(), chunksize=1000,
+                             metadata_cache={})
+    with pytest.raises(Exception, match=r"copy\.root"):
+        list(fresh.preprocess(dict(checked)))
