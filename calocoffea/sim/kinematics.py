@@ -189,6 +189,20 @@ def fsr_probability(energy: np.ndarray, m_lepton: float) -> np.ndarray:
     return np.clip(ALPHA_QED / (2 * np.pi) * ang * z_int, 0.0, 1.0)
 
 
+def _tilted(rng: np.random.Generator, p3: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Unit vectors at angle ``theta`` (n,) from the directions of ``p3`` (n, 3), at a uniform
+    random azimuth around them (one draw per row)."""
+    u = p3 / np.linalg.norm(p3, axis=1, keepdims=True)
+    a = np.where(np.abs(u[:, 2:3]) < 0.9, np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]]))
+    v1 = np.cross(u, a)
+    v1 /= np.linalg.norm(v1, axis=1, keepdims=True)
+    v2 = np.cross(u, v1)
+    psi = rng.uniform(0, 2 * np.pi, len(u))
+    return np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * (
+        np.cos(psi)[:, None] * v1 + np.sin(psi)[:, None] * v2
+    )
+
+
 def _radiate(rng: np.random.Generator, lep: np.ndarray, m_lepton: float):
     """FSR off leptons ``lep`` (n, 4): (radiates (n,) bool, lepton after, photon), (n, 4)."""
     n = len(lep)
@@ -199,15 +213,7 @@ def _radiate(rng: np.random.Generator, lep: np.ndarray, m_lepton: float):
     # dtheta^2 / (theta^2 + theta0^2) on [0, theta_max] by inverse CDF
     span = np.log1p((FSR_THETA_MAX / theta0) ** 2)
     theta = theta0 * np.sqrt(np.expm1(rng.uniform(0, 1, n) * span))
-    u = lep[:, :3] / np.linalg.norm(lep[:, :3], axis=1, keepdims=True)
-    a = np.where(np.abs(u[:, 2:3]) < 0.9, np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]]))
-    v1 = np.cross(u, a)
-    v1 /= np.linalg.norm(v1, axis=1, keepdims=True)
-    v2 = np.cross(u, v1)
-    psi = rng.uniform(0, 2 * np.pi, n)
-    d = np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * (
-        np.cos(psi)[:, None] * v1 + np.sin(psi)[:, None] * v2
-    )
+    d = _tilted(rng, lep[:, :3], theta)
     eg = np.where(rad, zf * e, 0.0)
     g = np.concatenate([eg[:, None] * d, eg[:, None]], axis=1)
     p3 = lep[:, :3] - g[:, :3]
@@ -314,16 +320,7 @@ def _zmumugamma_block(rng: np.random.Generator, n: int):
     th_min = np.maximum(MMU / e_mu, 0.01)
     theta = th_min * (1.0 / th_min) ** rng.uniform(0, 1, n)
     theta = np.minimum(theta, 1.0)
-    # photon direction: rotate muon direction by theta around a random azimuth
-    u = rad[:, :3] / np.linalg.norm(rad[:, :3], axis=1, keepdims=True)
-    a = np.where(np.abs(u[:, 2:3]) < 0.9, np.array([[0, 0, 1.0]]), np.array([[1.0, 0, 0]]))
-    v1 = np.cross(u, a)
-    v1 /= np.linalg.norm(v1, axis=1, keepdims=True)
-    v2 = np.cross(u, v1)
-    psi = rng.uniform(0, 2 * np.pi, n)
-    d = np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * (
-        np.cos(psi)[:, None] * v1 + np.sin(psi)[:, None] * v2
-    )
+    d = _tilted(rng, rad[:, :3], theta)  # photon direction
     eg = zf * e_mu
     g = np.concatenate([eg[:, None] * d, eg[:, None]], axis=1)
     p3 = rad[:, :3] - g[:, :3]
