@@ -119,8 +119,8 @@ class ImageSource:
         c = self.cells
         return build_images_from_ranges(
             c["e"], c["eta"], c["phi"], c["layer"], self.starts[rows], self.stops[rows],
-            cluster_eta=self.eta[rows], cluster_phi=self.phi[rows], cell_deta=c["deta"],
-            cell_dphi=c["dphi"], out=out,
+            cluster_eta=self.eta[rows], cluster_phi=self.phi[rows], cell_deta=c.get("deta"),
+            cell_dphi=c.get("dphi"), out=out,
         )
 
 

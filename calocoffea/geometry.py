@@ -125,6 +125,33 @@ def layer_grid(layer: int) -> LayerGrid:
     return LayerGrid(layer, edges, v, nph)
 
 
+@cache
+def size_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cell sizes per |η| segment of every layer, for lookups inside numba kernels.
+
+    Returns ``(upper, deta, dphi, n_segments)``: float64 (4, S) upper |η| edge, Δη and Δφ
+    (rad; NaN where the layer has no cells) of segment s of layer l, and int64 (4,) the
+    number of segments per layer (S = the largest). The cell at |η| lies in the first
+    segment with ``|η| < upper``; |η| ≥ :data:`CALO_ETA_MAX` has no cells. Same values as
+    :func:`cell_size` up to the last bits of Δη (nominal segment pitch, not edge
+    differences).
+    """
+    n_seg = np.array([len(_SEGMENTS[lay]) for lay in LAYERS], dtype=np.int64)
+    shape = (N_LAYERS, int(n_seg.max()))
+    upper = np.full(shape, np.inf)
+    deta = np.full(shape, np.nan)
+    dphi = np.full(shape, np.nan)
+    for lay in LAYERS:
+        for s, (_, hi, size, n_phi) in enumerate(_SEGMENTS[lay]):
+            upper[lay, s] = hi
+            if size > 0.0:
+                deta[lay, s] = size
+                dphi[lay, s] = 2.0 * np.pi / n_phi
+    for arr in (upper, deta, dphi, n_seg):
+        arr.setflags(write=False)
+    return upper, deta, dphi, n_seg
+
+
 def _check_layer(layer: int) -> None:
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")

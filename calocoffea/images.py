@@ -138,7 +138,6 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     stops,
     ceta,
     cphi,
-    with_time,
     eta_pitch,
     phi_pitch,
     n_eta,
@@ -146,6 +145,10 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     max_size,
     images,
     valid,
+    seg_upper,
+    seg_deta,
+    seg_dphi,
+    n_seg,
 ):
     n_clusters = starts.shape[0]
     two_pi = 2.0 * math.pi
@@ -168,6 +171,10 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
     count_e = np.empty(max_cells, dtype=np.int64)
     count_p = np.empty(max_cells, dtype=np.int64)
     fast = np.empty(max_cells, dtype=np.bool_)
+    # cell sizes of the current cluster when they come from the geometry table
+    # (deta is None: a compile-time constant, numba prunes the branches it decides)
+    size_e = np.empty(max_cells if deta is None else 0, dtype=np.float64)
+    size_p = np.empty(max_cells if deta is None else 0, dtype=np.float64)
     # the output may be uninitialised (a reused buffer): each image is zeroed here, just
     # before it is filled, so the accumulation finds its cache lines present
     flat_images = images.reshape((n_clusters, images.size // max(n_clusters, 1)))
@@ -187,6 +194,26 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
         img = images[k]
         ok = True
         abs_sum = 0.0
+        if deta is None:
+            # cells come sorted by layer and |eta| in practice: start each search from the
+            # previous cell's segment when the layer is the same
+            prev_lay = 255
+            s = 0
+            for j in range(stop - start):
+                i = start + j
+                lay = layer[i]
+                a = abs(float(eta[i]))
+                if lay >= N_LAYERS or not a < seg_upper[lay, n_seg[lay] - 1]:
+                    size_e[j] = math.nan  # no layer there (bad layers are caught below)
+                    size_p[j] = math.nan
+                    continue
+                if lay != prev_lay or (s > 0 and a < seg_upper[lay, s - 1]):
+                    s = 0
+                    prev_lay = lay
+                while a >= seg_upper[lay, s]:
+                    s += 1
+                size_e[j] = seg_deta[lay, s]
+                size_p[j] = seg_dphi[lay, s]
         # Pre-pass for the common case: finite cell whose sizes are whole numbers of pixels,
         # so its sub-cells sit on consecutive pixels from (first_e, first_p).
         bad_layer = False
@@ -198,8 +225,8 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
             # one-step wrap (inputs in [-pi, pi)); anything else goes to the general path
             d_phi = d_phi - two_pi if d_phi >= math.pi else d_phi
             d_phi = d_phi + two_pi if d_phi < -math.pi else d_phi
-            ratio_e = float(deta[i]) * inv_pe
-            ratio_p = float(dphi[i]) * inv_pp
+            ratio_e = (size_e[j] if deta is None else float(deta[i])) * inv_pe
+            ratio_p = (size_p[j] if dphi is None else float(dphi[i])) * inv_pp
             m_e = math.floor(ratio_e + 0.5)
             m_p = math.floor(ratio_p + 0.5)
             ue = d_eta * inv_pe + half_e + 0.5 * (1.0 - m_e)
@@ -238,7 +265,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
         inv_n = 1.0
         for i in range(start, stop):
             ei = float(e[i])
-            if not with_time and fast[i - start]:
+            if time is None and fast[i - start]:
                 abs_sum += abs(ei)
                 j = i - start
                 fe = first_e[j]
@@ -247,7 +274,9 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                 a1 = min(fe + count_e[j], n_eta)
                 b0 = max(fp, 0)
                 b1 = min(fp + count_p[j], n_phi)
-                share = ei / (count_e[j] * count_p[j])
+                # float32 adds, no float64 round trip per pixel; where cell edges align
+                # with pixels a pixel gets one share per layer, so the image is the same
+                share = np.float32(ei / (count_e[j] * count_p[j]))
                 lay = layer[i]
                 if b1 - b0 == 1:
                     for pa in range(a0, a1):
@@ -260,11 +289,11 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                         for pb in range(b0, b1):
                             img[lay, pa, pb] += share
                 continue
-            sz_eta = float(deta[i])
-            sz_phi = float(dphi[i])
+            sz_eta = size_e[i - start] if deta is None else float(deta[i])
+            sz_phi = size_p[i - start] if dphi is None else float(dphi[i])
             d_eta = float(eta[i]) - c_eta
             d_phi = float(phi[i]) - c_phi
-            ti = float(time[i]) if with_time else 0.0
+            ti = 0.0 if time is None else float(time[i])
             if not (
                 math.isfinite(ei)
                 and math.isfinite(d_eta)
@@ -325,7 +354,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                 for b in range(b0, b1):
                     pb = ip[b]
                     img[lay, pa, pb] += share
-                    if with_time:
+                    if time is not None:
                         wsum[lay, pa, pb] += w
                         img[N_LAYERS + lay, pa, pb] += w * ti
         # a float32 pixel can only overflow when the cells' |E| sum exceeds its range
@@ -335,7 +364,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                     for b in range(n_phi):
                         if not abs(img[c, a, b]) <= _F32_MAX:
                             ok = False
-        if ok and with_time:
+        if ok and time is not None:
             for c in range(N_LAYERS):
                 for a in range(n_eta):
                     for b in range(n_phi):
@@ -345,7 +374,7 @@ def _kernel(  # noqa: PLR0917 (numba kernel: positional arrays)
                             if not abs(t) <= _F32_MAX:
                                 ok = False
                             img[N_LAYERS + c, a, b] = t
-        if with_time:
+        if time is not None:
             wsum[:] = 0.0
         if not ok:
             img[:] = 0.0
@@ -478,21 +507,29 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
     layer = np.ascontiguousarray(layer, dtype=np.uint8)
     if with_time and cell_time is None:
         raise ValueError("with_time=True needs cell_time")
-    if cell_deta is None or cell_dphi is None:
-        cell_deta, cell_dphi = _geometry_sizes(layer, np.asarray(cell_eta))
-
-    inputs = [cell_e, cell_eta, cell_phi, cell_deta, cell_dphi]
+    # without stored sizes the kernel looks them up in the geometry table per cell: no
+    # per-cell size arrays to read (or to build for a whole chunk's cells)
+    geo_sizes = cell_deta is None or cell_dphi is None
+    inputs = [cell_e, cell_eta, cell_phi]
+    if not geo_sizes:
+        inputs += [cell_deta, cell_dphi]
     if with_time:
         inputs.append(cell_time)
     dtype = np.result_type(*(np.asarray(x).dtype for x in inputs))
     if dtype not in (np.float32, np.float64):
         dtype = np.float64
     names = ("cell_e", "cell_eta", "cell_phi", "cell_deta", "cell_dphi", "cell_time")
-    arrays = [_float_array(nm, x, dtype) for nm, x in zip(names, inputs, strict=False)]
-    for nm, arr in zip(names, arrays, strict=False):
+    named = dict(zip(names[:3], inputs[:3], strict=True))
+    if not geo_sizes:
+        named.update(cell_deta=cell_deta, cell_dphi=cell_dphi)
+    if with_time:
+        named["cell_time"] = cell_time
+    arrays = {nm: _float_array(nm, x, dtype) for nm, x in named.items()}
+    for nm, arr in arrays.items():
         if arr.size != n_cells:
             raise ValueError(f"{nm} has {arr.size} entries, cell_layer has {n_cells}")
-    time = arrays[5] if with_time else arrays[0]
+    # None (not a dummy array): numba then compiles the kernel without the time branches
+    time = arrays["cell_time"] if with_time else None
     ceta = _float_array("cluster_eta", cluster_eta, np.float64)
     cphi = _float_array("cluster_phi", cluster_phi, np.float64)
     if ceta.size != n_clusters or cphi.size != n_clusters:
@@ -510,19 +547,19 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
     else:
         images = out
     valid = np.zeros(n_clusters, dtype=np.bool_)
+    seg_upper, seg_deta, seg_dphi, n_seg = geometry.size_table()
     bad_cell = _kernel(
-        arrays[0],
-        arrays[1],
-        arrays[2],
-        arrays[3],
-        arrays[4],
+        arrays["cell_e"],
+        arrays["cell_eta"],
+        arrays["cell_phi"],
+        arrays.get("cell_deta"),
+        arrays.get("cell_dphi"),
         layer,
         time,
         starts,
         stops,
         ceta,
         cphi,
-        with_time,
         geometry.IMAGE_ETA_PITCH,
         geometry.IMAGE_PHI_PITCH,
         N_ETA,
@@ -530,6 +567,10 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
         MAX_CELL_SIZE,
         images,
         valid,
+        seg_upper,
+        seg_deta,
+        seg_dphi,
+        n_seg,
     )
     if bad_cell >= 0:
         raise ValueError(
@@ -540,17 +581,6 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
     if n_bad:
         log.debug("%d of %d clusters without a valid image", n_bad, n_clusters)
     return images, valid
-
-
-def _geometry_sizes(layer: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cell sizes from the geometry for files that do not store them (NaN where no cell)."""
-    deta = np.full(layer.shape, np.nan)
-    dphi = np.full(layer.shape, np.nan)
-    for lay in range(N_LAYERS):
-        sel = layer == lay
-        if np.any(sel):
-            deta[sel], dphi[sel] = geometry.cell_size(lay, np.abs(eta[sel]))
-    return deta, dphi
 
 
 def _flat_numpy(array: ak.Array, dtype=None) -> np.ndarray:

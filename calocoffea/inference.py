@@ -22,8 +22,15 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Default number of objects per onnxruntime call.
-DEFAULT_BATCH_SIZE = 4096
+#: Objects per onnxruntime call on the CPU. Small batches keep each convolution's
+#: activations (~80 kB per object and layer) in cache: on the 2-core development VM the
+#: shipped electron CNN runs at 22-23k objects/s per core with 32-64 objects per call, 17-21k
+#: with 1024 and 12-16k with 4096 (benchmarks/README.md, "batch scan").
+DEFAULT_CPU_BATCH_SIZE = 64
+#: Objects per call on a GPU provider, where large batches amortise the kernel launches.
+DEFAULT_GPU_BATCH_SIZE = 4096
+#: Kept for callers of the old name: the CPU default.
+DEFAULT_BATCH_SIZE = DEFAULT_CPU_BATCH_SIZE
 #: Batches are zero-padded to a multiple of this many rows: onnxruntime's CPU kernels round
 #: the rows of a ragged batch differently (1 ulp), which made CNN energies, and so histogram
 #: bins, depend on the chunk size; padded batches give bit-identical per-object results
@@ -117,10 +124,20 @@ class Model:
             out[name] = arr
         return out
 
-    def predict(self, feed: dict[str, np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE
+    @property
+    def default_batch_size(self) -> int:
+        """:data:`DEFAULT_CPU_BATCH_SIZE` on the CPU provider, else
+        :data:`DEFAULT_GPU_BATCH_SIZE`."""
+        if self.provider == "CPUExecutionProvider":
+            return DEFAULT_CPU_BATCH_SIZE
+        return DEFAULT_GPU_BATCH_SIZE
+
+    def predict(self, feed: dict[str, np.ndarray], batch_size: int | None = None
                 ) -> dict[str, np.ndarray]:
-        """Run the model in batches (zero-padded to :data:`PAD_ROWS` rows, so that an object's
-        result does not depend on its batch); returns {output name: (n,) float32}."""
+        """Run the model in batches of ``batch_size`` objects (default
+        :attr:`default_batch_size`), zero-padded to :data:`PAD_ROWS` rows so that an object's
+        result does not depend on its batch; returns {output name: (n,) float32}."""
+        batch_size = int(batch_size) if batch_size is not None else self.default_batch_size
         feed = self.validate(feed)
         n = len(next(iter(feed.values())))
         outs: dict[str, list[np.ndarray]] = {k: [] for k in self.output_names}
@@ -260,7 +277,7 @@ def cnn_energy(
     particle: str,
     model_path: str | Path | None = None,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     intra_op_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """CNN-calibrated energy (GeV) of each object, flattened in event order, and the
@@ -283,7 +300,7 @@ def cnn_energy(
         raise ModelError(f"{path.name} is a {card_particle} model, asked for {particle}")
     # images are built batch by batch: a chunk's images never sit in memory all at once
     inputs = inputs_from_events(objects, events, particle, defer_images=True)
-    step = max(int(batch_size), 1)
+    step = max(int(batch_size), 1) if batch_size is not None else model.default_batch_size
     ratios = [model.predict(inputs.feed(lo, lo + step), batch_size=step)["ratio"]
               for lo in range(0, len(inputs), step)]
     ratio = np.concatenate(ratios) if ratios else np.zeros(0, np.float32)

@@ -284,9 +284,10 @@ def test_time_channels_are_energy_weighted_cell_times():
 
 def test_geometry_sizes_used_when_not_given():
     rng = np.random.default_rng(4)
-    clusters = [cluster_cells(rng, eta, 0.3, 60.0) for eta in (0.1, 1.42, 2.1)]
+    etas = (0.1, 1.42, 1.46, 1.5, 1.9, -1.95, 2.1, -2.42)
+    clusters = [cluster_cells(rng, eta, 0.3, 60.0) for eta in etas]
     flat, offsets = _concat(clusters)
-    kw = dict(cluster_eta=np.array([0.1, 1.42, 2.1]), cluster_phi=np.full(3, 0.3))
+    kw = dict(cluster_eta=np.array(etas), cluster_phi=np.full(len(etas), 0.3))
     with_sizes, _ = build_images(
         flat["e"],
         flat["eta"],
@@ -302,6 +303,21 @@ def test_geometry_sizes_used_when_not_given():
     )
     assert valid.all()
     np.testing.assert_array_equal(with_sizes, from_geo)
+
+
+def test_size_table_matches_cell_size():
+    from calocoffea import geometry
+
+    upper, deta, dphi, n_seg = geometry.size_table()
+    a = np.linspace(0.0, 2.6, 5201)
+    for lay in range(4):
+        want_e, want_p = geometry.cell_size(lay, a)
+        s = np.array([np.searchsorted(upper[lay, : n_seg[lay]], x, side="right") for x in a])
+        inside = s < n_seg[lay]
+        got_e = np.where(inside, deta[lay, np.minimum(s, n_seg[lay] - 1)], np.nan)
+        got_p = np.where(inside, dphi[lay, np.minimum(s, n_seg[lay] - 1)], np.nan)
+        np.testing.assert_allclose(got_e, want_e, rtol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(got_p, want_p, rtol=1e-12, equal_nan=True)
 
 
 def test_bad_input_raises_clear_errors():
