@@ -47,6 +47,7 @@ Run: ``.venv/bin/python benchmarks/bench_processor.py [--quick]``; writes
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -130,12 +131,12 @@ def copies(sample: Path, n: int, where: Path) -> dict:
 
 def repeated_sample(sample: Path, repeats: int) -> Path:
     """One file holding ``repeats`` back-to-back copies of the events of ``sample`` (same
-    branches, types and compression), cached beside it, so that a single chunk can hold
-    ``repeats`` × the sample's events."""
+    branches, types, compression and basket boundaries), cached beside it, so that a single
+    chunk can hold ``repeats`` × the sample's events."""
     import awkward as ak
     import uproot
 
-    target = sample.with_name(f"{sample.stem}_x{repeats}.root")
+    target = sample.with_name(f"{sample.stem}_x{repeats}b.root")  # b: basket layout kept
     if target.is_file():
         return target
     with uproot.open(sample) as f:
@@ -143,6 +144,9 @@ def repeated_sample(sample: Path, repeats: int) -> Path:
         compression = uproot.compression.Compression.from_code(f.file.fCompress)
         arrays = tree.arrays(library="ak")
         counted = {name: tree[name].count_branch for name in arrays.fields}
+        # the source's basket boundaries (the same for every branch of a generated file)
+        first = tree.branches[0]
+        edges = [int(x) for x in first.member("fBasketEntry")[: first.num_baskets + 1]]
     counters = {b.name for b in counted.values() if b is not None}
     # NanoAOD-style collections: X_field branches counted by nX are zipped back into X (the
     # writer then recreates the nX counters)
@@ -159,7 +163,11 @@ def repeated_sample(sample: Path, repeats: int) -> Path:
     with uproot.recreate(tmp, compression=compression) as fout:
         tree_out = fout.mktree("Events", types)
         for _ in range(repeats):
-            tree_out.extend(cols)
+            # one extend() per source basket: the copy keeps the generator's basket sizes
+            # (one extend() of the whole sample would make baskets of 10k events, above
+            # ROOT's 16 MiB compression block, which uproot then reads through an extra copy)
+            for lo, hi in itertools.pairwise(edges):
+                tree_out.extend({k: v[lo:hi] for k, v in cols.items()})
     tmp.rename(target)
     return target
 

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from calocoffea.geometry import ETA_MAX, LAYER2_DETA
-from calocoffea.images import build_images_from_ranges
+from calocoffea.images import prepare_cells
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ class ImageSource:
     stops: np.ndarray
     eta: np.ndarray
     phi: np.ndarray
+    #: The cell columns and ranges checked once, on the first :meth:`build`.
+    _checked: tuple | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -115,13 +117,15 @@ class ImageSource:
               ) -> tuple[np.ndarray, np.ndarray]:
         """(images float32 (m, 4, 56, 11), valid bool (m,)) of objects ``lo:hi``, written
         into ``out`` when given (see :func:`calocoffea.images.build_images_from_ranges`)."""
+        if self._checked is None:
+            c = self.cells
+            columns = prepare_cells(c["e"], c["eta"], c["phi"], c["layer"],
+                                    cell_deta=c.get("deta"), cell_dphi=c.get("dphi"))
+            self._checked = (columns, *columns.check_ranges(self.starts, self.stops))
+        columns, starts, stops = self._checked
         rows = slice(lo, hi)
-        c = self.cells
-        return build_images_from_ranges(
-            c["e"], c["eta"], c["phi"], c["layer"], self.starts[rows], self.stops[rows],
-            cluster_eta=self.eta[rows], cluster_phi=self.phi[rows], cell_deta=c.get("deta"),
-            cell_dphi=c.get("dphi"), out=out,
-        )
+        return columns.images(starts[rows], stops[rows], cluster_eta=self.eta[rows],
+                              cluster_phi=self.phi[rows], out=out, ranges_checked=True)
 
 
 @dataclass
@@ -333,9 +337,13 @@ def _layer2_max_eta(cell_e, cell_eta, cell_layer, starts, stops):
     out = np.full(n, np.nan)
     for k in range(n):
         best = -1
+        best_e = cell_e[0] if stops[k] > starts[k] else 0.0  # typed; replaced by the first
         for i in range(starts[k], stops[k]):
-            if cell_layer[i] == 2 and (best < 0 or cell_e[i] > cell_e[best]):
-                best = i
+            if cell_layer[i] == 2:
+                e = cell_e[i]
+                if best < 0 or e > best_e:
+                    best = i
+                    best_e = e
         if best >= 0:
             out[k] = cell_eta[best]
     return out
@@ -352,6 +360,8 @@ def _cone_pairs(trk_offsets, evt, trk_eta, trk_phi, clu_eta, clu_phi, max_dr):  
     for k in range(n):
         for t in range(trk_offsets[evt[k]], trk_offsets[evt[k] + 1]):
             deta = np.float64(trk_eta[t]) - clu_eta[k]
+            if not abs(deta) < max_dr:  # ΔR ≥ |Δη|: out of the cone, skip the φ wrap
+                continue
             dphi = (np.float64(trk_phi[t]) - clu_phi[k] + np.pi) % two_pi - np.pi
             if np.sqrt(deta**2 + dphi**2) < max_dr:
                 counts[k + 1] += 1
@@ -363,6 +373,8 @@ def _cone_pairs(trk_offsets, evt, trk_eta, trk_phi, clu_eta, clu_phi, max_dr):  
         j = offsets[k]
         for t in range(trk_offsets[evt[k]], trk_offsets[evt[k] + 1]):
             deta = np.float64(trk_eta[t]) - clu_eta[k]
+            if not abs(deta) < max_dr:
+                continue
             dphi = (np.float64(trk_phi[t]) - clu_phi[k] + np.pi) % two_pi - np.pi
             dr = np.sqrt(deta**2 + dphi**2)
             if dr < max_dr:

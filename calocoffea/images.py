@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import awkward as ak
 import numba
@@ -483,22 +484,114 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
     ``CaloCell`` columns and the clusters any selection of it, without first gathering the
     selected clusters' cells into a contiguous copy. ``out``: an optional float32 array of
     the output shape to write the images into (e.g. a buffer reused across batches); it is
-    returned as ``images``.
+    returned as ``images``. To build many batches from the same cells, check the cells once
+    with :func:`prepare_cells` and call :meth:`CellColumns.images`.
     """
-    starts = np.ascontiguousarray(np.asarray(starts), dtype=np.int64)
-    stops = np.ascontiguousarray(np.asarray(stops), dtype=np.int64)
-    if starts.ndim != 1 or starts.shape != stops.shape:
-        raise ValueError(
-            f"starts and stops must be 1-d arrays of equal length, got {starts.shape}, "
-            f"{stops.shape}"
+    cells = prepare_cells(cell_e, cell_eta, cell_phi, cell_layer, cell_deta=cell_deta,
+                          cell_dphi=cell_dphi, cell_time=cell_time, with_time=with_time)
+    return cells.images(starts, stops, cluster_eta=cluster_eta, cluster_phi=cluster_phi,
+                        out=out)
+
+
+@dataclass(frozen=True)
+class CellColumns:
+    """Flat cell columns checked by :func:`prepare_cells` (contiguous, one float dtype,
+    equal lengths; ``deta``/``dphi`` None: sizes from the geometry; ``time`` None: no time
+    channels)."""
+
+    e: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    layer: np.ndarray
+    deta: np.ndarray | None
+    dphi: np.ndarray | None
+    time: np.ndarray | None
+
+    def __len__(self) -> int:
+        return self.layer.size
+
+    def check_ranges(self, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``starts``, ``stops`` as contiguous int64 (n,) arrays; ValueError unless
+        0 ≤ start ≤ stop ≤ number of cells."""
+        starts = np.ascontiguousarray(np.asarray(starts), dtype=np.int64)
+        stops = np.ascontiguousarray(np.asarray(stops), dtype=np.int64)
+        if starts.ndim != 1 or starts.shape != stops.shape:
+            raise ValueError(
+                f"starts and stops must be 1-d arrays of equal length, got {starts.shape}, "
+                f"{stops.shape}"
+            )
+        if starts.size and (starts.min() < 0 or stops.max() > len(self)
+                            or np.any(stops < starts)):
+            raise ValueError(
+                f"cell ranges must satisfy 0 <= start <= stop <= number of cells ({len(self)})"
+            )
+        return starts, stops
+
+    def images(
+        self,
+        starts: np.ndarray,
+        stops: np.ndarray,
+        *,
+        cluster_eta: np.ndarray,
+        cluster_phi: np.ndarray,
+        out: np.ndarray | None = None,
+        ranges_checked: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(images, valid) of the clusters with cells ``starts[k]:stops[k]`` (see
+        :func:`build_images_from_ranges`). ``ranges_checked``: the caller already passed
+        these ranges (or a superset) through :meth:`check_ranges` (int64, contiguous)."""
+        if not ranges_checked:
+            starts, stops = self.check_ranges(starts, stops)
+        n_clusters = starts.size
+        ceta = _float_array("cluster_eta", cluster_eta, np.float64)
+        cphi = _float_array("cluster_phi", cluster_phi, np.float64)
+        if ceta.size != n_clusters or cphi.size != n_clusters:
+            raise ValueError(
+                f"cluster_eta/phi have {ceta.size}/{cphi.size} entries, offsets imply "
+                f"{n_clusters}"
+            )
+        n_channels = N_LAYERS if self.time is None else 2 * N_LAYERS
+        shape = (n_clusters, n_channels, N_ETA, N_PHI)
+        if out is None:
+            images = np.empty(shape, dtype=np.float32)  # the kernel zeroes each image
+        elif (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous
+              or not out.flags.writeable):
+            raise ValueError(
+                f"out must be a writeable C-contiguous float32 array of shape {shape}"
+            )
+        else:
+            images = out
+        valid = np.zeros(n_clusters, dtype=np.bool_)
+        seg_upper, seg_deta, seg_dphi, n_seg = geometry.size_table()
+        bad_cell = _kernel(
+            self.e, self.eta, self.phi, self.deta, self.dphi, self.layer, self.time,
+            starts, stops, ceta, cphi, geometry.IMAGE_ETA_PITCH, geometry.IMAGE_PHI_PITCH,
+            N_ETA, N_PHI, MAX_CELL_SIZE, images, valid, seg_upper, seg_deta, seg_dphi, n_seg,
         )
-    n_clusters = starts.size
+        if bad_cell >= 0:
+            raise ValueError(
+                f"cell layer (CaloCell_layer) must be in 0..{N_LAYERS - 1}, got "
+                f"{self.layer[bad_cell]} (cell {bad_cell})"
+            )
+        return images, valid
+
+
+def prepare_cells(
+    cell_e: np.ndarray,
+    cell_eta: np.ndarray,
+    cell_phi: np.ndarray,
+    cell_layer: np.ndarray,
+    *,
+    cell_deta: np.ndarray | None = None,
+    cell_dphi: np.ndarray | None = None,
+    cell_time: np.ndarray | None = None,
+    with_time: bool = False,
+) -> CellColumns:
+    """Check flat cell columns once (shapes (n_cells,): energy GeV, centre η, φ rad, layer
+    0-3, optional sizes Δη, Δφ rad and time ns) for repeated :meth:`CellColumns.images`
+    calls; raises ValueError naming the bad column."""
     layer = np.asarray(cell_layer)
     n_cells = layer.size
-    if n_clusters and (starts.min() < 0 or stops.max() > n_cells or np.any(stops < starts)):
-        raise ValueError(
-            f"cell ranges must satisfy 0 <= start <= stop <= number of cells ({n_cells})"
-        )
     # uint8 layers (the data contract) are checked by the kernel on the cells it uses; other
     # types here, before the conversion could wrap them into range
     if n_cells and layer.dtype != np.uint8 and (layer.min() < 0 or layer.max() >= N_LAYERS):
@@ -507,80 +600,24 @@ def build_images_from_ranges(  # noqa: PLR0917 (build_images with starts, stops)
     layer = np.ascontiguousarray(layer, dtype=np.uint8)
     if with_time and cell_time is None:
         raise ValueError("with_time=True needs cell_time")
+    named = {"cell_e": cell_e, "cell_eta": cell_eta, "cell_phi": cell_phi}
     # without stored sizes the kernel looks them up in the geometry table per cell: no
     # per-cell size arrays to read (or to build for a whole chunk's cells)
-    geo_sizes = cell_deta is None or cell_dphi is None
-    inputs = [cell_e, cell_eta, cell_phi]
-    if not geo_sizes:
-        inputs += [cell_deta, cell_dphi]
-    if with_time:
-        inputs.append(cell_time)
-    dtype = np.result_type(*(np.asarray(x).dtype for x in inputs))
-    if dtype not in (np.float32, np.float64):
-        dtype = np.float64
-    names = ("cell_e", "cell_eta", "cell_phi", "cell_deta", "cell_dphi", "cell_time")
-    named = dict(zip(names[:3], inputs[:3], strict=True))
-    if not geo_sizes:
+    if cell_deta is not None and cell_dphi is not None:
         named.update(cell_deta=cell_deta, cell_dphi=cell_dphi)
     if with_time:
         named["cell_time"] = cell_time
+    dtype = np.result_type(*(np.asarray(x).dtype for x in named.values()))
+    if dtype not in (np.float32, np.float64):
+        dtype = np.float64
     arrays = {nm: _float_array(nm, x, dtype) for nm, x in named.items()}
     for nm, arr in arrays.items():
         if arr.size != n_cells:
             raise ValueError(f"{nm} has {arr.size} entries, cell_layer has {n_cells}")
-    # None (not a dummy array): numba then compiles the kernel without the time branches
-    time = arrays["cell_time"] if with_time else None
-    ceta = _float_array("cluster_eta", cluster_eta, np.float64)
-    cphi = _float_array("cluster_phi", cluster_phi, np.float64)
-    if ceta.size != n_clusters or cphi.size != n_clusters:
-        raise ValueError(
-            f"cluster_eta/phi have {ceta.size}/{cphi.size} entries, offsets imply {n_clusters}"
-        )
-
-    n_channels = 2 * N_LAYERS if with_time else N_LAYERS
-    shape = (n_clusters, n_channels, N_ETA, N_PHI)
-    if out is None:
-        images = np.empty(shape, dtype=np.float32)  # the kernel zeroes each image
-    elif (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous
-          or not out.flags.writeable):
-        raise ValueError(f"out must be a writeable C-contiguous float32 array of shape {shape}")
-    else:
-        images = out
-    valid = np.zeros(n_clusters, dtype=np.bool_)
-    seg_upper, seg_deta, seg_dphi, n_seg = geometry.size_table()
-    bad_cell = _kernel(
-        arrays["cell_e"],
-        arrays["cell_eta"],
-        arrays["cell_phi"],
-        arrays.get("cell_deta"),
-        arrays.get("cell_dphi"),
-        layer,
-        time,
-        starts,
-        stops,
-        ceta,
-        cphi,
-        geometry.IMAGE_ETA_PITCH,
-        geometry.IMAGE_PHI_PITCH,
-        N_ETA,
-        N_PHI,
-        MAX_CELL_SIZE,
-        images,
-        valid,
-        seg_upper,
-        seg_deta,
-        seg_dphi,
-        n_seg,
-    )
-    if bad_cell >= 0:
-        raise ValueError(
-            f"cell layer (CaloCell_layer) must be in 0..{N_LAYERS - 1}, got {layer[bad_cell]} "
-            f"(cell {bad_cell})"
-        )
-    n_bad = n_clusters - int(valid.sum())
-    if n_bad:
-        log.debug("%d of %d clusters without a valid image", n_bad, n_clusters)
-    return images, valid
+    # None (not a dummy array): numba then compiles the kernel without those branches
+    return CellColumns(arrays["cell_e"], arrays["cell_eta"], arrays["cell_phi"], layer,
+                       arrays.get("cell_deta"), arrays.get("cell_dphi"),
+                       arrays.get("cell_time"))
 
 
 def _flat_numpy(array: ak.Array, dtype=None) -> np.ndarray:
@@ -647,9 +684,11 @@ __all__ = [
     "N_ETA",
     "N_LAYERS",
     "N_PHI",
+    "CellColumns",
     "build_images",
     "build_images_from_ranges",
     "images_from_clusters",
     "pixel_edges",
+    "prepare_cells",
     "window_cells",
 ]

@@ -36,6 +36,7 @@ from coffea import processor
 
 from calocoffea import binning
 from calocoffea import calibrations as calib
+from calocoffea.memory import before_chunk
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
 
@@ -89,6 +90,11 @@ class CaloProcessor(processor.ProcessorABC):
     weights
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
+    retain_memory
+        Keep freed memory in each worker process for the next chunk, and collect the
+        previous chunks' garbage before reading a new one
+        (:func:`calocoffea.memory.before_chunk`; default True). False leaves the process's
+        allocator and garbage collector alone.
     """
 
     #: Channel name (key of :data:`calocoffea.binning.MASS_BINS`).
@@ -109,6 +115,7 @@ class CaloProcessor(processor.ProcessorABC):
         calibrations: tuple[str, ...] | list[str] | None = None,
         model_path: str | Path | None = None,
         weights: str = "sign",
+        retain_memory: bool = True,
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -119,6 +126,7 @@ class CaloProcessor(processor.ProcessorABC):
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
         self.weights = weights
+        self.retain_memory = bool(retain_memory)
         # absolute, so that workers with another working directory find the same file
         self.model_path = str(Path(model_path).resolve()) if model_path is not None else None
         known = calib.CALIBRATIONS
@@ -176,6 +184,8 @@ class CaloProcessor(processor.ProcessorABC):
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
         """Histograms, cutflow and metadata of one chunk of ``events``."""
+        if getattr(self, "retain_memory", True):
+            before_chunk(len(events))  # keeps and reuses the previous chunks' memory
         fields = set(events.fields)
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields

@@ -191,3 +191,41 @@ def test_opens_with_project_schema(zee_files):
     assert len(events) == N
     for name in ("Electron", "Photon", "Cluster", "CaloCell", "Track", "GenPart", "Muon"):
         assert name in events.fields
+
+
+def test_compression_changes_bytes_not_events(tmp_path, zee_files):
+    """LZ4 (the default, ROOT's analysis setting) and ZSTD files of one seed hold the same
+    events; a bad specification is refused with its reason."""
+    from calocoffea.sim.writer import parse_compression
+
+    assert uproot.open(zee_files["a"]).file.fCompress == 404  # LZ4, level 4
+    other = tmp_path / "zee_zstd.root"
+    generate_file(other, "zee", n_events=N, seed=7, chunk_size=200, compression="zstd:6")
+    assert uproot.open(other).file.fCompress == 506
+    a, z = _arrays(zee_files["a"]), _arrays(other)
+    assert a.keys() == z.keys()
+    for k in a:
+        assert all(np.array_equal(x, y) for x, y in zip(a[k], z[k], strict=True)), k
+    for bad, reason in (("snappy:1", "algorithm"), ("lz4:x", "not an integer"),
+                        ("zstd:99", "zstd:99")):
+        with pytest.raises(ValueError, match=reason):
+            parse_compression(bad)
+
+
+def test_baskets_stay_below_one_compression_block(tmp_path):
+    """A chunk whose cell branches exceed MAX_BASKET_BYTES (lowered here to 1 MiB) is split
+    into baskets below it (ROOT's compression blocks are at most 16 MiB: one block per basket
+    is decompressed without an extra copy)."""
+    from calocoffea.sim import writer
+
+    path = tmp_path / "big_chunk.root"
+    old = writer.MAX_BASKET_BYTES
+    writer.MAX_BASKET_BYTES = 1 << 20
+    try:
+        generate_file(path, "zee", n_events=600, seed=3, chunk_size=600)
+    finally:
+        writer.MAX_BASKET_BYTES = old
+    branch = uproot.open(path)["Events"]["CaloCell_e"]
+    sizes = [branch.basket(i).uncompressed_bytes for i in range(branch.num_baskets)]
+    assert branch.num_baskets > 1 and max(sizes) <= 1 << 20
+    assert branch.num_entries == 600

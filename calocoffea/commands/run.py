@@ -62,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="CNN model .onnx")
     parser.add_argument("--weights", choices=("sign", "unit"), default="sign")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="give freed memory back to the system after each chunk (glibc default); by "
+        "default workers keep it for the next chunk (calocoffea.memory)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     calibs = tuple(c.strip() for c in args.calibrations.split(",")) if args.calibrations else None
     try:
         proc = runner.make_processor(
-            args.processor, calibrations=calibs, model_path=args.model, weights=args.weights
+            args.processor, calibrations=calibs, model_path=args.model, weights=args.weights,
+            retain_memory=not args.release_memory,
         )
         condor = {}
         for key, value in args.condor_option:

@@ -12,7 +12,7 @@ from calocoffea.sim.config import SimConfig, default_config
 from calocoffea.sim.kinematics import PROCESSES
 from calocoffea.sim.pipeline import EnergyFunction, simulate_chunk
 from calocoffea.sim.rng import chunk_generators, stream_key
-from calocoffea.sim.writer import EventsWriter
+from calocoffea.sim.writer import DEFAULT_COMPRESSION, EventsWriter
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,14 @@ def generate_file(
     energy_fn: EnergyFunction | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     gun_options: dict | None = None,
+    compression: str = DEFAULT_COMPRESSION,
 ) -> dict:
     """Simulate ``n_events`` of ``process`` into ``out`` (ROOT, TTree ``Events``).
 
     ``energy_fn`` None writes E_acc-based Electron/Photon pt (no standard calibration).
-    The file is written under a temporary name and renamed when complete. Returns a summary
-    (events, seconds, bytes, clusters).
+    The file is written under a temporary name and renamed when complete. ``compression``:
+    ``"algorithm:level"`` (:func:`calocoffea.sim.writer.parse_compression`); the events do
+    not depend on it. Returns a summary (events, seconds, bytes, clusters).
     """
     if process not in PROCESSES:
         raise ValueError(f"unknown process {process!r}; choose one of {PROCESSES}")
@@ -59,7 +61,7 @@ def generate_file(
     t0 = time.perf_counter()
     n_clusters = 0
     try:
-        with EventsWriter(tmp) as writer:
+        with EventsWriter(tmp, compression=compression) as writer:
             for i, rng in enumerate(rngs):
                 n = min(chunk_size, n_events - i * chunk_size)
                 cols = simulate_chunk(
@@ -92,6 +94,7 @@ def generate_file(
         "stream_key": stream_key(seed, process, kind),
         "mu_profile": profile,
         "standard_calibration": energy_fn is not None,
+        "compression": compression,
     }
     if kind == "data":
         cond = {

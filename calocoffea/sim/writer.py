@@ -7,6 +7,7 @@ much easier; the kept precision per branch is listed in :data:`MANTISSA_BITS`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -36,6 +37,34 @@ MANTISSA_BITS: dict[str, int] = {
     "GenPart_mass": 12,
     "Pileup_nTrueInt": 12,
 }
+
+#: Default compression, ``"algorithm:level"``: ROOT's recommended setting for analysis
+#: files (``ROOT::RCompressionSetting::EDefaults::kUseAnalysis`` = 404, LZ4 level 4), which
+#: trades file size for decompression speed. On the Z→ee benchmark sample it reads ~3x faster
+#: than ZSTD level 6 (session-3 measurement: the processor's CPU time per 100k events drops
+#: by ~0.4 s) at ~1.8x the size (about 2.6 kB per cluster instead of 1.45 kB).
+DEFAULT_COMPRESSION = "lz4:4"
+#: Algorithms accepted in a compression specification.
+COMPRESSION_ALGORITHMS = {"lz4": uproot.LZ4, "zstd": uproot.ZSTD, "zlib": uproot.ZLIB,
+                          "lzma": uproot.LZMA}
+
+
+def parse_compression(spec: str) -> uproot.compression.Compression:
+    """``"lz4:4"``, ``"zstd:6"``, … (algorithm, optional ``:level``) as an uproot
+    compression object; raises ValueError naming the bad part."""
+    algo, _, level = str(spec).strip().lower().partition(":")
+    if algo not in COMPRESSION_ALGORITHMS:
+        raise ValueError(f"compression {spec!r}: algorithm must be one of "
+                         f"{sorted(COMPRESSION_ALGORITHMS)}")
+    try:
+        value = int(level) if level else 4
+    except ValueError:
+        raise ValueError(f"compression {spec!r}: level {level!r} is not an integer") from None
+    try:
+        return COMPRESSION_ALGORITHMS[algo](value)
+    except ValueError as err:
+        raise ValueError(f"compression {spec!r}: {err}") from None
+
 
 #: Integer branch dtypes (everything else float32).
 INT_DTYPES = {np.dtype(np.int64): np.int32}
@@ -77,12 +106,33 @@ def to_branches(cols: Columns) -> dict[str, ak.Array | np.ndarray]:
     return out
 
 
+#: Largest uncompressed basket of any branch (bytes). ROOT compresses a basket in blocks of
+#: at most 16 MiB; a basket of one block is decompressed straight into its buffer, while
+#: uproot copies the blocks of a larger one into a new buffer (0.19 s of CPU per 100k Z→ee
+#: events with 10k-event baskets, session-3 profile).
+MAX_BASKET_BYTES = 12 << 20
+
+
+def _largest_branch_bytes(branches: dict) -> int:
+    """Uncompressed bytes of the largest branch in ``branches`` (jagged: its largest field)."""
+    largest = 0
+    for value in branches.values():
+        if isinstance(value, ak.Array):
+            layout = value.layout
+            content = layout.content if hasattr(layout, "content") else layout
+            fields = [content.content(f) for f in content.fields] if content.fields else [content]
+            largest = max([largest] + [int(f.data.nbytes) for f in fields if hasattr(f, "data")])
+        else:
+            largest = max(largest, int(np.asarray(value).nbytes))
+    return largest
+
+
 class EventsWriter:
     """Appends chunks of :class:`Columns` to the ``Events`` TTree of a new ROOT file."""
 
-    def __init__(self, path: str | Path, compression_level: int = 6) -> None:
+    def __init__(self, path: str | Path, compression: str = DEFAULT_COMPRESSION) -> None:
         self.path = Path(path)
-        self._file = uproot.recreate(self.path, compression=uproot.ZSTD(compression_level))
+        self._file = uproot.recreate(self.path, compression=parse_compression(compression))
         self._tree = None
         self.n_events = 0
 
@@ -94,8 +144,15 @@ class EventsWriter:
                 for k, v in branches.items()
             }
             self._tree = self._file.mktree("Events", types, title="calocoffea fast simulation")
-        self._tree.extend(branches)
-        self.n_events += cols.n_events
+        # one basket per branch and extend() call: split the chunk so that no basket exceeds
+        # MAX_BASKET_BYTES (uncompressed)
+        n = cols.n_events
+        parts = max(1, -(-_largest_branch_bytes(branches) // MAX_BASKET_BYTES))
+        edges = [round(i * n / parts) for i in range(parts + 1)]
+        for lo, hi in itertools.pairwise(edges):
+            if hi > lo:
+                self._tree.extend({k: v[lo:hi] for k, v in branches.items()})
+        self.n_events += n
 
     def close(self) -> None:
         self._file.close()
