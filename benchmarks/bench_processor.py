@@ -7,7 +7,8 @@ several times: the scaling measures the framework, not the physics).
 Figures, all measured in the same run:
 
 - ``per_core``: events/s of the iterative executor (one process, one onnxruntime thread)
-  after a warm-up chunk (numba compilation, session creation), per wall second and per CPU
+  in a fresh Python process (as a worker runs it; ``per_core_process``), after a warm-up
+  chunk (numba compilation, session creation), per wall second and per CPU
   second of the process (the machine is shared: wall time includes waiting for a core);
   best of :data:`E2E_REPEATS` runs (all in ``cpu_time_s_runs``), as the ``ort`` figure is a
   best of repeats; ``ratio_to_ort_first_run`` is the ratio of the first run alone. Measured
@@ -295,41 +296,28 @@ def identical(a: dict, b: dict) -> bool:
     return a["cutflow"] == b["cutflow"]
 
 
-def run(quick: bool = False, model: str | Path | None = None) -> dict:
-    """All figures of the module docstring as a dict (``quick``: smaller sizes, for CI;
-    ``model``: another CNN model file than the shipped one, e.g. to time an architecture)."""
+def per_core(quick: bool = False, model: str | Path | None = None) -> dict:
+    """The per-core figures (``ort``, ``per_core``, ``per_core_chunk10k``, ``ratio_to_ort*``,
+    ``breakdown_cpu_s``) measured in this process; :func:`run` calls it in a fresh Python
+    process, as a worker runs the processor (not in the ``calocoffea bench`` process, whose
+    heap and garbage collector carry the state of the benchmarks before it: zfit and
+    TensorFlow from the fits alone make each collection several times slower)."""
     sample = sample_path()
     model = cnn_model_path("electron", model)
     reason = cnn_unavailable_reason("electron", model)
     calibs = ("bdt", "cnn", "truth") if reason is None else ("bdt", "truth")
-    out: dict = {
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "loadavg_start": os.getloadavg()},
-        "sample": str(sample),
-        "sample_events": SAMPLE_EVENTS,
-        "calibrations": list(calibs),
-        "cnn": reason is None,
-        "cnn_skip_reason": reason,
-        "model": str(model) if reason is None else None,
-    }
-    if reason is None:
-        from calocoffea.inference import load_card
-
-        card = load_card(model)
-        out["model_card"] = {k: card.get(k) for k in ("sha256", "config", "particle")
-                             if k in card}
     proc = _processor(calibs, model if reason is None else None)
+    out: dict = {}
     with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        one = copies(sample, 1, tmp)
+        one = copies(sample, 1, Path(tmpdir))
         # per core: iterative, warm (numba + onnxruntime session created by the warm-up)
         _run(proc, one, executor="iterative", chunksize=1000, maxchunks=1)
         # best of repeats, as for the raw onnxruntime figure; the first run also pays for
         # growing the process heap (first-touch page faults, up to ~1 s of system time on
         # this VM), so it is kept apart. Two chunk sizes: the default of `calocoffea run`
         # (100k events, the configuration users run; the sample repeated 10 times in one
-        # file) and 10k events, where the fixed cost of each chunk (coffea opens the file
-        # and uproot deserialises the metadata of its ~160 branches, 0.15-0.25 s) weighs 10x more
+        # file) and 10k events, where the fixed cost of each chunk (opening the file, the
+        # NanoEvents factory, the per-chunk collection of calocoffea.memory) weighs 10x more
         n_big = 3 if quick else runner.RunOptions().chunksize // SAMPLE_EVENTS
         big = {"zee_big": {"files": {str(repeated_sample(sample, n_big)): "Events"}}}
         ort = raw_ort(sample, model) if reason is None else None
@@ -369,6 +357,49 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
                     "read_select_and_build_inputs": ort["inputs_cpu_seconds"],
                     "other": cpu - ort_cpu_for_run - ort["inputs_cpu_seconds"],
                 }
+    return out
+
+
+def _per_core_in_fresh_process(quick: bool, model: Path | None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--per-core-worker"]
+    if quick:
+        cmd.append("--quick")
+    if model is not None:
+        cmd += ["--model", str(model)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["per_core_process"] = "fresh python process (iterative executor)"
+    return result
+
+
+def run(quick: bool = False, model: str | Path | None = None) -> dict:
+    """All figures of the module docstring as a dict (``quick``: smaller sizes, for CI;
+    ``model``: another CNN model file than the shipped one, e.g. to time an architecture)."""
+    sample = sample_path()
+    model = cnn_model_path("electron", model)
+    reason = cnn_unavailable_reason("electron", model)
+    calibs = ("bdt", "cnn", "truth") if reason is None else ("bdt", "truth")
+    out: dict = {
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "loadavg_start": os.getloadavg()},
+        "sample": str(sample),
+        "sample_events": SAMPLE_EVENTS,
+        "calibrations": list(calibs),
+        "cnn": reason is None,
+        "cnn_skip_reason": reason,
+        "model": str(model) if reason is None else None,
+    }
+    if reason is None:
+        from calocoffea.inference import load_card
+
+        card = load_card(model)
+        out["model_card"] = {k: card.get(k) for k in ("sha256", "config", "particle")
+                             if k in card}
+    proc = _processor(calibs, model if reason is None else None)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        one = copies(sample, 1, tmp)
+        out.update(_per_core_in_fresh_process(quick, model if reason is None else None))
         # dask 1 vs 2 workers on the same events, workers warmed up first; alternating
         # repeats, best of each, because the machine is shared and its load fluctuates
         # 100k events: with the faster processor, 40k events (5 s on one worker) left the
@@ -463,9 +494,13 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None,
                         help="CNN model (default: the shipped models/deepcalo_electron.onnx)")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--per-core-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--chunksize", type=int, default=100_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.per_core_worker:
+        print(json.dumps(per_core(quick=args.quick, model=args.model), default=str))
+        return
     if args.memory_worker:
         model = str(args.model) if args.model else None
         print(json.dumps(_memory_worker(args.memory_worker, model, args.chunksize)))
