@@ -15,6 +15,10 @@ change; ``calocoffea bench`` measures it), and a dask nanny reports the retained
 unmanaged. :class:`processors.base.CaloProcessor` applies it on its first chunk in each
 process unless constructed with ``retain_memory=False`` (``calocoffea run
 --release-memory``). Only glibc (Linux) is tuned; elsewhere this is a no-op.
+
+Retention only helps if the previous chunk's arrays are actually freed when the chunk ends:
+:data:`calocoffea.runner.UPROOT_OPTIONS` turns off uproot's per-file array cache, which
+kept them alive inside a reference cycle until the next full garbage collection.
 """
 
 from __future__ import annotations
@@ -65,31 +69,6 @@ def retain_freed_memory() -> bool:
     _state["applied"] = applied
     log.debug("glibc memory retention %s", "applied" if applied else "not available")
     return applied
-
-
-#: Events processed between two collections of the previous chunks' garbage.
-COLLECT_EVERY_EVENTS = 50_000
-_since_collect = [0]
-
-
-def before_chunk(n_events: int) -> None:
-    """Call at the start of each chunk of ``n_events`` in a worker: applies
-    :func:`retain_freed_memory` once, and runs a full garbage collection when at least
-    :data:`COLLECT_EVERY_EVENTS` events were processed since the last one.
-
-    The previous chunk's arrays are often only reachable from reference cycles (uproot's
-    TTree models, awkward layouts), so they would be freed whenever Python's collector next
-    runs a full pass, typically in the middle of the next chunk: the next chunk's reads then
-    need new memory (page faults) and the worker holds two chunks at once. A collection costs
-    ~0.1 s on this machine whatever the chunk size, hence the event threshold.
-    """
-    import gc
-
-    retain_freed_memory()
-    _since_collect[0] += int(n_events)
-    if _since_collect[0] >= COLLECT_EVERY_EVENTS:
-        gc.collect()
-        _since_collect[0] = 0
 
 
 def retention_applied() -> bool | None:

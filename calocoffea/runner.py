@@ -54,6 +54,11 @@ PROCESSORS: dict[str, tuple[str, str]] = {
 }
 EXECUTORS: tuple[str, ...] = ("iterative", "futures", "dask")
 CLUSTERS: tuple[str, ...] = ("local", "cuda", "condor")
+#: Options of the ``uproot.open`` call coffea makes per chunk. No array cache: NanoEvents
+#: keeps what a chunk reads; uproot's default 100 MB per-file cache held the chunk's arrays
+#: beyond the chunk, inside the reference cycle of the file's TTree models, so they were
+#: freed only by the next full garbage collection.
+UPROOT_OPTIONS: dict[str, Any] = {"array_cache": None}
 #: Keyword arguments of ``dask_jobqueue.HTCondorCluster`` used unless overridden: one
 #: single-core job per worker, with memory and disk for a chunk of 100k events.
 CONDOR_DEFAULTS: dict[str, Any] = {"cores": 1, "processes": 1, "memory": "4GB", "disk": "4GB"}
@@ -324,7 +329,8 @@ def run(
         with warnings.catch_warnings():
             # coffea warns per retry; the summary below names every skipped file
             warnings.filterwarnings("ignore", message="Skipping bad file")
-            wrapped = runner.run(dict(fileset), processor_instance)
+            wrapped = runner.run(dict(fileset), processor_instance,
+                                 uproot_options=dict(UPROOT_OPTIONS))
         wall = time.perf_counter() - t0
     output = wrapped["out"]
     done: dict[str, int] = {}

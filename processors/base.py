@@ -36,7 +36,7 @@ from coffea import processor
 
 from calocoffea import binning
 from calocoffea import calibrations as calib
-from calocoffea.memory import before_chunk
+from calocoffea.memory import retain_freed_memory
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
 
@@ -91,10 +91,9 @@ class CaloProcessor(processor.ProcessorABC):
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
     retain_memory
-        Keep freed memory in each worker process for the next chunk, and collect the
-        previous chunks' garbage before reading a new one
-        (:func:`calocoffea.memory.before_chunk`; default True). False leaves the process's
-        allocator and garbage collector alone.
+        On the first chunk in each worker process, tune glibc to keep freed memory for the
+        next chunk (:func:`calocoffea.memory.retain_freed_memory`; default True). False
+        leaves the process's allocator alone.
     """
 
     #: Channel name (key of :data:`calocoffea.binning.MASS_BINS`).
@@ -185,7 +184,7 @@ class CaloProcessor(processor.ProcessorABC):
     def process(self, events: ak.Array) -> dict:
         """Histograms, cutflow and metadata of one chunk of ``events``."""
         if getattr(self, "retain_memory", True):
-            before_chunk(len(events))  # keeps and reuses the previous chunks' memory
+            retain_freed_memory()  # once per process: reuse the previous chunks' memory
         fields = set(events.fields)
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields

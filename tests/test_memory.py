@@ -1,4 +1,4 @@
-"""calocoffea.memory: glibc retention and the per-chunk garbage collection."""
+"""calocoffea.memory (glibc retention) and the uproot options that let it work."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
-from calocoffea import memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tuning only")
@@ -29,27 +27,16 @@ def test_retention_applies_once_in_a_fresh_process():
     assert out.stdout.strip() == "True"  # glibc accepted every setting
 
 
-def test_before_chunk_collects_every_threshold_events(monkeypatch):
-    calls = []
-    monkeypatch.setattr("gc.collect", lambda *a: calls.append(a) or 0)
-    monkeypatch.setattr(memory, "_since_collect", [0])
-    monkeypatch.setattr(memory, "COLLECT_EVERY_EVENTS", 1000)
-    for n in (400, 400, 400, 2000, 10):
-        memory.before_chunk(n)
-    assert len(calls) == 2  # after 1200 events, then after the 2000-event chunk
-    assert memory._since_collect[0] == 10
-
-
-def test_processor_calls_before_chunk_unless_told_not_to(monkeypatch, tmp_path):
+def test_processor_applies_retention_unless_told_not_to(monkeypatch, tmp_path):
     from processors import base
     from processors.zee import ZeeProcessor
     from tests.test_processors import run_local, write_channel_sample
 
     seen = []
-    monkeypatch.setattr(base, "before_chunk", seen.append)
+    monkeypatch.setattr(base, "retain_freed_memory", lambda: seen.append(1))
     path = write_channel_sample(tmp_path / "mc.root", 300, 3)
     run_local(ZeeProcessor(calibrations=("bdt", "truth")), path)
-    assert seen == [300]
+    assert seen == [1]
     seen.clear()
     run_local(ZeeProcessor(calibrations=("bdt", "truth"), retain_memory=False), path)
     assert seen == []
@@ -67,3 +54,33 @@ def test_cli_release_memory_flag():
     args = parser.parse_args(["fs.json", "--processor", "zee", "--out", "o.coffea",
                               "--release-memory"])
     assert args.release_memory is True
+
+
+def test_chunk_arrays_are_not_kept_by_uproot_cache(tmp_path):
+    """After a run, no uproot array cache holds what the chunks read: coffea opens the files
+    with calocoffea.runner.UPROOT_OPTIONS (no per-file array cache), so a chunk's arrays are
+    freed with the chunk, not at the next full garbage collection (checked with the
+    collector off)."""
+    import gc
+    import warnings
+
+    import uproot
+
+    from calocoffea import runner
+    from calocoffea.sim import generate_file
+    from processors.zee import ZeeProcessor
+
+    path = tmp_path / "zee.root"
+    generate_file(path, "zee", n_events=200, seed=5)
+    fileset = {"zee": {"files": {str(path): "Events"}}}
+    gc.collect()
+    gc.disable()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runner.run(ZeeProcessor(calibrations=("bdt", "truth")), fileset,
+                       runner.RunOptions(executor="iterative", progress=False))
+        caches = [o for o in gc.get_objects() if isinstance(o, uproot.cache.LRUArrayCache)]
+        assert all(c.current == 0 for c in caches), [c.current for c in caches]
+    finally:
+        gc.enable()
