@@ -2,8 +2,9 @@
 
 One intra-op thread, pre-built inputs (the model's real input shapes; values from
 ``synthetic_sample``, which do not change the cost of a dense CNN), batches of
-``batch_size``. The achieved GFLOP/s (from the card's FLOPs per object) is compared with a
-single-threaded numpy float32 matmul measured in the same run, the practical CPU peak.
+``batch_size`` (default: the processors' CPU batch, 64). The achieved GFLOP/s (from the
+card's FLOPs per object) is compared with a single-threaded numpy float32 matmul measured in
+the same run, the practical CPU peak.
 
     python benchmarks/bench_inference.py   # writes benchmarks/results/inference.json
 """
@@ -76,10 +77,16 @@ def _throughput(path: Path, n: int, batch_size: int, seconds: float) -> dict:
     }
 
 
-def run(models_dir: str | Path | None = None, n: int = 8192, batch_size: int = 1024,
+def run(models_dir: str | Path | None = None, n: int = 8192, batch_size: int | None = None,
         seconds: float = 3.0) -> dict:
-    """Throughput of every ``deepcalo_*.onnx`` in ``models_dir`` and the matmul baseline."""
+    """Throughput of every ``deepcalo_*.onnx`` in ``models_dir`` and the matmul baseline
+    (``batch_size``: default the processors' CPU batch,
+    ``calocoffea.inference.DEFAULT_CPU_BATCH_SIZE``)."""
     import onnxruntime as ort
+
+    from calocoffea.inference import DEFAULT_CPU_BATCH_SIZE
+
+    batch_size = DEFAULT_CPU_BATCH_SIZE if batch_size is None else int(batch_size)
 
     from calocoffea.resources import models_dir as default_dir
 
