@@ -6,9 +6,10 @@ same again for the next one. With glibc's defaults every array above 32 MB is a 
 ``mmap`` that is returned to the kernel on ``free``, so each chunk first-touches ~1.5 GB of
 new pages: the kernel zeroes every page on the fault. On the 2-core development VM that
 costs 0.5-3.7 s of system time per 100k events (it varies run to run with how the
-hypervisor backs the pages), against ~6.7 s of user time. :func:`retain_freed_memory`
+hypervisor backs the pages), against ~6.4 s of user time. :func:`retain_freed_memory`
 tunes glibc so that freed memory stays in the process and the next chunk reuses warm pages:
-system time drops to 0.05-0.6 s per 100k events (benchmarks/README.md, "Memory retention").
+system time drops to about 0.1 s per 100k events (benchmarks/README.md, section "The
+processor / onnxruntime ratio").
 
 Trade-off: the resident size of a worker stays at its peak (the peak itself does not
 change; ``calocoffea bench`` measures it), and a dask nanny reports the retained memory as
