@@ -23,7 +23,8 @@ Figures, all measured in the same run:
   ``ratio_to_ort`` = (CPU time onnxruntime needs for the run's CNN objects) / (CPU time
   of the end-to-end run) = the end-to-end events/s divided by the events/s onnxruntime
   alone would allow; target ≥ 0.7
-  (``ratio_to_ort_wall``: the same with wall times); ``breakdown_cpu_s`` splits the run;
+  (``ratio_to_ort_wall``: the same with wall times); ``breakdown_cpu_s`` splits one more
+  100k-event run into onnxruntime, image kernel and the rest;
 - ``dask_speedup``: events/s on a LocalCluster with 2 workers / with 1 worker (same
   100k events, warm workers, three alternating repeats, best of each); target ≥ 1.6. Wall
   times on a shared machine swing with the other jobs, so ``speedup_estimate_from_cpu``
@@ -346,18 +347,45 @@ def per_core(quick: bool = False, model: str | Path | None = None) -> dict:
             out[f"ratio_to_ort{suffix}_first_run"] = ort_cpu_for_run / first_cpu
             out[f"ratio_to_ort{suffix}_wall"] = (
                 (m["objects"] / ort["objects_per_s"]) / m["wall_time_s"])
-            if key == "per_core_chunk10k":
-                # where the rest of the end-to-end CPU time goes (same sample, same process);
-                # the input build is timed on its own (one pass over all events, outside the
-                # Runner), so "other" is an estimate and can come out slightly negative
-                out["breakdown_cpu_s"] = {
-                    "chunksize": chunksize,
-                    "end_to_end": cpu,
-                    "onnxruntime": ort_cpu_for_run,
-                    "read_select_and_build_inputs": ort["inputs_cpu_seconds"],
-                    "other": cpu - ort_cpu_for_run - ort["inputs_cpu_seconds"],
-                }
+        if ort is not None:
+            out["breakdown_cpu_s"] = _breakdown(proc, big, n_big * SAMPLE_EVENTS, model)
     return out
+
+
+def _breakdown(proc, fileset: dict, chunksize: int, model: Path) -> dict:
+    """One more end-to-end run with process CPU time accumulated inside onnxruntime's
+    ``session.run`` and the image kernel calls; ``rest`` is everything else (reading,
+    selection, other inputs, histograms, coffea)."""
+    from calocoffea import images, inference
+
+    acc = {"onnxruntime": 0.0, "images": 0.0}
+    m = inference.load_model(model)  # the session the processor uses (per-process cache)
+    session, build = m.session, images.CellColumns.images
+
+    class _Timed:
+        def run(self, *args, **kwargs):
+            c0 = time.process_time()
+            try:
+                return session.run(*args, **kwargs)
+            finally:
+                acc["onnxruntime"] += time.process_time() - c0
+
+    def timed_build(self, *args, **kwargs):
+        c0 = time.process_time()
+        try:
+            return build(self, *args, **kwargs)
+        finally:
+            acc["images"] += time.process_time() - c0
+
+    m.session, images.CellColumns.images = _Timed(), timed_build
+    try:
+        c0 = time.process_time()
+        _, metrics = _run(proc, fileset, executor="iterative", chunksize=chunksize)
+        cpu = time.process_time() - c0
+    finally:
+        m.session, images.CellColumns.images = session, build
+    return {"chunksize": chunksize, "events": metrics["events"], "end_to_end": cpu, **acc,
+            "rest": cpu - acc["onnxruntime"] - acc["images"]}
 
 
 def _per_core_in_fresh_process(quick: bool, model: Path | None) -> dict:
