@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CPU_BATCH_SIZE = 64
 #: Objects per call on a GPU provider, where large batches amortise the kernel launches.
 DEFAULT_GPU_BATCH_SIZE = 4096
-#: Kept for callers of the old name: the CPU default.
-DEFAULT_BATCH_SIZE = DEFAULT_CPU_BATCH_SIZE
 #: Batches are zero-padded to a multiple of this many rows: onnxruntime's CPU kernels round
 #: the rows of a ragged batch differently (1 ulp), which made CNN energies, and so histogram
 #: bins, depend on the chunk size; padded batches give bit-identical per-object results
