@@ -100,6 +100,22 @@ def make_processor(name: str, **kwargs: Any):
     return getattr(importlib.import_module(module), cls)(**kwargs)
 
 
+def uproot_options(fileset: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``uproot.open`` options coffea gets for the chunks of ``fileset``:
+    :data:`UPROOT_OPTIONS`, plus uproot's ``MemmapSource`` when every file is local. Mapped
+    files are read straight from the page cache; the default fsspec source copies every
+    basket through read() calls and a thread (0.1-0.2 s of CPU per 100k Z→ee events, 2-3 %
+    of the processor, session-3 measurement)."""
+    import uproot
+
+    from calocoffea.fileset import fileset_files, is_remote
+
+    options = dict(UPROOT_OPTIONS)
+    if not any(is_remote(path) for path in fileset_files(fileset)):
+        options["handler"] = uproot.source.file.MemmapSource
+    return options
+
+
 class ClusterUnavailable(RuntimeError):
     """The requested dask cluster type cannot be started here."""
 
@@ -330,7 +346,7 @@ def run(
             # coffea warns per retry; the summary below names every skipped file
             warnings.filterwarnings("ignore", message="Skipping bad file")
             wrapped = runner.run(dict(fileset), processor_instance,
-                                 uproot_options=dict(UPROOT_OPTIONS))
+                                 uproot_options=uproot_options(fileset))
         wall = time.perf_counter() - t0
     output = wrapped["out"]
     done: dict[str, int] = {}

@@ -243,3 +243,17 @@ def test_coffea_does_not_reopen_checked_files(sample_small, tmp_path):
                              metadata_cache={})
     with pytest.raises(Exception, match=r"copy\.root"):
         list(fresh.preprocess(dict(checked)))
+
+
+def test_uproot_options_memmap_local_files_only():
+    """Chunks of local files are read through uproot's MemmapSource; a fileset with a remote
+    file keeps uproot's default handler (memory maps need a local path)."""
+    import uproot
+
+    local = {"a": {"files": {"/data/a.root": "Events", "b.root": "Events"}}}
+    remote = {"a": {"files": {"/data/a.root": "Events", "root://eos.cern.ch//b.root": "Events"}}}
+    opts = runner.uproot_options(local)
+    assert opts["handler"] is uproot.source.file.MemmapSource
+    assert opts["array_cache"] is None
+    assert "handler" not in runner.uproot_options(remote)
+    assert runner.uproot_options(remote)["array_cache"] is None
