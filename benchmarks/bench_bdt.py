@@ -29,9 +29,9 @@ def _rate(fn, n: int, seconds: float) -> float:
 
 def run(n: int = 100_000, seconds: float = 3.0) -> dict:
     """Objects/s of the BDT calibration and of its feature building alone."""
-    from calocoffea.calibration import load_standard_calibration
-    from calocoffea.calibration.features import feature_matrix
-    from calocoffea.calibration.toy import toy_gun_columns
+    from calocoffea.bdt import load_standard_calibration
+    from calocoffea.bdt.inputs import feature_matrix
+    from calocoffea.bdt.toy import toy_gun_columns
 
     calib = load_standard_calibration()
     out: dict = {"n_objects": n, "threads": 1}

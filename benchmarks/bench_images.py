@@ -1,4 +1,4 @@
-"""Benchmark of calocoffea.images.build_images: clusters per second on one core.
+"""Benchmark of calocoffea.cnn.images.build_images: clusters per second on one core.
 
 Input: >= 100k simulated clusters with realistic cell layouts (every geometry cell of the 7x11
 window in the four layers, ~250-340 cells per cluster, barrel, crack and end-cap), a Gaussian
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from calocoffea import geometry
-from calocoffea.images import (
+from calocoffea.cnn.images import (
     N_ETA,
     N_LAYERS,
     N_PHI,
@@ -35,6 +35,7 @@ from calocoffea.images import (
     images_from_clusters,
     window_cells,
 )
+from calocoffea.kinematics import wrap_phi
 
 #: Shared phi period of all layers' grids (64 cells in 2*pi): shifting by it keeps alignment.
 _PHI_PERIOD = 2.0 * np.pi / 64
@@ -50,7 +51,7 @@ def _templates(rng: np.random.Generator, n: int) -> list[dict]:
         phi = float(rng.uniform(-np.pi, np.pi))
         cells = window_cells(eta, phi)
         d_eta = cells["eta"] - eta
-        d_phi = geometry.wrap_phi(cells["phi"] - phi)
+        d_phi = wrap_phi(cells["phi"] - phi)
         prof = np.exp(-0.5 * (d_eta**2 + d_phi**2) / 0.015**2) * cells["deta"] * cells["dphi"]
         for lay in range(N_LAYERS):
             sel = cells["layer"] == lay
@@ -83,13 +84,13 @@ def make_batch(rng: np.random.Generator, templates: list[dict], n: int) -> dict[
     return {
         "e": e.astype(np.float32),
         "eta": cat["eta"].astype(np.float32),
-        "phi": geometry.wrap_phi(cat["phi"] + rep_shift).astype(np.float32),
+        "phi": wrap_phi(cat["phi"] + rep_shift).astype(np.float32),
         "deta": cat["deta"].astype(np.float32),
         "dphi": cat["dphi"].astype(np.float32),
         "layer": cat["layer"],
         "offsets": offsets,
         "ceta": np.array([templates[t]["ceta"] for t in pick], np.float32),
-        "cphi": geometry.wrap_phi(np.array([templates[t]["cphi"] for t in pick]) + shift).astype(
+        "cphi": wrap_phi(np.array([templates[t]["cphi"] for t in pick]) + shift).astype(
             np.float32
         ),
     }

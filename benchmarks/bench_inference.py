@@ -41,8 +41,8 @@ def _matmul_gflops(n: int = 512, seconds: float = 1.5) -> float:
 def _throughput(path: Path, n: int, batch_size: int, seconds: float) -> dict:
     import onnxruntime as ort
 
-    from calocoffea.inference import load_card
-    from calocoffea.training.dataset import synthetic_sample
+    from calocoffea.cnn.inference import load_card
+    from calocoffea.cnn.training.dataset import synthetic_sample
 
     card = load_card(path)
     opts = ort.SessionOptions()
@@ -81,10 +81,10 @@ def run(models_dir: str | Path | None = None, n: int = 8192, batch_size: int | N
         seconds: float = 3.0) -> dict:
     """Throughput of every ``deepcalo_*.onnx`` in ``models_dir`` and the matmul baseline
     (``batch_size``: default the processors' CPU batch,
-    ``calocoffea.inference.DEFAULT_CPU_BATCH_SIZE``)."""
+    ``calocoffea.cnn.inference.DEFAULT_CPU_BATCH_SIZE``)."""
     import onnxruntime as ort
 
-    from calocoffea.inference import DEFAULT_CPU_BATCH_SIZE
+    from calocoffea.cnn.inference import DEFAULT_CPU_BATCH_SIZE
 
     batch_size = DEFAULT_CPU_BATCH_SIZE if batch_size is None else int(batch_size)
 

@@ -17,9 +17,9 @@ Figures, all measured in the same run:
   chunks, where each chunk's fixed cost (opening the file, deserialising the tree metadata)
   weighs ten times more;
 - ``ort``: raw onnxruntime throughput of the same CNN model on pre-built inputs (the
-  selected electrons of the same sample, built once with ``calocoffea.features``; one
+  selected electrons of the same sample, built once with ``calocoffea.cnn.inputs``; one
   intra-op thread) at the fastest batch size of a scan (``batch_scan``; the processor uses
-  ``processor_batch_size``, ``calocoffea.inference.DEFAULT_CPU_BATCH_SIZE``).
+  ``processor_batch_size``, ``calocoffea.cnn.inference.DEFAULT_CPU_BATCH_SIZE``).
   ``ratio_to_ort`` = (CPU time onnxruntime needs for the run's CNN objects) / (CPU time
   of the end-to-end run) = the end-to-end events/s divided by the events/s onnxruntime
   alone would allow; target ≥ 0.7
@@ -63,9 +63,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calocoffea import runner
-from calocoffea.calibrations import cnn_model_path, cnn_unavailable_reason
+from calocoffea.energies import cnn_model_path, cnn_unavailable_reason
+from calocoffea.execution import runner
 from calocoffea.resources import data_dir
+from processors import make_processor
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def sample_path(n_events: int = SAMPLE_EVENTS, seed: int = SAMPLE_SEED) -> Path:
 def _standard_calibration_available() -> bool:
     """True when the simulation can write BDT-calibrated energies (all models present)."""
     try:
-        from calocoffea.calibration.standard import load_standard_calibration
+        from calocoffea.bdt.standard import load_standard_calibration
 
         load_standard_calibration()
     except Exception as err:  # missing/corrupt models: benchmark on E_acc-based energies
@@ -226,7 +227,7 @@ def peak_memory(sample: Path, model: Path | None, chunksize: int = 100_000) -> d
 
 
 def _processor(calibs, model=None):
-    return runner.make_processor("zee", calibrations=calibs, model_path=model)
+    return make_processor("zee", calibrations=calibs, model_path=model)
 
 
 def _run(proc, fileset, **opts):
@@ -247,8 +248,8 @@ def raw_ort(sample: Path, model: Path, repeats: int = 3) -> dict:
     import awkward as ak
     from coffea.nanoevents import NanoEventsFactory
 
-    from calocoffea.features import inputs_from_events
-    from calocoffea.inference import load_model
+    from calocoffea.cnn.inference import load_model
+    from calocoffea.cnn.inputs import inputs_from_events
     from calocoffea.schema import CaloNanoAODSchema
     from calocoffea.selection import ZeeSelection, select_zee
 
@@ -318,7 +319,7 @@ def per_core(quick: bool = False, model: str | Path | None = None) -> dict:
         # this VM), so it is kept apart. Two chunk sizes: the default of `calocoffea run`
         # (100k events, the configuration users run; the sample repeated 10 times in one
         # file) and 10k events, where the fixed cost of each chunk (opening the file, the
-        # NanoEvents factory, the per-chunk collection of calocoffea.memory) weighs 10x more
+        # NanoEvents factory, the per-chunk collection of the memory retention) weighs 10x more
         n_big = 3 if quick else runner.RunOptions().chunksize // SAMPLE_EVENTS
         big = {"zee_big": {"files": {str(repeated_sample(sample, n_big)): "Events"}}}
         ort = raw_ort(sample, model) if reason is None else None
@@ -356,7 +357,7 @@ def _breakdown(proc, fileset: dict, chunksize: int, model: Path) -> dict:
     """One more end-to-end run with process CPU time accumulated inside onnxruntime's
     ``session.run`` and the image kernel calls; ``rest`` is everything else (reading,
     selection, other inputs, histograms, coffea)."""
-    from calocoffea import images, inference
+    from calocoffea.cnn import images, inference
 
     acc = {"onnxruntime": 0.0, "images": 0.0}
     m = inference.load_model(model)  # the session the processor uses (per-process cache)
@@ -418,7 +419,7 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
         "model": str(model) if reason is None else None,
     }
     if reason is None:
-        from calocoffea.inference import load_card
+        from calocoffea.cnn.inference import load_card
 
         card = load_card(model)
         out["model_card"] = {k: card.get(k) for k in ("sha256", "config", "particle")

@@ -1,5 +1,5 @@
 import sys
 
-from calocoffea.cli import main
+from calocoffea.app.cli import main
 
 sys.exit(main())

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from calocoffea.geometry import CRACK, ETA_MAX
+
 #: |eta| bin edges (5 bins; bin 2 is the barrel/end-cap crack).
-ABS_ETA_EDGES: tuple[float, ...] = (0.0, 0.8, 1.37, 1.52, 2.01, 2.47)
+ABS_ETA_EDGES: tuple[float, ...] = (0.0, 0.8, *CRACK, 2.01, ETA_MAX)
 #: Index of the crack bin in ABS_ETA_EDGES.
 CRACK_BIN: int = 2
 #: Transverse-energy bin edges in GeV.
@@ -20,12 +22,6 @@ ET_EDGES: tuple[float, ...] = (5.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 150.0, 5
 MU_EDGES: tuple[float, ...] = tuple(np.linspace(10.0, 80.0, 6).tolist())
 #: E_calib / E_true: steps of 0.0005 over [0.5, 1.5].
 RESPONSE_BINS: tuple[int, float, float] = (2000, 0.5, 1.5)
-#: Invariant-mass binning (GeV) per channel: (bins, low, high).
-MASS_BINS: dict[str, tuple[int, float, float]] = {
-    "zee": (300, 75.0, 105.0),
-    "zmumugamma": (300, 70.0, 110.0),
-    "hgamgam": (300, 105.0, 145.0),
-}
 
 
 def eta_pair_categories(n_bins: int = len(ABS_ETA_EDGES) - 1) -> list[tuple[int, int]]:
@@ -39,3 +35,10 @@ def eta_pair_index(i: np.ndarray, j: np.ndarray, n_bins: int = len(ABS_ETA_EDGES
     hi = np.maximum(i, j)
     # index of (lo, hi) in the row-major upper triangle
     return lo * n_bins - lo * (lo - 1) // 2 + (hi - lo)
+
+
+def abs_eta_bin(abseta: np.ndarray) -> np.ndarray:
+    """Index of the |η| bin of :data:`ABS_ETA_EDGES` (-1 outside)."""
+    edges = np.asarray(ABS_ETA_EDGES)
+    idx = np.searchsorted(edges, abseta, side="right") - 1
+    return np.where((abseta >= edges[0]) & (abseta < edges[-1]), idx, -1)

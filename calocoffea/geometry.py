@@ -22,6 +22,8 @@ from functools import cache
 
 import numpy as np
 
+from calocoffea.kinematics import wrap_phi
+
 #: Layer numbers: presampler, strips, middle, back.
 LAYERS: tuple[int, ...] = (0, 1, 2, 3)
 N_LAYERS: int = 4
@@ -184,11 +186,6 @@ class CellLookup:
     phi: np.ndarray
     deta: np.ndarray
     dphi: np.ndarray
-
-
-def wrap_phi(phi: np.ndarray) -> np.ndarray:
-    """phi folded into [-pi, pi)."""
-    return (np.asarray(phi) + np.pi) % (2.0 * np.pi) - np.pi
 
 
 def cell_index_and_center(layer: int, eta: np.ndarray, phi: np.ndarray) -> CellLookup:

@@ -23,10 +23,10 @@ from __future__ import annotations
 import hist
 
 from calocoffea import binning
+from calocoffea.channels import PARTICLES, channel
 
 CALIBRATIONS_RESPONSE: tuple[str, ...] = ("bdt", "cnn")
 CALIBRATIONS_MASS: tuple[str, ...] = ("bdt", "cnn", "truth")
-PARTICLES: tuple[str, ...] = ("electron", "photon")
 
 
 def _mu_axis() -> hist.axis.Variable:
@@ -47,9 +47,9 @@ def book_response() -> hist.Hist:
     )
 
 
-def book_mass(channel: str, n_categories: int) -> hist.Hist:
-    """Invariant mass versus calibration × |eta| category × <mu> for ``channel``."""
-    n, lo, hi = binning.MASS_BINS[channel]
+def book_mass(name: str, n_categories: int) -> hist.Hist:
+    """Invariant mass versus calibration × |eta| category × <mu> for channel ``name``."""
+    n, lo, hi = channel(name).mass_bins
     return hist.Hist(
         hist.axis.StrCategory(list(CALIBRATIONS_MASS), name="calibration", flow=False),
         hist.axis.Integer(0, n_categories, name="etacat", label=r"$|\eta|$ category"),

@@ -1,26 +1,39 @@
-"""Locations of files shipped with calocoffea (trained models and their model cards)."""
+"""Where calocoffea finds its shipped models and keeps its cached samples.
+
+The shipped models (the repository's ``models/`` folder) are the package data
+``calocoffea.models``, found with :mod:`importlib.resources`: the same code works from a
+source checkout (editable install) and from an installed wheel.
+"""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 #: Environment variable that overrides the directory holding the shipped models.
 MODELS_ENV = "CALOCOFFEA_MODELS"
-
-
-def repo_root() -> Path:
-    """The source tree root (the project is installed in editable mode from it)."""
-    return Path(__file__).resolve().parents[1]
+#: Environment variable that overrides the sample cache directory.
+DATA_ENV = "CALOCOFFEA_DATA"
 
 
 def models_dir() -> Path:
-    """Directory with the shipped ``.onnx`` files and JSON model cards."""
+    """Directory with the shipped ``.onnx`` files and JSON model cards
+    (``$CALOCOFFEA_MODELS`` when set)."""
     override = os.environ.get(MODELS_ENV)
-    return Path(override) if override else repo_root() / "models"
+    if override:
+        return Path(override)
+    # a regular package installed as files (wheel or editable): a real directory
+    return Path(str(resources.files("calocoffea.models")))
+
+
+def cnn_model_path(particle: str) -> Path:
+    """The shipped DeepCalo CNN of ``particle`` ('electron' or 'photon')."""
+    return models_dir() / f"deepcalo_{particle}.onnx"
 
 
 def data_dir() -> Path:
-    """Cache directory for generated samples (``CALOCOFFEA_DATA`` or ``<repo>/data``)."""
-    override = os.environ.get("CALOCOFFEA_DATA")
-    return Path(override) if override else repo_root() / "data"
+    """Cache directory for generated samples: ``$CALOCOFFEA_DATA``, else ``./data`` (the
+    current directory's; ``make demo`` runs from the repository root)."""
+    override = os.environ.get(DATA_ENV)
+    return Path(override) if override else Path.cwd() / "data"

@@ -60,7 +60,7 @@ def _set_repr_name(name: str) -> None:
     behavior[name].__repr__ = lambda self: name
 
 
-def _check_cell_counts(events) -> None:
+def check_cell_counts(events) -> None:
     """Per-event consistency of the cluster → cell grouping (cheap: counts only)."""
     per_cluster = awkward.sum(events.Cluster.nCell, axis=1)
     stored = awkward.num(events.CaloCell, axis=1)
@@ -72,6 +72,27 @@ def _check_cell_counts(events) -> None:
             f"this chunk, first at entry {i} (event {events.event[i]}): "
             f"sum(Cluster_nCell) = {per_cluster[i]}, nCaloCell = {stored[i]}"
         )
+
+
+def _cross_reference(target: str, index: str, doc: str):
+    """A property following the global index branch ``index`` of each record to the
+    ``target`` collection (eager and dask forms, as coffea's own cross-references). Attribute
+    access, so that a file without ``target`` (real CMS NanoAOD) raises AttributeError, which
+    coffea's field probing treats as an absent property."""
+
+    def eager(self):
+        return getattr(self._events(), target)._apply_global_index(getattr(self, index))
+
+    eager.__doc__ = doc
+    prop = dask_property(eager)
+
+    @prop.dask
+    def lazy(self, dask_array):
+        return getattr(dask_array._events(), target)._apply_global_index(
+            getattr(dask_array, index)
+        )
+
+    return lazy
 
 
 @awkward.mixin_class(behavior, "Cluster")
@@ -87,7 +108,7 @@ class Cluster(base.NanoCollection):
         event (cells would otherwise be attributed to the wrong clusters or events).
         """
         events = self._events()
-        _check_cell_counts(events)
+        check_cell_counts(events)
         return events.CaloCell._apply_global_index(self.cellsIdxG)
 
     @cells.dask
@@ -108,14 +129,9 @@ class CaloCell(base.NanoCollection):
     """Calorimeter cell: ``layer`` (0-3), ``eta``, ``phi``, ``deta``, ``dphi`` (rad), ``e``
     (GeV), ``time`` (ns)."""
 
-    @dask_property
-    def cluster(self):
-        """The owning ``Cluster`` (from ``CaloCell_clusterIdx``)."""
-        return self._events().Cluster._apply_global_index(self.clusterIdxG)
-
-    @cluster.dask
-    def cluster(self, dask_array):
-        return dask_array._events().Cluster._apply_global_index(dask_array.clusterIdxG)
+    cluster = _cross_reference(
+        "Cluster", "clusterIdxG", "The owning ``Cluster`` (from ``CaloCell_clusterIdx``)."
+    )
 
 
 _set_repr_name("CaloCell")
@@ -128,14 +144,10 @@ class Track(candidate.PtEtaPhiMCandidate, base.NanoCollection):
     """Inner-detector track at the perigee (``pt`` GeV, ``eta``, ``phi``, ``charge``), with a
     massless hypothesis (``mass`` is filled with 0 by the schema)."""
 
-    @dask_property
-    def matched_gen(self):
-        """The matched generator particle (MC only, from ``Track_genPartIdx``)."""
-        return self._events().GenPart._apply_global_index(self.genPartIdxG)
-
-    @matched_gen.dask
-    def matched_gen(self, dask_array):
-        return dask_array._events().GenPart._apply_global_index(dask_array.genPartIdxG)
+    matched_gen = _cross_reference(
+        "GenPart", "genPartIdxG",
+        "The matched generator particle (MC only, from ``Track_genPartIdx``).",
+    )
 
 
 _set_repr_name("Track")
@@ -146,23 +158,14 @@ _set_projection_classes(TrackArray, TrackRecord)  # type: ignore[name-defined]  
 class CaloElectron(nanoaod.Electron):
     """coffea's NanoAOD electron plus :attr:`cluster` and :attr:`track`."""
 
-    @dask_property
-    def cluster(self):
-        """The electron's ``Cluster`` (from ``Electron_clusterIdx``; None where -1)."""
-        return self._events().Cluster._apply_global_index(self.clusterIdxG)
-
-    @cluster.dask
-    def cluster(self, dask_array):
-        return dask_array._events().Cluster._apply_global_index(dask_array.clusterIdxG)
-
-    @dask_property
-    def track(self):
-        """The electron's own ``Track`` (from ``Electron_trackIdx``; None where -1)."""
-        return self._events().Track._apply_global_index(self.trackIdxG)
-
-    @track.dask
-    def track(self, dask_array):
-        return dask_array._events().Track._apply_global_index(dask_array.trackIdxG)
+    cluster = _cross_reference(
+        "Cluster", "clusterIdxG",
+        "The electron's ``Cluster`` (from ``Electron_clusterIdx``; None where -1).",
+    )
+    track = _cross_reference(
+        "Track", "trackIdxG",
+        "The electron's own ``Track`` (from ``Electron_trackIdx``; None where -1).",
+    )
 
 
 _set_repr_name("Electron")
@@ -173,14 +176,10 @@ _set_projection_classes(CaloElectronArray, CaloElectronRecord)  # type: ignore[n
 class CaloPhoton(nanoaod.Photon):
     """coffea's NanoAOD photon plus :attr:`cluster`."""
 
-    @dask_property
-    def cluster(self):
-        """The photon's ``Cluster`` (from ``Photon_clusterIdx``; None where -1)."""
-        return self._events().Cluster._apply_global_index(self.clusterIdxG)
-
-    @cluster.dask
-    def cluster(self, dask_array):
-        return dask_array._events().Cluster._apply_global_index(dask_array.clusterIdxG)
+    cluster = _cross_reference(
+        "Cluster", "clusterIdxG",
+        "The photon's ``Cluster`` (from ``Photon_clusterIdx``; None where -1).",
+    )
 
 
 _set_repr_name("Photon")
@@ -251,3 +250,47 @@ class CaloNanoAODSchema(NanoAODSchema):
 
 
 __all__ = ["CaloCell", "CaloElectron", "CaloNanoAODSchema", "CaloPhoton", "Cluster", "Track"]
+
+
+# ---- reading linked collections from a chunk's flat columns (global indices) ----
+
+def flat_column(content: awkward.contents.Content, name: str) -> np.ndarray:
+    """A field of a collection's flat (unsliced) content as numpy."""
+    return awkward.to_numpy(awkward.Array(content.content(name)))
+
+
+def take_or_fill(values: np.ndarray, index: np.ndarray, fill: float) -> np.ndarray:
+    """``values[index]`` as float64, ``fill`` where ``index`` < 0."""
+    if values.size == 0:  # e.g. no GenPart at all in the chunk: every index is -1
+        return np.full(index.shape, fill, dtype=np.float64)
+    out = values.astype(np.float64)[np.maximum(index, 0)]
+    out[index < 0] = fill
+    return out
+
+
+def linked_content(objects, link: str, target: str):
+    """(flat global indices, full flat content of ``target``) of the cross-reference ``link``
+    of NanoEvents ``objects``, or None for other arrays (plain records)."""
+    if link + "G" not in getattr(objects, "fields", ()) or not hasattr(objects, "_events"):
+        return None
+    full = objects._events()
+    if full is None or target not in full.fields:
+        return None
+    index = awkward.to_numpy(awkward.flatten(objects[link + "G"], axis=None)).astype(np.int64)
+    return index, full, full[target]._content()
+
+
+def linked_columns(objects, link: str, target: str, fields: dict[str, float]
+                   ) -> dict[str, np.ndarray] | None:
+    """Columns of the ``target`` records that NanoEvents ``objects`` point to through their
+    index branch ``link`` (e.g. ``"genPartIdx"`` → ``"GenPart"``): {field: flat float64 in
+    the order of ``awkward.flatten(objects)``}, ``fields[name]`` where the index is -1 or out of
+    range. The values are those of coffea's cross-reference (``objects.matched_gen.pt``, …)
+    but read from the chunk's flat columns without copying the linked collection. None when
+    ``objects`` are not NanoEvents carrying that cross-reference (e.g. plain records).
+    """
+    linked = linked_content(objects, link, target)
+    if linked is None:
+        return None
+    gidx, _, content = linked
+    return {f: take_or_fill(flat_column(content, f), gidx, fill) for f, fill in fields.items()}

@@ -28,14 +28,8 @@ import awkward as ak
 import numba
 import numpy as np
 
-from calocoffea import binning
-from calocoffea.calibrations import invariant_mass, massless_p4
-
-#: Crack between barrel and end-cap calorimeters (|eta| range, same as the crack bin).
-CRACK: tuple[float, float] = (
-    binning.ABS_ETA_EDGES[binning.CRACK_BIN],
-    binning.ABS_ETA_EDGES[binning.CRACK_BIN + 1],
-)
+from calocoffea.geometry import CRACK, ETA_MAX
+from calocoffea.kinematics import delta_r, invariant_mass, massless_p4
 
 # Identification levels of docs/data_format.md (``cutBased`` branches).
 ELECTRON_LOOSE, ELECTRON_MEDIUM, ELECTRON_TIGHT = 2, 3, 4
@@ -64,7 +58,7 @@ class ZeeSelection:
     one opposite-charge pair; events with none or several such pairs are dropped."""
 
     electron: ObjectCuts = field(
-        default_factory=lambda: ObjectCuts(9.5, 2.47, "cutBased", ELECTRON_LOOSE)
+        default_factory=lambda: ObjectCuts(9.5, ETA_MAX, "cutBased", ELECTRON_LOOSE)
     )
     #: Require Σq = 0 for the pair (off: same-sign pairs also count, for fake studies).
     opposite_charge: bool = True
@@ -83,7 +77,7 @@ class ZmumugammaSelection:
     #: (low, high) window on m_μμ in GeV, exclusive.
     mumu_mass: tuple[float, float] = (20.0, 82.0)
     photon: ObjectCuts = field(
-        default_factory=lambda: ObjectCuts(9.5, 2.47, "cutBased", PHOTON_LOOSE)
+        default_factory=lambda: ObjectCuts(9.5, ETA_MAX, "cutBased", PHOTON_LOOSE)
     )
     #: Identification level used to break ties between several photons.
     photon_tight_min: int = PHOTON_TIGHT
@@ -101,7 +95,7 @@ class HgamgamSelection:
     """
 
     photon: ObjectCuts = field(
-        default_factory=lambda: ObjectCuts(9.5, 2.47, "cutBased", PHOTON_TIGHT)
+        default_factory=lambda: ObjectCuts(9.5, ETA_MAX, "cutBased", PHOTON_TIGHT)
     )
     lead_et_over_mass: float = 0.35
     sublead_et_over_mass: float = 0.25
@@ -270,11 +264,6 @@ def select_zee(events: ak.Array, cfg: ZeeSelection) -> Selected:
     return Selected(mask, calo_index, None, cutflow)
 
 
-def _delta_r(eta1, phi1, eta2, phi2):
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
-
-
 def select_zmumugamma(events: ak.Array, cfg: ZmumugammaSelection) -> Selected:
     """Z→μμγ selection (see :class:`ZmumugammaSelection`)."""
     muons = events.Muon
@@ -305,7 +294,7 @@ def select_zmumugamma(events: ak.Array, cfg: ZmumugammaSelection) -> Selected:
     loose = object_mask(photons, cfg.photon)
     far = ak.ones_like(loose, dtype=bool)
     for k in range(2):
-        dr = _delta_r(photons.eta, photons.phi, mu_eta[:, k], mu_phi[:, k])
+        dr = delta_r(photons.eta, photons.phi, mu_eta[:, k], mu_phi[:, k])
         far = far & (dr > cfg.min_dr_photon_muon)
     level0 = loose & far
     level1 = id_level(photons, cfg.photon.id_branch) >= cfg.photon_tight_min

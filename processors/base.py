@@ -3,7 +3,7 @@
 A channel (``processors.zee``, ``processors.zmumugamma``, ``processors.hgamgam``) only says
 which collection holds its calibrated objects, how many per event, how to select them
 (:mod:`calocoffea.selection`) and how to categorise an event in |η|; everything else lives
-here: per-object energies under each calibration (:mod:`calocoffea.calibrations`), the
+here: per-object energies under each calibration (:mod:`calocoffea.energies`), the
 invariant mass recomputed per calibration, the ``response`` and ``mass`` histograms of
 :mod:`calocoffea.histograms`, the cutflow and the run metadata.
 
@@ -35,8 +35,9 @@ import numpy as np
 from coffea import processor
 
 from calocoffea import binning
-from calocoffea import calibrations as calib
-from calocoffea.memory import retain_freed_memory
+from calocoffea import energies as calib
+from calocoffea.channels import CHANNELS
+from calocoffea.kinematics import invariant_mass, massless_p4
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
 
@@ -67,13 +68,6 @@ def _warn_standard_only(filename: str) -> None:
     )
 
 
-def eta_bin(abseta: np.ndarray) -> np.ndarray:
-    """Index of the |η| bin of :data:`calocoffea.binning.ABS_ETA_EDGES` (-1 outside)."""
-    edges = np.asarray(binning.ABS_ETA_EDGES)
-    idx = np.searchsorted(edges, abseta, side="right") - 1
-    return np.where((abseta >= edges[0]) & (abseta < edges[-1]), idx, -1)
-
-
 class CaloProcessor(processor.ProcessorABC):
     """Base class: select → calibrate → recompute masses → fill histograms.
 
@@ -90,23 +84,31 @@ class CaloProcessor(processor.ProcessorABC):
     weights
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
-    retain_memory
-        On the first chunk in each worker process, tune glibc to keep freed memory for the
-        next chunk (:func:`calocoffea.memory.retain_freed_memory`; default True). False
-        leaves the process's allocator alone.
+
+    A subclass names its ``channel`` (a key of :data:`calocoffea.channels.CHANNELS`, which
+    gives ``collection``, ``particle`` and ``n_calo``), its ``selection_class`` and the
+    ``selector`` function applying it.
     """
 
-    #: Channel name (key of :data:`calocoffea.binning.MASS_BINS`).
+    #: Channel name (key of :data:`calocoffea.channels.CHANNELS`).
     channel: ClassVar[str]
-    #: Collection holding the calibrated objects and their particle type.
+    #: Collection holding the calibrated objects and their particle type (from CHANNELS).
     collection: ClassVar[str]
     particle: ClassVar[str]
-    #: Number of calibrated objects per selected event.
+    #: Number of calibrated objects per selected event (from CHANNELS).
     n_calo: ClassVar[int]
     #: Number of |η| categories of the mass histogram.
     n_categories: ClassVar[int] = len(binning.eta_pair_categories())
-    #: Selection configuration class of the channel.
+    #: Selection configuration class of the channel and the function applying it.
     selection_class: ClassVar[type]
+    selector: ClassVar[Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = CHANNELS[cls.channel]
+        cls.collection = spec.collection
+        cls.particle = spec.particle
+        cls.n_calo = spec.n_objects
 
     def __init__(
         self,
@@ -114,7 +116,6 @@ class CaloProcessor(processor.ProcessorABC):
         calibrations: tuple[str, ...] | list[str] | None = None,
         model_path: str | Path | None = None,
         weights: str = "sign",
-        retain_memory: bool = True,
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -125,7 +126,6 @@ class CaloProcessor(processor.ProcessorABC):
         if weights not in WEIGHT_MODES:
             raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
         self.weights = weights
-        self.retain_memory = bool(retain_memory)
         # absolute, so that workers with another working directory find the same file
         self.model_path = str(Path(model_path).resolve()) if model_path is not None else None
         known = calib.CALIBRATIONS
@@ -147,9 +147,9 @@ class CaloProcessor(processor.ProcessorABC):
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
 
     # ------------------------------------------------------------------ channel hooks
-    def select(self, events: ak.Array) -> Selected:  # pragma: no cover - abstract
+    def select(self, events: ak.Array) -> Selected:
         """Select events and objects (see :class:`calocoffea.selection.Selected`)."""
-        raise NotImplementedError
+        return type(self).selector(events, self.selection)
 
     def extra_p4(self, events: ak.Array, selected: Selected) -> np.ndarray | None:
         """Four-momentum (n_selected, 4) added to the calibrated objects in the mass."""
@@ -163,7 +163,7 @@ class CaloProcessor(processor.ProcessorABC):
 
     def required_branches(self) -> list[tuple[str, ...]]:
         """Branches the selection reads; each entry lists alternatives (any one suffices).
-        :func:`calocoffea.runner.run` checks them in every local file before processing."""
+        :func:`calocoffea.execution.runner.run` checks them in every local file first."""
         out: list[tuple[str, ...]] = []
         cuts = {f.name: getattr(self.selection, f.name) for f in dataclasses.fields(self.selection)}
         for name, value in cuts.items():
@@ -183,8 +183,6 @@ class CaloProcessor(processor.ProcessorABC):
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
         """Histograms, cutflow and metadata of one chunk of ``events``."""
-        if getattr(self, "retain_memory", True):
-            retain_freed_memory()  # once per process: reuse the previous chunks' memory
         fields = set(events.fields)
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields
@@ -229,11 +227,11 @@ class CaloProcessor(processor.ProcessorABC):
         weight = self._weights(ev, is_mc)
         mu = self._mu(ev)
         abseta = np.abs(eta)
-        etacat = self.categories(eta_bin(abseta).reshape(n_sel, k))
+        etacat = self.categories(binning.abs_eta_bin(abseta).reshape(n_sel, k))
         extra = self.extra_p4(ev, selected)
         for name in calibs:
-            p4 = calib.massless_p4(energies[name], eta, phi).reshape(n_sel, k, 4)
-            mass = calib.invariant_mass(p4, extra)
+            p4 = massless_p4(energies[name], eta, phi).reshape(n_sel, k, 4)
+            mass = invariant_mass(p4, extra)
             ok = np.isfinite(mass)
             out["mass"].fill(
                 calibration=name, etacat=etacat[ok], mu=mu[ok], mass=mass[ok], weight=weight[ok]
@@ -300,10 +298,10 @@ class CaloProcessor(processor.ProcessorABC):
         path = calib.cnn_model_path(self.particle, self.model_path)
         import hashlib
 
-        from calocoffea.inference import load_model
+        from calocoffea.cnn.inference import load_model
 
         # load once here so that a corrupt or mismatched model fails at construction (with
-        # calocoffea.inference.ModelError naming expected and found inputs), not per chunk
+        # calocoffea.cnn.inference.ModelError naming expected and found inputs), not per chunk
         load_model(path)
 
         digest = hashlib.sha256(path.read_bytes()).hexdigest()

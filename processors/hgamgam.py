@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import awkward as ak
-
-from calocoffea.selection import HgamgamSelection, Selected, select_hgamgam
+from calocoffea.selection import HgamgamSelection, select_hgamgam
 from processors.base import CaloProcessor
 
 
@@ -13,10 +11,5 @@ class HgamgamProcessor(CaloProcessor):
     categories. Selection: :class:`calocoffea.selection.HgamgamSelection`."""
 
     channel = "hgamgam"
-    collection = "Photon"
-    particle = "photon"
-    n_calo = 2
     selection_class = HgamgamSelection
-
-    def select(self, events: ak.Array) -> Selected:
-        return select_hgamgam(events, self.selection)
+    selector = staticmethod(select_hgamgam)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import awkward as ak
-
-from calocoffea.selection import Selected, ZeeSelection, select_zee
+from calocoffea.selection import ZeeSelection, select_zee
 from processors.base import CaloProcessor
 
 
@@ -13,10 +11,5 @@ class ZeeProcessor(CaloProcessor):
     categories. Selection: :class:`calocoffea.selection.ZeeSelection`."""
 
     channel = "zee"
-    collection = "Electron"
-    particle = "electron"
-    n_calo = 2
     selection_class = ZeeSelection
-
-    def select(self, events: ak.Array) -> Selected:
-        return select_zee(events, self.selection)
+    selector = staticmethod(select_zee)

@@ -6,7 +6,7 @@ import awkward as ak
 import numpy as np
 
 from calocoffea import binning
-from calocoffea.calibrations import ptetaphim_p4
+from calocoffea.kinematics import ptetaphim_p4
 from calocoffea.selection import Selected, ZmumugammaSelection, select_zmumugamma
 from processors.base import CaloProcessor
 
@@ -17,14 +17,9 @@ class ZmumugammaProcessor(CaloProcessor):
     Selection: :class:`calocoffea.selection.ZmumugammaSelection`."""
 
     channel = "zmumugamma"
-    collection = "Photon"
-    particle = "photon"
-    n_calo = 1
     n_categories = len(binning.ABS_ETA_EDGES) - 1
     selection_class = ZmumugammaSelection
-
-    def select(self, events: ak.Array) -> Selected:
-        return select_zmumugamma(events, self.selection)
+    selector = staticmethod(select_zmumugamma)
 
     def extra_p4(self, events: ak.Array, selected: Selected) -> np.ndarray:
         """Sum of the two muon four-momenta (n_selected, 4) in GeV."""

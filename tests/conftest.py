@@ -12,8 +12,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from calocoffea import geometry
-from calocoffea.images import window_cells
+from calocoffea.cnn.images import window_cells
+from calocoffea.kinematics import wrap_phi
 
 REPO = Path(__file__).resolve().parents[1]
 #: Fraction of the cluster energy per layer (presampler, strips, middle, back).
@@ -32,7 +32,7 @@ def cluster_cells(
     """
     cells = window_cells(eta_c, phi_c)
     d_eta = cells["eta"] - eta_c
-    d_phi = geometry.wrap_phi(cells["phi"] - phi_c)
+    d_phi = wrap_phi(cells["phi"] - phi_c)
     profile = np.exp(-0.5 * (d_eta**2 + d_phi**2) / 0.015**2) * cells["deta"] * cells["dphi"]
     e = np.zeros_like(profile)
     for lay in range(4):
@@ -212,7 +212,7 @@ def synthetic_nanoaod(tmp_path_factory) -> Path:
 
 def tiny_deepcalo_config():
     """A very small DeepCalo configuration for fast tests (needs torch)."""
-    from calocoffea.training.model import ModelConfig
+    from calocoffea.cnn.training.model import ModelConfig
 
     return ModelConfig(
         name="tiny",
@@ -231,8 +231,8 @@ def tiny_deepcalo_config():
 def deepcalo_tiny_model(tmp_path_factory) -> Path:
     """A tiny DeepCalo electron model (2 epochs on a synthetic sample) with its card."""
     pytest.importorskip("torch")
-    from calocoffea.training.cli import train_and_export
-    from calocoffea.training.dataset import synthetic_sample
+    from calocoffea.cnn.training.dataset import synthetic_sample
+    from calocoffea.cnn.training.workflow import train_and_export
 
     out = tmp_path_factory.mktemp("deepcalo") / "deepcalo_electron.onnx"
     train_and_export(synthetic_sample(3000, seed=5), tiny_deepcalo_config(), out, seed=5, threads=1)
@@ -243,7 +243,7 @@ def deepcalo_tiny_model(tmp_path_factory) -> Path:
 def deepcalo_sim_files(tmp_path_factory) -> dict[str, Path]:
     """Small simulated Z->ee (150 events, seed 77) and H->gamgam (120 events, seed 78) files
     made with ``calocoffea generate`` (E_acc-based pt, no BDT needed)."""
-    from calocoffea.cli import main
+    from calocoffea.app.cli import main
 
     d = tmp_path_factory.mktemp("deepcalo_sim")
     out = {}

@@ -1,6 +1,6 @@
 import json
 
-from calocoffea import cli
+from calocoffea.app import cli
 
 
 def test_bench_collects_results_and_reports_missing(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calocoffea.calibration.evaluation import MedianResponseCorrection, compare, eiqr, margin
+from calocoffea.bdt.evaluation import MedianResponseCorrection, compare, eiqr, margin
 
 
 def test_eiqr_is_sigma_for_a_gaussian():

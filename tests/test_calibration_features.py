@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calocoffea.calibration.features import (
+from calocoffea.bdt.inputs import (
     FEATURES,
     MODELS,
     REQUIRED_COLUMNS,
@@ -13,7 +13,7 @@ from calocoffea.calibration.features import (
     feature_names,
     photon_is_converted,
 )
-from calocoffea.calibration.toy import toy_gun_columns
+from calocoffea.bdt.toy import toy_gun_columns
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import uproot
 
-from calocoffea.calibration.samples import CLUSTER_COLUMNS, read_objects
+from calocoffea.bdt.samples import CLUSTER_COLUMNS, read_objects
 
 
 def _write(path, electron_cluster=((1, 0), (0,)), drop=None):

@@ -10,11 +10,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from calocoffea.calibration import load_standard_calibration, train_bdt
-from calocoffea.calibration.features import feature_matrix
-from calocoffea.calibration.standard import get_session, model_paths, sha256_file
-from calocoffea.calibration.toy import toy_gun_columns
-from calocoffea.cli import build_parser
+from calocoffea.app.cli import build_parser
+from calocoffea.app.commands.train_bdt import config_from_args
+from calocoffea.bdt import load_standard_calibration
+from calocoffea.bdt import training as train_bdt
+from calocoffea.bdt.inputs import feature_matrix
+from calocoffea.bdt.standard import get_session, model_paths, sha256_file
+from calocoffea.bdt.toy import toy_gun_columns
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def models(tmp_path_factory):
             "1",
         ]
     )
-    train_bdt.train_all(args)
+    train_bdt.train_all(config_from_args(args))
     return out
 
 

@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from calocoffea.calibration import train_bdt
-from calocoffea.calibration.features import MODELS, feature_names
-from calocoffea.calibration.standard import sha256_file
-from calocoffea.calibration.toy import toy_gun_columns
-from calocoffea.cli import build_parser, main
+from calocoffea.app.cli import build_parser, main
+from calocoffea.app.commands.train_bdt import config_from_args
+from calocoffea.bdt import training as train_bdt
+from calocoffea.bdt.inputs import MODELS, feature_names
+from calocoffea.bdt.standard import sha256_file
+from calocoffea.bdt.toy import toy_gun_columns
 
 QUICK = ["--n-trials", "2", "--max-rounds", "150", "--early-stopping", "20", "--nthread", "1"]
 
@@ -24,7 +25,7 @@ def _args(out, *extra):
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("bdt")
     args = _args(out, "--toy", "8000", "--seed", "5", "--search-objects", "1500")
-    return out, args, train_bdt.train_all(args)
+    return out, args, train_bdt.train_all(config_from_args(args))
 
 
 def _toy_dataset(model: str, n: int = 6000, seed: int = 4) -> train_bdt.Dataset:
@@ -44,7 +45,7 @@ def test_onnx_matches_xgboost(tmp_path, objective):
         "subsample": 0.85,
         "objective": objective,
     }
-    booster, row, _ = train_bdt._train_one(ds, cfg, _args(tmp_path, "--toy", "1"))
+    booster, row, _ = train_bdt._train_one(ds, cfg, config_from_args(_args(tmp_path, "--toy", "1")))
     assert row["n_trees"] == booster.num_boosted_rounds()
     path = tmp_path / "m.onnx"
     train_bdt.export_onnx(booster, ds.x.shape[1], path)

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import uproot
 
-from calocoffea.calibration import load_standard_calibration, train_bdt
-from calocoffea.calibration.samples import CLUSTER_COLUMNS, PHOTON_COLUMNS, read_objects
-from calocoffea.calibration.toy import toy_gun_columns
-from calocoffea.calibration.validate import (
+from calocoffea.app.cli import build_parser, main
+from calocoffea.app.commands.train_bdt import config_from_args
+from calocoffea.bdt import load_standard_calibration
+from calocoffea.bdt import training as train_bdt
+from calocoffea.bdt.samples import CLUSTER_COLUMNS, PHOTON_COLUMNS, read_objects
+from calocoffea.bdt.toy import toy_gun_columns
+from calocoffea.bdt.validate import (
     evaluate_file,
-    main,
     reference_energy,
     reference_from_card,
 )
-from calocoffea.cli import build_parser
 
 
 def _write_toy_file(path, particle, n, seed):
@@ -76,7 +77,7 @@ def setup(tmp_path_factory):
             str(gfile),
         ]
     )
-    cards = train_bdt.train_all(args)
+    cards = train_bdt.train_all(config_from_args(args))
     return d, efile, gfile, cards
 
 
@@ -108,6 +109,8 @@ def test_command_line(setup, tmp_path, capsys):
     assert (
         main(
             [
+                "validate",
+                "bdt",
                 "--electron",
                 str(efile),
                 "--photon",

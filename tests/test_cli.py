@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from calocoffea import cli
+from calocoffea.app import cli
 
 
 def test_help_lists_all_subcommands(capsys):

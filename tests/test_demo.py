@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from calocoffea import cli
+from calocoffea.app import cli
 
 CHANNELS = {"zee": ("mc", "data"), "zmumugamma": ("mc", "data"), "hgamgam": ("mc",)}
 

@@ -7,7 +7,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from calocoffea.features import (
+from calocoffea.cnn.inputs import (
     N_TRACKS,
     SIGMA_R,
     TRACK_DR,
@@ -152,7 +152,7 @@ def test_unknown_particle(sim_events):
 
 
 def test_cnn_energy_end_to_end(sim_events, deepcalo_tiny_model):
-    from calocoffea.inference import ModelError, cnn_energy
+    from calocoffea.cnn.inference import ModelError, cnn_energy
 
     ev = sim_events["zee"]
     energy, fallback = cnn_energy(ev.Electron, ev, "electron", model_path=deepcalo_tiny_model)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from coffea.util import save
 
-from calocoffea import cli
+from calocoffea.app import cli
 from calocoffea.fitting import toys
 from calocoffea.histograms import book_response
 

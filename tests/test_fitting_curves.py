@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from calocoffea import binning
+from calocoffea.channels import CHANNELS
 from calocoffea.fitting.curves import expected_counts
 from calocoffea.fitting.toys import zee_toy_masses
 
@@ -12,7 +12,7 @@ from calocoffea.fitting.toys import zee_toy_masses
 def test_expected_counts_match_zfit_model(model):
     from calocoffea.fitting.fitter import MassFitter
 
-    n, lo, hi = binning.MASS_BINS["hgamgam" if model == "double_gauss" else "zee"]
+    n, lo, hi = CHANNELS["hgamgam" if model == "double_gauss" else "zee"].mass_bins
     edges = np.linspace(lo, hi, n // 4 + 1)
     rng = np.random.default_rng(7)
     if model == "double_gauss":

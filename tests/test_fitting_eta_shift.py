@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from calocoffea import binning
+from calocoffea.constants import MZ_GEV
 from calocoffea.fitting import eta_shift
 from calocoffea.fitting.result import FitResult
-from calocoffea.fitting.shapes import MZ_GEV
 from calocoffea.histograms import book_mass
 
 PAIRS = binning.eta_pair_categories()

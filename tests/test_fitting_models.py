@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from calocoffea.fitting.shapes import GAMMA_Z_GEV, MZ_GEV
+from calocoffea.constants import GAMMA_Z_GEV, MZ_GEV
 
 zfit = pytest.importorskip("zfit")
 

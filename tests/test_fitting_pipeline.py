@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from calocoffea import binning
+from calocoffea.constants import MZ_GEV
 from calocoffea.fitting import toys
-from calocoffea.fitting.shapes import MZ_GEV
 from calocoffea.histograms import book_mass
 
 pytest.importorskip("zfit")

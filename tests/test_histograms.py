@@ -1,6 +1,7 @@
 import numpy as np
 
 from calocoffea import binning, histograms
+from calocoffea.channels import CHANNELS
 
 
 def test_response_axes_and_fill():
@@ -17,4 +18,4 @@ def test_response_axes_and_fill():
 def test_mass_categories():
     h = histograms.book_mass("zee", len(binning.eta_pair_categories()))
     assert h.axes["etacat"].size == 15
-    assert h.axes["mass"].edges[0] == binning.MASS_BINS["zee"][1]
+    assert h.axes["mass"].edges[0] == CHANNELS["zee"].mass_bins[1]

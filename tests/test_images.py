@@ -1,4 +1,4 @@
-"""Tests of calocoffea.images: up-sampled 56x11 per-layer cluster images."""
+"""Tests of calocoffea.cnn.images: up-sampled 56x11 per-layer cluster images."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calocoffea import geometry
-from calocoffea.images import (
+from calocoffea.cnn.images import (
     N_ETA,
     N_PHI,
     build_images,
     images_from_clusters,
     pixel_edges,
 )
+from calocoffea.kinematics import wrap_phi
 
 PE = geometry.IMAGE_ETA_PITCH
 PP = geometry.IMAGE_PHI_PITCH
@@ -162,7 +163,7 @@ def test_energy_conservation_cells_inside_window():
         phi = float(rng.uniform(-3, 3))
         cells = cluster_cells(rng, eta, phi, 100.0)
         ee, pe = pixel_edges(eta, phi)
-        d_phi = geometry.wrap_phi(cells["phi"] - phi)
+        d_phi = wrap_phi(cells["phi"] - phi)
         half_eta, half_phi = cells["deta"] / 2, cells["dphi"] / 2
         inside = (
             (cells["eta"] - half_eta >= ee[0])
@@ -202,7 +203,7 @@ def test_centring_single_cell_deposits():
         cen_eta = (img.sum(axis=1) * i).sum() / img.sum()
         cen_phi = (img.sum(axis=0) * j).sum() / img.sum()
         exp_eta = N_ETA / 2 + (cell.eta[0] - eta) / PE
-        exp_phi = N_PHI / 2 + geometry.wrap_phi(cell.phi[0] - phi) / PP
+        exp_phi = N_PHI / 2 + wrap_phi(cell.phi[0] - phi) / PP
         assert abs(cen_eta - exp_eta) <= 0.5 + 1e-9
         assert abs(cen_phi - exp_phi) <= 0.5 + 1e-9
 
@@ -264,9 +265,9 @@ def test_phi_wraparound_matches_shifted_cluster():
         cells = cluster_cells(rng, 0.7, phi_c, 80.0)
         assert (np.abs(cells["phi"]) > 2.8).all()
         assert (cells["phi"] > 0).any() and (cells["phi"] < 0).any()  # both sides of +-pi
-        moved = dict(cells, phi=geometry.wrap_phi(cells["phi"] - shift))
+        moved = dict(cells, phi=wrap_phi(cells["phi"] - shift))
         img_a, va = _build([cells], [0.7], [phi_c])
-        img_b, vb = _build([moved], [0.7], [geometry.wrap_phi(phi_c - shift)])
+        img_b, vb = _build([moved], [0.7], [wrap_phi(phi_c - shift)])
         assert va[0] and vb[0]
         np.testing.assert_allclose(img_a, img_b, atol=1e-6)
         assert img_a[0, :4].sum() == pytest.approx(cells["e"].sum(), rel=0.05)
@@ -393,7 +394,7 @@ def _cluster(draw):
         cells["deta"].append(draw(st.sampled_from([PE, 0.025 / 6, 0.025 / 4, 0.025, 0.05, 0.075])))
         cells["dphi"].append(draw(st.sampled_from([PP, 4 * PP])))
         cells["eta"].append(eta_c + draw(st.floats(-0.15, 0.15)))
-        cells["phi"].append(float(geometry.wrap_phi(phi_c + draw(st.floats(-0.2, 0.2)))))
+        cells["phi"].append(float(wrap_phi(phi_c + draw(st.floats(-0.2, 0.2)))))
         cells["e"].append(draw(_energy))
         cells["time"].append(draw(st.floats(-25, 25)))
     cells = {
@@ -443,7 +444,7 @@ def test_property_random_layouts(batch):
 def test_ranges_into_shared_cells_and_a_dirty_output_buffer():
     """build_images_from_ranges on cell ranges (in any order, repeated, with gaps) of one
     cell array, written into a garbage-filled buffer, equals build_images per cluster."""
-    from calocoffea.images import build_images_from_ranges
+    from calocoffea.cnn.images import build_images_from_ranges
 
     rng = np.random.default_rng(5)
     clusters = [cluster_cells(rng, eta, phi, 60.0) for eta, phi in

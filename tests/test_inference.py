@@ -10,9 +10,9 @@ import shutil
 import numpy as np
 import pytest
 
-from calocoffea import inference
-from calocoffea.inference import ModelError, load_model
-from calocoffea.training.dataset import synthetic_sample
+from calocoffea.cnn import inference
+from calocoffea.cnn.inference import ModelError, load_model
+from calocoffea.cnn.training.dataset import synthetic_sample
 
 
 def _feed(n, seed=0):
@@ -34,10 +34,10 @@ def test_one_log_line_names_provider(deepcalo_tiny_model, tmp_path, caplog):
     path = tmp_path / "copy.onnx"
     shutil.copy(deepcalo_tiny_model, path)
     shutil.copy(deepcalo_tiny_model.with_suffix(".json"), path.with_suffix(".json"))
-    with caplog.at_level(logging.INFO, logger="calocoffea.inference"):
+    with caplog.at_level(logging.INFO, logger="calocoffea.cnn.inference"):
         load_model(path)
         load_model(path)
-    lines = [r.getMessage() for r in caplog.records if r.name == "calocoffea.inference"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "calocoffea.cnn.inference"]
     assert len(lines) == 1
     assert "ExecutionProvider" in lines[0]
 

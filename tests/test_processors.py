@@ -384,7 +384,7 @@ def test_masses_and_responses_per_calibration(channel_sample):
 def test_zmumugamma_only_photon_energy_changes(channel_sample):
     out = run_local(ZmumugammaProcessor(calibrations=("bdt", "truth")), channel_sample)
     assert out["cutflow"]["selected"] > 0
-    from calocoffea.calibrations import ptetaphim_p4
+    from calocoffea.kinematics import ptetaphim_p4
     from calocoffea.selection import select_zmumugamma
 
     ev = load_events(channel_sample)
@@ -506,9 +506,9 @@ def test_cnn_requested_without_model_is_a_clear_error(tmp_path):
 def test_processors_do_not_import_zfit_or_tensorflow():
     code = (
         "import sys, processors.zee, processors.zmumugamma, processors.hgamgam, "
-        "calocoffea.runner, calocoffea.commands.run\n"
-        "from calocoffea import runner\n"
-        "[runner.make_processor(n) for n in runner.PROCESSORS]\n"
+        "calocoffea.execution.runner, calocoffea.app.commands.run\n"
+        "from processors import PROCESSORS, make_processor\n"
+        "[make_processor(n) for n in PROCESSORS]\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('zfit', 'tensorflow'))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
@@ -533,8 +533,8 @@ def test_chunks_without_candidates(tmp_path, proc_cls):
 
 
 def test_corrupt_cnn_model_fails_on_the_client(tmp_path):
-    pytest.importorskip("calocoffea.inference", reason="CNN inference module not built yet")
-    from calocoffea.inference import ModelError
+    pytest.importorskip("calocoffea.cnn.inference", reason="CNN inference module not built yet")
+    from calocoffea.cnn.inference import ModelError
 
     bad = tmp_path / "deepcalo_electron.onnx"
     bad.write_bytes(b"not an onnx file")

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from test_processors import load_events
 
-from calocoffea import calibrations as calib
-from calocoffea import runner
+from calocoffea import energies as calib
+from calocoffea.cnn.inference import load_model
+from calocoffea.cnn.training.dataset import synthetic_sample
+from calocoffea.execution import runner
 from calocoffea.fileset import normalize_fileset
-from calocoffea.inference import load_model
-from calocoffea.training.dataset import synthetic_sample
+from processors import make_processor
 
 N_EVENTS = 500
 
@@ -36,7 +37,7 @@ def sim_file(tmp_path_factory) -> Path:
 
 def test_cnn_output_independent_of_batch_composition(deepcalo_tiny_model):
     """An object's CNN ratio is bit-identical whatever batch it is evaluated in (onnxruntime
-    rounds ragged batches differently; calocoffea.inference pads them)."""
+    rounds ragged batches differently; calocoffea.cnn.inference pads them)."""
     model = load_model(deepcalo_tiny_model)
     s = synthetic_sample(700, seed=12)
     feed = {"images": s.images.astype(np.float32), "scalars": s.scalars, "tracks": s.tracks}
@@ -74,7 +75,7 @@ def test_cnn_histograms_identical_across_executors_workers_and_chunks(
     (the futures pool with 2 workers is in test_runner for the standard calibration)."""
     def run(**opts):
         fileset = normalize_fileset({"zee": [str(sim_file)]})
-        proc = runner.make_processor("zee", model_path=deepcalo_tiny_model)
+        proc = make_processor("zee", model_path=deepcalo_tiny_model)
         return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
 
     ref, _ = run(executor="iterative", chunksize=N_EVENTS)

@@ -23,9 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_processors import load_events, write_channel_sample
 
-from calocoffea import runner
-from calocoffea.cli import main
+from calocoffea.app.cli import main
+from calocoffea.execution import runner
 from calocoffea.fileset import normalize_fileset, write_fileset
+from processors import make_processor
 from processors.base import StandardOnlyWarning
 
 pytestmark = [
@@ -79,7 +80,7 @@ def rewrite_tree(
 def run_files(files: list[Path], proc: str = "zee", **opts):
     fileset = normalize_fileset({"sample": [str(f) for f in files]}, check_files=False)
     options = runner.RunOptions(progress=False, **{"executor": "iterative", **opts})
-    processor = runner.make_processor(proc, calibrations=("bdt", "truth"))
+    processor = make_processor(proc, calibrations=("bdt", "truth"))
     return runner.run(processor, fileset, options)
 
 
@@ -318,7 +319,7 @@ def test_odd_clusters_fall_back_and_are_counted(sim_file, edited_sim_file, deepc
     for cls in range(5):
         assert np.sum(selected_events % 6 == cls) > 0, EDITS[cls]
     # per-object check of the fallback flags and energies
-    from calocoffea import calibrations as calib
+    from calocoffea import energies as calib
 
     objects = ev[sel.mask].Electron[ak.from_regular(sel.calo_index)]
     ref_objects = ref_ev[sel.mask].Electron[ak.from_regular(sel.calo_index)]
@@ -341,7 +342,7 @@ def test_odd_clusters_fall_back_and_are_counted(sim_file, edited_sim_file, deepc
 
 def test_runner_reports_fallback_objects(edited_sim_file, deepcalo_tiny_model):
     fileset = normalize_fileset({"zee": [str(edited_sim_file)]})
-    proc = runner.make_processor("zee", model_path=deepcalo_tiny_model)
+    proc = make_processor("zee", model_path=deepcalo_tiny_model)
     out, metrics = runner.run(proc, fileset, runner.RunOptions(executor="iterative",
                                                                progress=False))
     assert metrics["fallback_objects"] == out["cutflow"]["fallback"] > 0
@@ -374,7 +375,7 @@ def _random_events(draw) -> list[list[tuple[float, float, list[float]]]]:
 
 
 def _write_random_file(path: Path, events) -> None:
-    from calocoffea.images import window_cells
+    from calocoffea.cnn.images import window_cells
 
     n_clu = [len(ev) for ev in events]
     clu = [c for ev in events for c in ev]
@@ -416,7 +417,7 @@ def _write_random_file(path: Path, events) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_random_events())
 def test_property_schema_and_images_on_random_files(events):
-    from calocoffea.images import images_from_clusters
+    from calocoffea.cnn.images import images_from_clusters
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "random.root"
@@ -450,7 +451,7 @@ def test_property_schema_and_images_on_random_files(events):
 
 
 def test_demo_summary_lists_skipped_files(good_files, bad_files):
-    from calocoffea.summary import sample_summary
+    from calocoffea.app.summary import sample_summary
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -2,8 +2,8 @@
 when the processor is built, naming the file and the expected and found inputs.
 
 Models are tiny hand-made ONNX graphs (``ratio = mean(scalars) + 0·mean(images) + 0·mean(tracks)``)
-with a card written by :func:`calocoffea.training.export.write_card`, so no training is
-needed. Lower-level checks of :mod:`calocoffea.inference` live in tests/test_inference.py.
+with a card written by :func:`calocoffea.cnn.training.export.write_card`, so no training is
+needed. Lower-level checks of :mod:`calocoffea.cnn.inference` live in tests/test_inference.py.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calocoffea import inference
-from calocoffea.cli import main
-from calocoffea.features import IMAGE_SHAPE, N_TRACKS, TRACK_VARS, scalar_names
+from calocoffea.app.cli import main
+from calocoffea.cnn import inference
+from calocoffea.cnn.inference import ModelError
+from calocoffea.cnn.inputs import IMAGE_SHAPE, N_TRACKS, TRACK_VARS, scalar_names
+from calocoffea.cnn.training.export import write_card
 from calocoffea.fileset import write_fileset
-from calocoffea.inference import ModelError
-from calocoffea.training.export import write_card
 from processors.zee import ZeeProcessor
 
 N_SCALARS = len(scalar_names("electron"))
@@ -135,7 +135,7 @@ def test_graph_inputs_differing_from_card_name_expected_and_found(tmp_path):
     ids=["12 scalars", "time channels", "no tracks"],
 )
 def test_model_inputs_differing_from_features_name_expected_and_found(tmp_path, inputs, found):
-    """Graph and card agree, but not with what calocoffea.features feeds an electron model."""
+    """Graph and card agree, but not with what calocoffea.cnn.inputs feeds an electron model."""
     path = write_model(tmp_path / "mismatch.onnx", inputs)
     with pytest.raises(ModelError) as info:
         inference.load_model(path)

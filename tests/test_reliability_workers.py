@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from test_processors import write_channel_sample
 
-from calocoffea import runner
+from calocoffea.execution import runner
 from calocoffea.fileset import normalize_fileset
+from processors import make_processor
 
 pytestmark = pytest.mark.filterwarnings("ignore::processors.base.StandardOnlyWarning")
 
@@ -69,7 +70,7 @@ def sample(tmp_path_factory) -> Path:
 
 def _run(path: Path, **opts):
     fileset = normalize_fileset({"sample": [str(path)]})
-    proc = runner.make_processor("zee", calibrations=("bdt", "truth"))
+    proc = make_processor("zee", calibrations=("bdt", "truth"))
     return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
 
 

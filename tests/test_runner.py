@@ -12,9 +12,11 @@ import pytest
 from coffea.util import load
 from test_processors import write_channel_sample
 
-from calocoffea import runner
-from calocoffea.cli import main
+from calocoffea.app.cli import main
+from calocoffea.execution import runner
+from calocoffea.execution.clusters import ClusterUnavailable
 from calocoffea.fileset import FilesetError, load_fileset, normalize_fileset, write_fileset
+from processors import make_processor
 from processors.base import StandardOnlyWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::processors.base.StandardOnlyWarning")
@@ -35,7 +37,7 @@ def sample_small(tmp_path_factory) -> Path:
 def _run(path: Path, **opts):
     fileset = normalize_fileset({"sample": [str(path)]})
     options = runner.RunOptions(progress=False, **opts)
-    return runner.run(runner.make_processor("zee", calibrations=("bdt", "truth")), fileset, options)
+    return runner.run(make_processor("zee", calibrations=("bdt", "truth")), fileset, options)
 
 
 def assert_identical(a: dict, b: dict) -> None:
@@ -83,7 +85,7 @@ def test_cuda_cluster_falls_back_to_cpu(sample_small):
 def test_condor_without_dask_jobqueue_is_a_clear_error(sample_small):
     if importlib.util.find_spec("dask_jobqueue") is not None:
         pytest.skip("dask-jobqueue is installed; would submit real jobs")
-    with pytest.raises(runner.ClusterUnavailable, match="dask-jobqueue"):
+    with pytest.raises(ClusterUnavailable, match="dask-jobqueue"):
         _run(sample_small, executor="dask", cluster="condor")
 
 
@@ -95,7 +97,7 @@ def test_options_are_checked():
     with pytest.raises(ValueError, match="workers"):
         runner.RunOptions(workers=0).check()
     with pytest.raises(ValueError, match="unknown processor"):
-        runner.make_processor("ttbar")
+        make_processor("ttbar")
 
 
 @pytest.mark.filterwarnings("ignore:Performed attempt")
@@ -103,7 +105,7 @@ def test_skip_bad_files_reports_them(sample_small, tmp_path):
     truncated = tmp_path / "truncated.root"
     truncated.write_bytes(sample_small.read_bytes()[:5000])
     fileset = normalize_fileset({"s": [str(sample_small), str(truncated)]})
-    proc = runner.make_processor("zee", calibrations=("bdt",))
+    proc = make_processor("zee", calibrations=("bdt",))
     with pytest.raises(Exception, match=r"truncated\.root"):
         runner.run(proc, fileset, runner.RunOptions(executor="iterative", progress=False))
     out, metrics = runner.run(

@@ -11,7 +11,7 @@ import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
-from calocoffea.images import images_from_clusters
+from calocoffea.cnn.images import images_from_clusters
 from calocoffea.schema import CaloNanoAODSchema
 
 

@@ -1,12 +1,13 @@
 import numpy as np
 
 from calocoffea import geometry as geo
-from calocoffea.sim import detector, kinematics
+from calocoffea.kinematics import wrap_phi
+from calocoffea.sim import detector, processes
 
 
 def _gun(pdg, n=20000, eta=(0.1, 0.5), energy=40.0, seed=0):
     rng = np.random.default_rng(seed)
-    gen = kinematics.gen_gun(rng, n, pdg, eta_range=eta, energy=energy)
+    gen = processes.gen_gun(rng, n, pdg, eta_range=eta, energy=energy)
     objs = detector.select_objects(gen)
     sh, trk = detector.propagate(rng, gen, objs)
     return gen, objs, sh, trk
@@ -37,7 +38,7 @@ def test_electron_energy_is_shared_and_bends_with_charge():
     assert np.all(e_sum <= objs.energy + 1e-9)
     # the final electron (not photon) shower is bent opposite for opposite charges
     el = ~sh.is_photon
-    dphi = geo.wrap_phi(sh.phi[el] - objs.phi[sh.obj[el]])
+    dphi = wrap_phi(sh.phi[el] - objs.phi[sh.obj[el]])
     q = np.where(objs.pdg[sh.obj[el]] == 11, -1, 1)
     assert np.all(np.sign(dphi[np.abs(dphi) > 1e-6]) == -q[np.abs(dphi) > 1e-6])
     pt = objs.pt[sh.obj[el]]
@@ -49,7 +50,7 @@ def test_electron_energy_is_shared_and_bends_with_charge():
 
 def test_muons():
     rng = np.random.default_rng(3)
-    gen = kinematics.gen_zmumugamma(rng, 3000)
+    gen = processes.gen_zmumugamma(rng, 3000)
     cols, _trk = detector.muon_tracks_and_objects(rng, gen)
     true_pt = gen.pt[np.abs(gen.pdg_id) == 13]
     assert len(cols["pt"]) <= len(true_pt)
@@ -59,7 +60,7 @@ def test_muons():
 
 def test_zee_fsr_photons_inside_the_window_join_their_electron():
     rng = np.random.default_rng(3)
-    gen = kinematics.gen_zee(rng, 4000)
+    gen = processes.gen_zee(rng, 4000)
     ph_rows, mom_rows = detector.merged_fsr(gen)
     assert len(ph_rows) > 300
     assert np.all(gen.pdg_id[ph_rows] == 22) and np.all(np.abs(gen.pdg_id[mom_rows]) == 11)

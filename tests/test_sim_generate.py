@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import uproot
 
-from calocoffea.cli import main
+from calocoffea.app.cli import main
 from calocoffea.sim import generate_file
 from calocoffea.sim.generate import conditions_path
 from calocoffea.sim.writer import truncate_mantissa

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from calocoffea.app.sim_realism import evaluate
 from calocoffea.sim import generate_file
-from calocoffea.sim.validate import evaluate
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from calocoffea.cli import main
-from calocoffea.inference import load_model
-from calocoffea.training.dataset import build_sample
+from calocoffea.app.cli import main
+from calocoffea.cnn.inference import load_model
+from calocoffea.cnn.training.dataset import build_sample
 
 
 @pytest.mark.slow

@@ -10,17 +10,17 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from calocoffea.features import TRACK_LOG_VARS, scalar_names, track_names  # noqa: E402
-from calocoffea.training.dataset import synthetic_sample  # noqa: E402
-from calocoffea.training.export import (  # noqa: E402
+from calocoffea.cnn.inputs import TRACK_LOG_VARS, scalar_names, track_names  # noqa: E402
+from calocoffea.cnn.training.dataset import synthetic_sample  # noqa: E402
+from calocoffea.cnn.training.export import (  # noqa: E402
     DeepCaloExport,
     export_onnx,
     sha256_file,
     write_card,
 )
-from calocoffea.training.model import DeepCaloNet, preset  # noqa: E402
-from calocoffea.training.preprocessing import Preprocess, fit_preprocessing  # noqa: E402
-from calocoffea.training.train import predict  # noqa: E402
+from calocoffea.cnn.training.model import DeepCaloNet, preset  # noqa: E402
+from calocoffea.cnn.training.preprocessing import Preprocess, fit_preprocessing  # noqa: E402
+from calocoffea.cnn.training.train import predict  # noqa: E402
 
 
 def _wrapper(sample, sigma=False, seed=0):

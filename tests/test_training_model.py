@@ -7,10 +7,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from calocoffea.features import TRACK_LOG_VARS, scalar_names, track_names  # noqa: E402
-from calocoffea.training.dataset import synthetic_sample  # noqa: E402
-from calocoffea.training.model import DeepCaloNet, ModelConfig, count_flops, preset  # noqa: E402
-from calocoffea.training.preprocessing import Preprocess, fit_preprocessing  # noqa: E402
+from calocoffea.cnn.inputs import TRACK_LOG_VARS, scalar_names, track_names  # noqa: E402
+from calocoffea.cnn.training.dataset import synthetic_sample  # noqa: E402
+from calocoffea.cnn.training.model import DeepCaloNet, ModelConfig, count_flops, preset  # noqa: E402
+from calocoffea.cnn.training.preprocessing import Preprocess, fit_preprocessing  # noqa: E402
 
 N_S, N_T = len(scalar_names("electron")), len(track_names())
 

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from calocoffea.training.dataset import mislabel_mask, synthetic_sample  # noqa: E402
-from calocoffea.training.train import gaussian_nll, logcosh, predict, train  # noqa: E402
+from calocoffea.cnn.training.dataset import mislabel_mask, synthetic_sample  # noqa: E402
+from calocoffea.cnn.training.train import gaussian_nll, logcosh, predict, train  # noqa: E402
 from tests.conftest import tiny_deepcalo_config  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from iminuit.cost import BinnedNLL
 from scipy import signal, stats
 from scipy.integrate import cumulative_trapezoid
 
-from calocoffea.fitting.shapes import GAMMA_Z_GEV, MZ_GEV
+from calocoffea.constants import GAMMA_Z_GEV, MZ_GEV
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calocoffea.fitting.pairs import accepted_pair_rows, solve_weighted
 from calocoffea.fitting.result import FitResult
 
 
@@ -55,22 +56,9 @@ def solve_resolution(
     width_param: str = "sigma",
 ) -> EtaResolution:
     """Solve eq. 5.14 for σ_i (n_bins,) from the accepted fits of the (i, j) ``pairs``."""
-    if len(pairs) != len(results):
-        raise ValueError(f"{len(pairs)} pairs but {len(results)} fit results")
-    rows, y, w, used = [], [], [], []
-    for k, ((i, j), res) in enumerate(zip(pairs, results, strict=True)):
-        s, ds = res.value(width_param), res.error(width_param)
-        if not res.accepted or not np.isfinite(s) or not np.isfinite(ds) or ds <= 0:
-            continue
-        row = np.zeros(n_bins)
-        row[i] += 1.0
-        row[j] += 1.0
-        rows.append(row)
-        y.append(s * s)
-        w.append(1.0 / (2.0 * s * ds) ** 2)
-        used.append(k)
+    rows = accepted_pair_rows(pairs, results, width_param, n_bins, 1.0)
     nan = np.full(n_bins, np.nan)
-    if not rows:
+    if not len(rows):
         return EtaResolution(
             nan,
             nan.copy(),
@@ -81,17 +69,9 @@ def solve_resolution(
             0,
             [],
         )
-    x = np.asarray(rows)
-    y_arr, w_arr = np.asarray(y), np.asarray(w)
-    identified = np.any(x != 0, axis=0)
-    xs = x[:, identified]
-    cov_s = np.linalg.pinv(xs.T @ (w_arr[:, None] * xs))
-    sol = cov_s @ (xs.T @ (w_arr * y_arr))
-    s2 = np.full(n_bins, np.nan)
-    s2[identified] = sol
-    cov = np.full((n_bins, n_bins), np.nan)
-    idx = np.flatnonzero(identified)
-    cov[np.ix_(idx, idx)] = cov_s
+    s, ds = rows.values, rows.errors
+    lsq = solve_weighted(rows.x, s * s, 1.0 / (2.0 * s * ds) ** 2)
+    s2, cov, identified = lsq.solution, lsq.covariance, lsq.identified
     physical = identified & (np.nan_to_num(s2, nan=-1.0) > 0)
     sigma = np.where(physical, np.sqrt(np.clip(s2, 0.0, None)), np.where(identified, 0.0, np.nan))
     ds2 = np.sqrt(np.clip(np.diag(cov), 0.0, None))
@@ -99,16 +79,15 @@ def solve_resolution(
         sigma_err = np.where(
             physical, ds2 / (2.0 * sigma), np.where(identified, np.sqrt(ds2), np.nan)
         )
-    resid = y_arr - xs @ sol
     return EtaResolution(
         sigma,
         sigma_err,
         cov,
         identified,
         physical,
-        float(np.sum(w_arr * resid**2)),
-        len(rows) - int(identified.sum()),
-        used,
+        lsq.chi2,
+        lsq.ndf,
+        rows.used,
     )
 
 

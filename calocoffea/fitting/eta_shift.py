@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import hist
 import numpy as np
 
+from calocoffea.constants import MZ_GEV
+from calocoffea.fitting.pairs import accepted_pair_rows, solve_weighted
 from calocoffea.fitting.result import FitResult
-from calocoffea.fitting.shapes import MZ_GEV
 
 log = logging.getLogger(__name__)
 
@@ -72,43 +73,18 @@ def solve_alpha(
     shift_param: str = "mu",
 ) -> EtaShift:
     """Solve eq. 9.8 for α (n_bins,) from the accepted fits of the (i, j) ``pairs``."""
-    if len(pairs) != len(results):
-        raise ValueError(f"{len(pairs)} pairs but {len(results)} fit results")
-    rows, y, w, used = [], [], [], []
-    for k, ((i, j), res) in enumerate(zip(pairs, results, strict=True)):
-        mu, err = res.value(shift_param), res.error(shift_param)
-        if not res.accepted or not np.isfinite(mu) or not np.isfinite(err) or err <= 0:
-            continue
-        m_ij = mass_ref + mu
-        row = np.zeros(n_bins)
-        row[i] += 0.5
-        row[j] += 0.5
-        rows.append(row)
-        y.append((mass_ref - m_ij) / m_ij)
-        w.append((m_ij**2 / (err * mass_ref)) ** 2)
-        used.append(k)
-    identified = np.zeros(n_bins, dtype=bool)
-    alpha = np.zeros(n_bins)
-    cov = np.full((n_bins, n_bins), np.nan)
-    if not rows:
+    rows = accepted_pair_rows(pairs, results, shift_param, n_bins, 0.5)
+    if not len(rows):
         log.warning("eta-shift: no accepted category, alpha set to 0")
-        return EtaShift(alpha, cov, identified, float("nan"), 0, 0, [])
-    x = np.asarray(rows)
-    y_arr, w_arr = np.asarray(y), np.asarray(w)
-    identified = np.any(x != 0, axis=0)
-    xs = x[:, identified]
-    fisher = xs.T @ (w_arr[:, None] * xs)
-    # pinv rather than inv: a bin seen only in mixed pairs with another unconstrained bin
-    # makes the system degenerate; pinv returns the minimum-norm solution instead of failing
-    cov_s = np.linalg.pinv(fisher)
-    sol = cov_s @ (xs.T @ (w_arr * y_arr))
-    alpha[identified] = sol
-    idx = np.flatnonzero(identified)
-    cov[np.ix_(idx, idx)] = cov_s
-    resid = y_arr - xs @ sol
-    chi2 = float(np.sum(w_arr * resid**2))
-    ndf = len(rows) - int(identified.sum())
-    return EtaShift(alpha, cov, identified, chi2, ndf, len(rows), used)
+        return EtaShift(np.zeros(n_bins), np.full((n_bins, n_bins), np.nan),
+                        np.zeros(n_bins, dtype=bool), float("nan"), 0, 0, [])
+    m_ij = mass_ref + rows.values
+    y = (mass_ref - m_ij) / m_ij
+    w = (m_ij**2 / (rows.errors * mass_ref)) ** 2
+    lsq = solve_weighted(rows.x, y, w)
+    alpha = np.where(lsq.identified, lsq.solution, 0.0)
+    return EtaShift(alpha, lsq.covariance, lsq.identified, lsq.chi2, lsq.ndf, len(rows),
+                    rows.used)
 
 
 def pair_scale(alpha: np.ndarray, i: int, j: int) -> float:

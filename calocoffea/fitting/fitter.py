@@ -14,59 +14,20 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 import zfit
 from zfit._data.binneddatav1 import BinnedData, BinnedHolder
 
-from calocoffea import metrics
-from calocoffea.fitting import breit_wigner_cb as models
+from calocoffea.fitting import zfit_models
+from calocoffea.fitting.models import mass_model
 from calocoffea.fitting.result import AcceptanceCriteria, FitResult, pearson_chi2
-from calocoffea.fitting.shapes import GAMMA_Z_GEV, MZ_GEV
 
 log = logging.getLogger(__name__)
 
-MODELS: tuple[str, ...] = ("bwcb", "bwcb_bkg", "double_gauss")
 _counter = itertools.count()
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """Floating parameter: name, default start and (lower, upper) limits."""
-
-    name: str
-    start: float
-    lower: float
-    upper: float
-
-
-#: Parameter limits per model. μ is the CB shift relative to m_Z for the BW⊗CB models.
-PARAM_SPECS: dict[str, tuple[ParamSpec, ...]] = {
-    "bwcb": (
-        ParamSpec("mu", 0.0, -5.0, 5.0),
-        ParamSpec("sigma", 1.5, 0.005, 10.0),
-        ParamSpec("alpha", 1.5, 0.1, 10.0),
-        ParamSpec("n", 5.0, 1.05, 100.0),
-    ),
-    "bwcb_bkg": (
-        ParamSpec("mu", 0.0, -5.0, 5.0),
-        ParamSpec("sigma", 1.5, 0.005, 10.0),
-        ParamSpec("alpha", 1.5, 0.1, 10.0),
-        ParamSpec("n", 5.0, 1.05, 100.0),
-        ParamSpec("frac_bkg", 0.1, 0.0, 0.9),
-        ParamSpec("mu_bkg", 85.0, 60.0, 120.0),
-        ParamSpec("sigma_bkg", 10.0, 4.0, 40.0),
-    ),
-    "double_gauss": (
-        ParamSpec("mu", 125.0, 115.0, 135.0),
-        ParamSpec("sigma", 1.7, 0.05, 10.0),
-        ParamSpec("frac", 0.8, 0.0, 1.0),
-    ),
-}
 
 
 class _VariableHolder(BinnedHolder):
@@ -84,8 +45,9 @@ class _VariableHolder(BinnedHolder):
 class MassFitter:
     """Binned NLL fits of ``model`` on fixed mass-bin ``edges`` (GeV), compiled once.
 
-    ``model`` is one of :data:`MODELS`; ``subdivisions`` sets the BW⊗CB convolution step
-    (min bin width / subdivisions); ``criteria`` decide ``FitResult.accepted``.
+    ``model`` is a key of :data:`calocoffea.fitting.models.MODELS`; ``subdivisions`` sets
+    the BW⊗CB convolution step (min bin width / subdivisions); ``criteria`` decide
+    ``FitResult.accepted``.
     """
 
     def __init__(
@@ -96,42 +58,18 @@ class MassFitter:
         criteria: AcceptanceCriteria | None = None,
         tolerance: float = 1e-3,
     ) -> None:
-        if model not in PARAM_SPECS:
-            raise ValueError(f"unknown fit model {model!r}; choose one of {MODELS}")
+        self.model = mass_model(model)
         self.edges = np.asarray(edges, dtype=float)
         self.model_name = model
         self.criteria = criteria or AcceptanceCriteria()
-        self.specs = PARAM_SPECS[model]
+        self.specs = self.model.params
         tag = next(_counter)  # zfit parameter names must be unique per process
         self.params = {
             s.name: zfit.Parameter(f"{s.name}_{model}_{tag}", s.start, s.lower, s.upper)
             for s in self.specs
         }
-        space = models.binned_space(self.edges, name=f"mass_{tag}")
-        p = self.params
-        if model == "bwcb":
-            self.pdf = models.BinnedBWCB(
-                space,
-                mu=p["mu"],
-                sigma=p["sigma"],
-                alpha=p["alpha"],
-                n=p["n"],
-                subdivisions=subdivisions,
-            )
-        elif model == "bwcb_bkg":
-            self.pdf = models.BinnedBWCBPlusGauss(
-                space,
-                mu=p["mu"],
-                sigma=p["sigma"],
-                alpha=p["alpha"],
-                n=p["n"],
-                frac_bkg=p["frac_bkg"],
-                mu_bkg=p["mu_bkg"],
-                sigma_bkg=p["sigma_bkg"],
-                subdivisions=subdivisions,
-            )
-        else:
-            self.pdf = models.BinnedDoubleGauss(space, mu=p["mu"], sigma=p["sigma"], frac=p["frac"])
+        space = zfit_models.binned_space(self.edges, name=f"mass_{tag}")
+        self.pdf = zfit_models.BinnedMassPDF(space, self.model, self.params, subdivisions)
         n_bins = self.edges.size - 1
         self._values = tf.Variable(np.ones(n_bins), dtype=tf.float64, trainable=False)
         holder = _VariableHolder(space=space, values=self._values, variances=None)
@@ -142,16 +80,7 @@ class MassFitter:
     # -- starting values -------------------------------------------------------------------
     def _starts(self, counts: np.ndarray) -> dict[str, float]:
         starts = {s.name: s.start for s in self.specs}
-        q25, q50, q75 = metrics.hist_quantiles(counts, self.edges, [0.25, 0.5, 0.75])
-        iqr = q75 - q25
-        if self.model_name == "double_gauss":
-            starts["mu"] = float(q50)
-            starts["sigma"] = float(np.clip(iqr / 1.349, 0.5, 5.0))
-            return starts
-        # the BW⊗Gauss (Voigt) FWHM approximation, using the IQR as a FWHM proxy
-        fwhm_g2 = (iqr - 0.5346 * GAMMA_Z_GEV) ** 2 - 0.2166 * GAMMA_Z_GEV**2
-        starts["mu"] = float(np.clip(q50 - MZ_GEV, -4.0, 4.0))
-        starts["sigma"] = float(np.clip(math.sqrt(max(fwhm_g2, 0.01)) / 2.3548, 0.3, 5.0))
+        starts.update(self.model.starts(counts, self.edges))
         return starts
 
     # -- one fit ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import hist
 import numpy as np
 
 from calocoffea import binning, metrics
+from calocoffea.channels import CHANNELS
 from calocoffea.fitting import eta_resolution, eta_shift
 from calocoffea.fitting.fitter import MassFitter
 from calocoffea.fitting.result import AcceptanceCriteria, FitResult, json_safe
@@ -31,11 +32,6 @@ from calocoffea.fitting.result import AcceptanceCriteria, FitResult, json_safe
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-CHANNEL_MODELS: dict[str, str] = {
-    "zee": "bwcb",
-    "zmumugamma": "bwcb_bkg",
-    "hgamgam": "double_gauss",
-}
 SHIFTED_CALIBRATIONS: tuple[str, ...] = ("bdt", "cnn")
 N_ETA = len(binning.ABS_ETA_EDGES) - 1
 
@@ -94,11 +90,11 @@ def fit_mass(
     fitter: MassFitter | None = None,
 ) -> dict[str, Any]:
     """All mass fits of one channel's ``mass`` histogram; JSON-ready dict."""
-    if channel not in CHANNEL_MODELS:
-        raise ValueError(f"unknown channel {channel!r}; expected one of {list(CHANNEL_MODELS)}")
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}; expected one of {list(CHANNELS)}")
     h = _check_mass_hist(h)
     t0 = time.perf_counter()
-    model = CHANNEL_MODELS[channel]
+    model = CHANNELS[channel].mass_model
     edges = h.axes["mass"].edges
     if fitter is None:
         fitter = MassFitter(edges, model=model, subdivisions=subdivisions, criteria=criteria)
@@ -258,7 +254,7 @@ def fit_mu_bins(
     if fitter is None:
         fitter = MassFitter(
             h.axes["mass"].edges,
-            model=CHANNEL_MODELS[channel],
+            model=CHANNELS[channel].mass_model,
             subdivisions=subdivisions,
             criteria=criteria,
         )
@@ -338,8 +334,8 @@ def fit_output(
         raise KeyError(f"processor output lacks {missing}; keys are {sorted(output)}")
     meta = dict(output["meta"])
     channel = meta.get("channel")
-    if channel not in CHANNEL_MODELS:
-        raise ValueError(f"meta['channel'] = {channel!r}; expected one of {list(CHANNEL_MODELS)}")
+    if channel not in CHANNELS:
+        raise ValueError(f"meta['channel'] = {channel!r}; expected one of {list(CHANNELS)}")
     criteria = criteria or AcceptanceCriteria()
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -352,7 +348,7 @@ def fit_output(
     mass = _check_mass_hist(output["mass"])
     fitter = MassFitter(
         mass.axes["mass"].edges,
-        model=CHANNEL_MODELS[channel],
+        model=CHANNELS[channel].mass_model,
         subdivisions=subdivisions,
         criteria=criteria,
     )

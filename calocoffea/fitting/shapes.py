@@ -22,9 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Z boson pole mass and width (GeV), fixed in every Breit–Wigner (PDG values used by the thesis).
-MZ_GEV: float = 91.1876
-GAMMA_Z_GEV: float = 2.4952
+from calocoffea.constants import GAMMA_Z_GEV, MZ_GEV
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)

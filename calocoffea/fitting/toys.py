@@ -15,7 +15,7 @@ import hist
 import numpy as np
 
 from calocoffea import binning
-from calocoffea.fitting.shapes import GAMMA_Z_GEV, MZ_GEV
+from calocoffea.constants import GAMMA_Z_GEV, MZ_GEV
 from calocoffea.histograms import book_mass
 
 

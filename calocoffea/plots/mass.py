@@ -8,13 +8,8 @@ import hist
 import matplotlib.pyplot as plt
 import numpy as np
 
+from calocoffea.channels import CHANNELS
 from calocoffea.plots.style import calib_color, calib_label, label, use_style
-
-CHANNEL_TITLE = {
-    "zee": r"$Z\rightarrow ee$",
-    "zmumugamma": r"$Z\rightarrow\mu\mu\gamma$",
-    "hgamgam": r"$H\rightarrow\gamma\gamma$",
-}
 
 
 def plot_mass_peaks(
@@ -55,7 +50,8 @@ def plot_mass_peaks(
             rax.step(edges, np.r_[pull, pull[-1]], where="post", color=color, lw=1.2)
     ax.set_ylabel(f"Events / {np.diff(next(iter(hists.values())).axes[0].edges)[0]:.2g} GeV")
     ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
-    ax.legend(loc="upper right", fontsize="small", title=CHANNEL_TITLE.get(channel, channel))
+    title = CHANNELS[channel].tex if channel in CHANNELS else channel
+    ax.legend(loc="upper right", fontsize="small", title=title)
     label(ax, simulation=simulation)
     rax.axhline(0, color="k", lw=0.8)
     for y in (-2, 2):

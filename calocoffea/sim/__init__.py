@@ -6,6 +6,6 @@ for the physics and docs/data_format.md for the output branches.
 
 from calocoffea.sim.config import SimConfig, default_config
 from calocoffea.sim.generate import generate_file
-from calocoffea.sim.kinematics import PROCESSES
+from calocoffea.sim.processes import PROCESSES
 
 __all__ = ["PROCESSES", "SimConfig", "default_config", "generate_file"]

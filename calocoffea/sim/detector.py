@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from calocoffea import geometry as geo
-from calocoffea.sim.kinematics import GenParticles
+from calocoffea.kinematics import wrap_phi
+from calocoffea.sim.processes import GenParticles
 
 #: Curvature constant: 1/R [1/cm] = CURV * B[T] / pT[GeV].
 CURV = 0.003
@@ -170,7 +171,7 @@ def merged_fsr(gen: GenParticles) -> tuple[np.ndarray, np.ndarray]:
     cand, mom = cand[is_e], mom[is_e]
     acc = _in_acceptance(gen)
     deta = np.abs(gen.eta[cand] - gen.eta[mom])
-    dphi = np.abs(geo.wrap_phi(gen.phi[cand] - gen.phi[mom]))
+    dphi = np.abs(wrap_phi(gen.phi[cand] - gen.phi[mom]))
     inside = (
         acc[mom]
         & (deta < 0.5 * geo.WINDOW_ETA_CELLS * geo.LAYER2_DETA)
@@ -224,7 +225,7 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
         sh_obj.append(mask_idx)
         sh_e.append(e)
         sh_eta.append(eta)
-        sh_phi.append(geo.wrap_phi(phi))
+        sh_phi.append(wrap_phi(phi))
         sh_ph.append(np.full(len(mask_idx), photon))
 
     # ---- electrons: two brem zones (silicon, TRT+services), then bending to the calo ----
@@ -275,7 +276,7 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
         event=objs.event[ie],
         pt=np.abs(pt_meas),
         eta=objs.eta[ie] + 0.0005 * rng.standard_normal(len(ie)),
-        phi=geo.wrap_phi(objs.phi[ie] + 0.0003 * rng.standard_normal(len(ie))),
+        phi=wrap_phi(objs.phi[ie] + 0.0003 * rng.standard_normal(len(ie))),
         charge=charge[ie].astype(np.int32),
         d0=d0,
         d0sig=d0 / sd0,
@@ -335,7 +336,7 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
                 event=objs.event[k],
                 pt=ptm,
                 eta=objs.eta[k] + 0.001 * rng.standard_normal(n_ok),
-                phi=geo.wrap_phi(objs.phi[k] + 0.001 * rng.standard_normal(n_ok)),
+                phi=wrap_phi(objs.phi[k] + 0.001 * rng.standard_normal(n_ok)),
                 charge=np.full(n_ok, int(q), np.int32),
                 d0=d0,
                 d0sig=d0 / sd0,
@@ -385,7 +386,7 @@ def muon_tracks_and_objects(rng: np.random.Generator, gen: GenParticles) -> tupl
         "event": gen.event[i],
         "pt": pt * (1 + res * rng.standard_normal(n)),
         "eta": gen.eta[i] + 0.0003 * rng.standard_normal(n),
-        "phi": geo.wrap_phi(gen.phi[i] + 0.0002 * rng.standard_normal(n)),
+        "phi": wrap_phi(gen.phi[i] + 0.0002 * rng.standard_normal(n)),
         "charge": charge,
         "looseId": np.ones(n, bool),
         "tightId": (rng.uniform(0, 1, n) < 0.95) & (np.abs(gen.eta[i]) < 2.4),
@@ -420,4 +421,4 @@ def muon_calo_impacts(gen: GenParticles) -> tuple[np.ndarray, np.ndarray, np.nda
     q = np.where(gen.pdg_id[i] > 0, -1.0, 1.0)
     r_c = geo.calo_front_radius(gen.eta[i]) * 1.1
     y, _ = charged_offset(r_c, 0.0, geo.field_exit_radius(gen.eta[i]), q * CURV * 2.0 / gen.pt[i])
-    return gen.event[i], gen.eta[i], geo.wrap_phi(gen.phi[i] + y / r_c)
+    return gen.event[i], gen.eta[i], wrap_phi(gen.phi[i] + y / r_c)

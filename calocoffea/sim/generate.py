@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from calocoffea.sim.config import SimConfig, default_config
-from calocoffea.sim.kinematics import PROCESSES
 from calocoffea.sim.pipeline import EnergyFunction, simulate_chunk
+from calocoffea.sim.processes import PROCESSES
 from calocoffea.sim.rng import chunk_generators, stream_key
 from calocoffea.sim.writer import DEFAULT_COMPRESSION, EventsWriter
 

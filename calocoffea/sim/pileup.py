@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from calocoffea import geometry as geo
+from calocoffea.kinematics import wrap_phi
 from calocoffea.sim.config import SimConfig
 from calocoffea.sim.detector import Tracks, d0_resolution, track_resolution
-from calocoffea.sim.kinematics import BEAMSPOT_SIGMA_Z
+from calocoffea.sim.processes import BEAMSPOT_SIGMA_Z
 from calocoffea.sim.shower import Spots
 
 #: Bunch crossings considered (relative to the triggered one) and the pulse weights g(k).
@@ -135,7 +136,7 @@ def pileup_tracks(
     r = cone * np.sqrt(rng.uniform(0, 1, m))
     a = rng.uniform(0, 2 * np.pi, m)
     eta = obj_eta[io] + r * np.cos(a)
-    phi = geo.wrap_phi(obj_phi[io] + r * np.sin(a))
+    phi = wrap_phi(obj_phi[io] + r * np.sin(a))
     pt_true = 0.5 + rng.exponential(0.7, m)
     ev = obj_event[io]
     n_pu_vtx = np.maximum(npv[ev] - 1, 0)

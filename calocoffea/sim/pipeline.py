@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from calocoffea import geometry as geo
-from calocoffea.sim import detector, kinematics, pileup, reconstruction, shower
+from calocoffea.constants import ME_GEV, MMU_GEV
+from calocoffea.kinematics import wrap_phi
+from calocoffea.sim import detector, pileup, processes, reconstruction, shower
 from calocoffea.sim.config import SimConfig
 
 log = logging.getLogger(__name__)
 
-#: energy(columns, particle) -> GeV; see calocoffea.calibration.standard.
+#: energy(columns, particle) -> GeV; see calocoffea.bdt.standard.
 EnergyFunction = Callable[[Mapping[str, np.ndarray], str], np.ndarray]
 
 
@@ -56,51 +58,99 @@ def tilegap_signal(rng: np.random.Generator, seen: np.ndarray, cfg: SimConfig) -
     return np.where(seen > 0, rng.gamma(np.maximum(seen, 1e-12) / a2, a2), 0.0)
 
 
-def simulate_chunk(
-    rng: np.random.Generator,
-    process: str,
-    n_events: int,
-    cfg: SimConfig,
-    *,
-    mu_profile: str,
-    energy_fn: EnergyFunction | None,
-    first_event: int = 0,
-    gun_options: dict | None = None,
-) -> Columns:
-    """Simulate and reconstruct ``n_events`` events; ``energy_fn`` None = E_acc-based pt."""
-    gen = kinematics.generate(rng, process, n_events, **(gun_options or {}))
+@dataclass
+class _Chunk:
+    """What the steps of :func:`simulate_chunk` hand on to each other (flat numpy arrays;
+    GeV, rad, cm, ns). Each step's docstring says which fields it fills."""
+
+    n_events: int
+    gen: processes.GenParticles
+    mu: np.ndarray
+    npv: np.ndarray
+    objs: detector.Objects
+    showers: detector.Showers
+    trk_hard: detector.Tracks
+    # shower development (step 2)
+    lon: shower.Longitudinal | None = None
+    layers: np.ndarray | None = None
+    e_tg: np.ndarray | None = None
+    # windows (step 3)
+    impact_eta: np.ndarray | None = None
+    keta: np.ndarray | None = None
+    jphi: np.ndarray | None = None
+    win: shower.Windows | None = None
+    # reconstructed cells and clusters (steps 4-5)
+    sc: reconstruction.ClusterScalars | None = None
+    cells: dict[str, np.ndarray] = field(default_factory=dict)
+    cell_cl: np.ndarray | None = None
+    is_e: np.ndarray | None = None
+    # tracks and conversions (step 6)
+    tracks: detector.Tracks | None = None
+    mu_cols: dict[str, np.ndarray] = field(default_factory=dict)
+    conv: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_obj(self) -> int:
+        return len(self.objs)
+
+
+def _truth(rng: np.random.Generator, process: str, n_events: int, mu_profile: str,
+           gun_options: dict | None) -> _Chunk:
+    """Step 1: generator particles, ⟨μ⟩ and vertices per event, the reconstructable e/γ
+    objects, their showers (after brem and conversions in the inner detector) and the hard
+    tracks."""
+    gen = processes.generate(rng, process, n_events, **(gun_options or {}))
     mu = pileup.sample_mu(rng, n_events, mu_profile)
     npv = pileup.n_vertices(rng, mu)
     objs = detector.select_objects(gen)
     showers, trk_hard = detector.propagate(rng, gen, objs)
-    n_obj = len(objs)
+    return _Chunk(n_events, gen, mu, npv, objs, showers, trk_hard)
 
-    # ---- longitudinal development ----
+
+def _develop_showers(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> None:
+    """Step 2: longitudinal profile of each shower in the four layers (GFlash), the energy
+    lost in the barrel/end-cap crack and the tile-gap scintillator signal per object.
+    Fills ``lon``, ``layers`` (n_showers, 3: strips, middle, back) and ``e_tg`` (n_obj,)."""
+    showers, objs, n_obj = ch.showers, ch.objs, ch.n_obj
     sh_aeta = np.abs(showers.eta)
     lon = shower.longitudinal(rng, showers.energy, sh_aeta, showers.is_photon, cfg)
     g_crack = crack_loss(rng, sh_aeta, cfg)
-    layers = lon.layers * (1.0 - g_crack)[:, None]
+    ch.layers = lon.layers * (1.0 - g_crack)[:, None]
     e_tg_sh = cfg.tilegap_response * g_crack * lon.layers.sum(axis=1)
     e_tg = np.bincount(showers.obj, weights=e_tg_sh, minlength=n_obj)
     e_tg = tilegap_signal(rng, e_tg, cfg)
     tg_cov = geo.in_tilegap(objs.eta)
-    e_tg = np.where(tg_cov, e_tg + cfg.tilegap_noise_gev * rng.standard_normal(n_obj), 0.0)
+    ch.e_tg = np.where(tg_cov, e_tg + cfg.tilegap_noise_gev * rng.standard_normal(n_obj), 0.0)
+    ch.lon = lon
 
-    # ---- window seeds: energy-weighted impact of each object's showers ----
-    w = layers.sum(axis=1) + 1e-9
-    dphi = geo.wrap_phi(showers.phi - objs.phi[showers.obj])
+
+def _seed_windows(ch: _Chunk) -> None:
+    """Step 3: each object's window seed, the middle-layer cell of the energy-weighted
+    impact of its showers, and every geometry cell of its window. Fills ``impact_eta``,
+    ``keta``, ``jphi`` (n_obj,) and ``win``."""
+    showers, objs, n_obj = ch.showers, ch.objs, ch.n_obj
+    w = ch.layers.sum(axis=1) + 1e-9
+    dphi = wrap_phi(showers.phi - objs.phi[showers.obj])
     sw = np.bincount(showers.obj, weights=w, minlength=n_obj)
     c_eta = np.bincount(showers.obj, weights=w * showers.eta, minlength=n_obj) / sw
-    c_phi = geo.wrap_phi(
+    c_phi = wrap_phi(
         objs.phi + np.bincount(showers.obj, weights=w * dphi, minlength=n_obj) / sw
     )
-    keta = np.floor(c_eta / geo.LAYER2_DETA).astype(np.int64)
-    jphi = np.floor((c_phi + np.pi) / geo.LAYER2_DPHI).astype(np.int64) % geo.LAYER2_NPHI
-    win = shower.build_windows(keta, jphi)
-    evt_cl_off = np.concatenate([[0], np.cumsum(_counts(objs.event, n_events))])
+    ch.impact_eta = c_eta
+    ch.keta = np.floor(c_eta / geo.LAYER2_DETA).astype(np.int64)
+    ch.jphi = np.floor((c_phi + np.pi) / geo.LAYER2_DPHI).astype(np.int64) % geo.LAYER2_NPHI
+    ch.win = shower.build_windows(ch.keta, ch.jphi)
 
-    # ---- spots: showers, pile-up, muons ----
-    layer_e = np.concatenate([lon.presampler[:, None], layers], axis=1)
+
+def _reconstruct_cells(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> None:
+    """Steps 4-5: lateral spots of the showers, pile-up and muons deposited in the window
+    cells; cell sampling, noise and time; cluster scalars on the cluster cores; the stored
+    cells (every cell overlapping the 7×11 window around the barycentre). Fills ``sc``,
+    ``cells`` ({column: (n_stored_cells,)}), ``cell_cl`` (object of each stored cell),
+    ``is_e`` and scales ``e_tg`` with the cluster's factor."""
+    showers, objs, n_obj, win, lon = ch.showers, ch.objs, ch.n_obj, ch.win, ch.lon
+    evt_cl_off = np.concatenate([[0], np.cumsum(_counts(objs.event, ch.n_events))])
+    layer_e = np.concatenate([lon.presampler[:, None], ch.layers], axis=1)
     sp_sh = shower.lateral_spots(
         rng,
         objs.event[showers.obj],
@@ -111,16 +161,16 @@ def simulate_chunk(
         log_e=lon.log_e,
         cfg=cfg,
     )
-    seed_eta = (keta + 0.5) * geo.LAYER2_DETA
-    seed_phi = -np.pi + (jphi + 0.5) * geo.LAYER2_DPHI
-    sp_pu = pileup.pileup_spots(rng, objs.event, seed_eta, seed_phi, mu_event=mu, cfg=cfg)
-    mu_ev, mu_eta, mu_phi = detector.muon_calo_impacts(gen)
+    seed_eta = (ch.keta + 0.5) * geo.LAYER2_DETA
+    seed_phi = -np.pi + (ch.jphi + 0.5) * geo.LAYER2_DPHI
+    sp_pu = pileup.pileup_spots(rng, objs.event, seed_eta, seed_phi, mu_event=ch.mu, cfg=cfg)
+    mu_ev, mu_eta, mu_phi = detector.muon_calo_impacts(ch.gen)
     sp_mu = pileup.muon_spots(mu_ev, mu_eta, mu_phi, rng)
     spots = shower.Spots.concat([sp_sh, sp_pu, sp_mu])
     e_sig, e_oth, t_num, t_den = shower.deposit(spots, win, evt_cl_off)
 
     # per-cluster multiplicative factor: local constant term and data-like scale
-    a_obj = np.abs(c_eta)
+    a_obj = np.abs(ch.impact_eta)
     factor = (1.0 + cfg.constant_term(a_obj) * rng.standard_normal(n_obj)) * cfg.scale(a_obj)
     cell_cl = np.repeat(np.arange(n_obj), np.diff(win.offsets))
     e_cell, t_cell = reconstruction.finalize_cells(
@@ -135,9 +185,9 @@ def simulate_chunk(
         cluster_factor=factor,
         cfg=cfg,
     )
-    e_tg = e_tg * factor
-    is_e = np.abs(objs.pdg) == 11
-    n_conv_hard = np.bincount(trk_hard.obj[trk_hard.obj >= 0], minlength=n_obj)
+    ch.e_tg = ch.e_tg * factor
+    ch.is_e = is_e = np.abs(objs.pdg) == 11
+    n_conv_hard = np.bincount(ch.trk_hard.obj[ch.trk_hard.obj >= 0], minlength=n_obj)
     core_eta, core_phi = reconstruction.core_sizes(
         np.abs(seed_eta), is_e, ~is_e & (n_conv_hard > 0)
     )
@@ -147,22 +197,20 @@ def simulate_chunk(
         win.eta,
         win.phi,
         e_cell,
-        keta=keta,
-        jphi=jphi,
+        keta=ch.keta,
+        jphi=ch.jphi,
         core_eta=core_eta,
         core_phi=core_phi,
     )
-
-    # ---- stored cells: every cell overlapping the 7x11 window around the barycentre ----
     half_eta = 0.5 * geo.WINDOW_ETA_CELLS * geo.LAYER2_DETA
     half_phi = 0.5 * geo.WINDOW_PHI_CELLS * geo.LAYER2_DPHI
     keep = (np.abs(win.eta - sc.eta[cell_cl]) < half_eta + 0.5 * win.deta - 1e-9) & (
-        np.abs(geo.wrap_phi(win.phi - sc.phi[cell_cl])) < half_phi + 0.5 * win.dphi - 1e-9
+        np.abs(wrap_phi(win.phi - sc.phi[cell_cl])) < half_phi + 0.5 * win.dphi - 1e-9
     )
-    n_cell = np.bincount(cell_cl[keep], minlength=n_obj).astype(np.int32)
-    sc.n_cell = n_cell
-    cell_cl = cell_cl[keep]
-    cells = {
+    sc.n_cell = np.bincount(cell_cl[keep], minlength=n_obj).astype(np.int32)
+    ch.sc = sc
+    ch.cell_cl = cell_cl[keep]
+    ch.cells = {
         "layer": win.layer[keep],
         "eta": win.eta[keep],
         "phi": win.phi[keep],
@@ -172,24 +220,27 @@ def simulate_chunk(
         "time": t_cell[keep],
     }
 
-    # ---- tracks ----
-    mu_cols, trk_mu = detector.muon_tracks_and_objects(rng, gen)
-    trk_pu = pileup.pileup_tracks(
-        rng, objs.event, objs.eta, objs.phi, mu_event=mu, npv=npv, cfg=cfg
-    )
-    tracks = detector.Tracks.concat([trk_hard, trk_mu, trk_pu])
-    order = np.argsort(tracks.event, kind="stable")
-    tracks = tracks.take(order)
-    trk_local = _local_index(tracks.event, n_events)
 
-    # ---- conversions (photons) from their reconstructed tracks ----
+def _tracks_and_conversions(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> None:
+    """Step 6: muon objects and tracks, pile-up tracks and the hard tracks, sorted by event;
+    conversion type, radius and track-p_T variables of the photons from their reconstructed
+    tracks. Fills ``mu_cols``, ``tracks`` and ``conv`` ({column: (n_obj,)})."""
+    n_obj, is_e, sc = ch.n_obj, ch.is_e, ch.sc
+    ch.mu_cols, trk_mu = detector.muon_tracks_and_objects(rng, ch.gen)
+    trk_pu = pileup.pileup_tracks(
+        rng, ch.objs.event, ch.objs.eta, ch.objs.phi, mu_event=ch.mu, npv=ch.npv, cfg=cfg
+    )
+    tracks = detector.Tracks.concat([ch.trk_hard, trk_mu, trk_pu])
+    order = np.argsort(tracks.event, kind="stable")
+    ch.tracks = tracks = tracks.take(order)
+
     conv_trk = (tracks.obj >= 0) & ~is_e[np.maximum(tracks.obj, 0)]
     n_conv_trk = np.bincount(tracks.obj[conv_trk], minlength=n_obj)
     sum_pt = np.bincount(tracks.obj[conv_trk], weights=tracks.pt[conv_trk], minlength=n_obj)
     lead_pt = np.zeros(n_obj)
     np.maximum.at(lead_pt, tracks.obj[conv_trk], tracks.pt[conv_trk])
     conv_type = np.where(is_e, 0, np.minimum(n_conv_trk, 2)).astype(np.int32)
-    r_true = objs.conv_radius
+    r_true = ch.objs.conv_radius
     conv_radius = np.where(
         conv_type > 0,
         np.abs(
@@ -199,12 +250,18 @@ def simulate_chunk(
         0.0,
     )
     et_acc = sc.e_acc / np.cosh(sc.eta)
-    conv_pt_ratio = np.where(conv_type > 0, et_acc / np.maximum(sum_pt, 1e-3), 0.0)
-    conv_lead = np.where(conv_type > 0, lead_pt / np.maximum(sum_pt, 1e-3), 0.0)
+    ch.conv = {
+        "convType": conv_type,
+        "convRadius": conv_radius,
+        "convPtRatio": np.where(conv_type > 0, et_acc / np.maximum(sum_pt, 1e-3), 0.0),
+        "convLeadPtFrac": np.where(conv_type > 0, lead_pt / np.maximum(sum_pt, 1e-3), 0.0),
+    }
 
-    # ---- calibrated energies ----
-    # the Cluster branches; the standard calibration reads them plus the conversion columns
-    cluster_cols = {
+
+def _cluster_columns(ch: _Chunk) -> dict[str, np.ndarray]:
+    """The ``Cluster`` branches (n_obj,)."""
+    sc = ch.sc
+    return {
         "eAcc": sc.e_acc,
         "e0": sc.e0,
         "e1": sc.e1,
@@ -215,22 +272,32 @@ def simulate_chunk(
         "etaMod": sc.eta_mod,
         "phiMod": sc.phi_mod,
         "etaIndex": sc.eta_index,
-        "eTileGap": e_tg,
+        "eTileGap": ch.e_tg,
         "nCell": sc.n_cell,
     }
-    calib_cols = {
-        **cluster_cols,
-        "convType": conv_type,
-        "convRadius": conv_radius,
-        "convPtRatio": conv_pt_ratio,
-        "convLeadPtFrac": conv_lead,
-    }
-    energy = np.maximum(sc.e_acc, 1e-3)
+
+
+def _calibrate(ch: _Chunk, energy_fn: EnergyFunction | None) -> np.ndarray:
+    """Step 7: the stored (standard-calibration) energy of each object (n_obj,) in GeV:
+    ``energy_fn`` on the cluster and conversion columns, or E_acc without it."""
+    calib_cols = {**_cluster_columns(ch), **ch.conv}
+    energy = np.maximum(ch.sc.e_acc, 1e-3)
     if energy_fn is not None:
-        for particle, mask in (("electron", is_e), ("photon", ~is_e)):
+        for particle, mask in (("electron", ch.is_e), ("photon", ~ch.is_e)):
             if mask.any():
                 sub = {k: v[mask] for k, v in calib_cols.items()}
                 energy[mask] = energy_fn(sub, particle)
+    return energy
+
+
+def _nanoaod(ch: _Chunk, energy: np.ndarray, cfg: SimConfig, first_event: int) -> Columns:
+    """Step 8: the NanoAOD-style event columns and collections (docs/data_format.md):
+    electrons and photons ordered by decreasing p_T in each event, their cut-based ids,
+    cross-reference indices, muons, clusters, cells, tracks and (MC) the generator table."""
+    n_events, objs, sc, tracks, is_e, gen = (ch.n_events, ch.objs, ch.sc, ch.tracks, ch.is_e,
+                                             ch.gen)
+    n_obj = ch.n_obj
+    trk_local = _local_index(tracks.event, n_events)
     pt_obj = energy / np.cosh(sc.eta)
     r_eta = sc.e2 / np.where(np.abs(sc.e2_window) > 1e-6, sc.e2_window, 1e-6)
 
@@ -239,8 +306,8 @@ def simulate_chunk(
     ev["run"] = np.full(n_events, 1 if cfg.kind == "mc" else 350000, np.uint32)
     ev["event"] = (first_event + np.arange(n_events) + 1).astype(np.uint64)
     ev["luminosityBlock"] = (1 + (first_event + np.arange(n_events)) // 1000).astype(np.uint32)
-    ev["Pileup_nTrueInt"] = mu.astype(np.float32)
-    ev["PV_npvs"] = npv.astype(np.int32)
+    ev["Pileup_nTrueInt"] = ch.mu.astype(np.float32)
+    ev["PV_npvs"] = ch.npv.astype(np.int32)
     if cfg.kind == "mc":
         ev["genWeight"] = np.ones(n_events, np.float32)
 
@@ -261,7 +328,7 @@ def simulate_chunk(
         "pt": pt_obj[ie],
         "eta": sc.eta[ie],
         "phi": sc.phi[ie],
-        "mass": np.full(len(ie), kinematics.ME),
+        "mass": np.full(len(ie), ME_GEV),
         "charge": np.where(objs.pdg[ie] > 0, -1, 1).astype(np.int32),
         "cutBased": reconstruction.electron_cut_based(r_eta[ie], e_over_p[ie], npix_of[ie]),
         "clusterIdx": cl_local[ie],
@@ -274,10 +341,7 @@ def simulate_chunk(
         "mass": np.zeros(len(ig)),
         "cutBased": reconstruction.photon_cut_based(r_eta[ig]),
         "clusterIdx": cl_local[ig],
-        "convType": conv_type[ig],
-        "convRadius": conv_radius[ig],
-        "convPtRatio": conv_pt_ratio[ig],
-        "convLeadPtFrac": conv_lead[ig],
+        **{k: v[ig] for k, v in ch.conv.items()},
     }
     if cfg.kind == "mc":
         ele["genPartIdx"] = objs.gen_idx[ie]
@@ -285,18 +349,20 @@ def simulate_chunk(
     cols.collections["Electron"] = (_counts(objs.event[ie], n_events), ele)
     cols.collections["Photon"] = (_counts(objs.event[ig], n_events), pho)
 
+    mu_cols = ch.mu_cols
     muon = {k: v for k, v in mu_cols.items() if k != "event"}
-    muon["mass"] = np.full(len(mu_cols["pt"]), kinematics.MMU)
+    muon["mass"] = np.full(len(mu_cols["pt"]), MMU_GEV)
     if cfg.kind != "mc":
         muon.pop("genPartIdx")
     cols.collections["Muon"] = (_counts(mu_cols["event"], n_events), muon)
 
-    cols.collections["Cluster"] = (_counts(objs.event, n_events), cluster_cols)
+    cols.collections["Cluster"] = (_counts(objs.event, n_events), _cluster_columns(ch))
     n_cells_evt = np.bincount(objs.event, weights=sc.n_cell, minlength=n_events).astype(np.int64)
+    cells = ch.cells
     cols.collections["CaloCell"] = (
         n_cells_evt,
         {
-            "clusterIdx": cl_local[cell_cl],
+            "clusterIdx": cl_local[ch.cell_cl],
             "layer": cells["layer"].astype(np.uint8),
             "eta": cells["eta"],
             "phi": cells["phi"],
@@ -338,3 +404,25 @@ def simulate_chunk(
             },
         )
     return cols
+
+
+def simulate_chunk(
+    rng: np.random.Generator,
+    process: str,
+    n_events: int,
+    cfg: SimConfig,
+    *,
+    mu_profile: str,
+    energy_fn: EnergyFunction | None,
+    first_event: int = 0,
+    gun_options: dict | None = None,
+) -> Columns:
+    """Simulate and reconstruct ``n_events`` events of ``process`` with ⟨μ⟩ drawn from
+    ``mu_profile``; ``energy_fn`` gives the stored standard-calibration energy (None: E_acc).
+    The steps run in a fixed order on one generator, so a seed gives one chunk."""
+    ch = _truth(rng, process, n_events, mu_profile, gun_options)
+    _develop_showers(rng, ch, cfg)
+    _seed_windows(ch)
+    _reconstruct_cells(rng, ch, cfg)
+    _tracks_and_conversions(rng, ch, cfg)
+    return _nanoaod(ch, _calibrate(ch, energy_fn), cfg, first_event)

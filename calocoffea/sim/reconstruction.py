@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calocoffea import geometry as geo
+from calocoffea.kinematics import wrap_phi
 from calocoffea.sim.config import SimConfig
 
 #: Sliding-window core sizes (eta x phi, middle-layer cells) as in ATLAS Run 1/2 e/gamma
@@ -111,7 +112,7 @@ def cluster_scalars(
     seed_eta = (keta + 0.5) * geo.LAYER2_DETA
     seed_phi = -np.pi + (jphi + 0.5) * geo.LAYER2_DPHI
     deta = eta - seed_eta[cl]
-    dphi = geo.wrap_phi(phi - seed_phi[cl])
+    dphi = wrap_phi(phi - seed_phi[cl])
     core = (np.abs(deta) < 0.5 * core_eta[cl] * geo.LAYER2_DETA) & (
         np.abs(dphi) < 0.5 * core_phi[cl] * geo.LAYER2_DPHI
     )
@@ -128,7 +129,7 @@ def cluster_scalars(
     w2 = lsum(m2)
     safe = np.where(w2 > 0, w2, 1.0)
     eta_c = np.where(w2 > 0, lsum(m2, e * deta) / safe, 0.0) + seed_eta
-    phi_c = geo.wrap_phi(np.where(w2 > 0, lsum(m2, e * dphi) / safe, 0.0) + seed_phi)
+    phi_c = wrap_phi(np.where(w2 > 0, lsum(m2, e * dphi) / safe, 0.0) + seed_phi)
     u_eta = eta_c / geo.LAYER2_DETA
     u_phi = (phi_c + np.pi) / geo.LAYER2_DPHI
     return ClusterScalars(

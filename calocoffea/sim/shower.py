@@ -20,6 +20,7 @@ import numpy as np
 from scipy.special import gammainc
 
 from calocoffea import geometry as geo
+from calocoffea.kinematics import wrap_phi
 from calocoffea.sim.config import SimConfig
 
 #: Path length to each layer's mid-depth relative to the accordion front (barrel/end-cap).
@@ -396,7 +397,7 @@ def deposit(spots: Spots, windows: Windows, evt_cluster_offsets: np.ndarray):
         spots.cluster.astype(np.int64),
         spots.layer.astype(np.int64),
         spots.eta,
-        geo.wrap_phi(spots.phi),
+        wrap_phi(spots.phi),
         spots.energy,
         spots.time,
         spots.signal,

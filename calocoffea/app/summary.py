@@ -1,0 +1,204 @@
+"""The demo summary: ``summary.json`` (schema below) and ``summary.md`` (thesis table 8.1 style).
+
+``summary.json``::
+
+    {"channels": {channel: {kind: {
+        "n_events", "n_objects", "fallback_objects", "skipped_files", "incomplete_files",
+        "eiqr75": {"bdt", "cnn"}, "eiqr95": {"bdt", "cnn"},      # MC only, E_calib/E_true
+        "reiqr75", "reiqr95",                                   # MC only, 1 - cnn/bdt
+        "mass_fit": {cal: {"sigma_cb", "sigma_cb_err", "mu_cb", "accepted"}},  # truth: MC only
+        "mass_fit_eta_shifted": {...},                          # zee only
+        "eta_shift": {cal: {"alpha", "alpha_err"}, "injected_alpha", "closure"},  # zee only
+        "eta_resolution": {cal: {"sigma", "sigma_err"}}}}},     # per |eta| bin, GeV
+     "timings": {"generate", "run", "fit", "plot"},             # seconds
+     "versions": {package: version}, "models": {file: sha256}}
+
+``mu_cb`` is the peak shift in GeV: the CB shift for the BW⊗CB models, μ − 125 GeV for the
+H→γγ double Gaussian (whose ``sigma_cb`` is the width of its floating Gaussian). The
+``eta_resolution`` of Z→μμγ is the photon part of σ_CB per photon |η| bin (thesis eq. 6.4).
+``injected_alpha`` is the correction expected from the injected scale offsets δ_i alone,
+1/(1 + δ_i) − 1; ``closure`` compares it with the data-like α_i relative to the MC α_i.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from calocoffea.channels import CHANNELS
+from calocoffea.resources import models_dir
+
+PACKAGES = ("calocoffea", "coffea", "awkward", "uproot", "hist", "numba", "onnxruntime", "zfit",
+            "numpy", "dask", "distributed")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def model_hashes() -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(models_dir().glob("*.onnx"))}
+
+
+def _mass_entry(fit: Mapping[str, Any] | None, channel: str) -> dict[str, Any]:
+    if not fit or not fit.get("values"):
+        return {"sigma_cb": None, "sigma_cb_err": None, "mu_cb": None, "accepted": False,
+                "reason": (fit or {}).get("reason", "no fit")}
+    mu = fit["values"].get("mu")
+    if CHANNELS[channel].mass_model == "double_gauss" and mu is not None:
+        mu = mu - CHANNELS[channel].resonance_mass
+    return {"sigma_cb": fit["values"].get("sigma"), "sigma_cb_err": fit["errors"].get("sigma"),
+            "mu_cb": mu, "accepted": bool(fit.get("accepted")), "reason": fit.get("reason", "")}
+
+
+def _injected_alpha(root_file: Path) -> list[float] | None:
+    sidecar = Path(str(root_file) + ".conditions.json")
+    if not sidecar.exists():
+        return None
+    offsets = json.loads(sidecar.read_text()).get("scale_offsets")
+    return None if offsets is None else [1.0 / (1.0 + d) - 1.0 for d in offsets]
+
+
+def _closure(alpha: Mapping[str, Any], alpha_mc: Mapping[str, Any] | None,
+             injected: Sequence[float]) -> dict[str, Any]:
+    """Data-like α relative to MC α, against the injected expectation, with pulls."""
+    rel, err, pull = [], [], []
+    for k, expected in enumerate(injected):
+        a, ea = alpha["alpha"][k], alpha["alpha_err"][k]
+        am, eam = (alpha_mc["alpha"][k], alpha_mc["alpha_err"][k]) if alpha_mc else (0.0, 0.0)
+        if None in (a, ea, am, eam):  # a bin no accepted fit constrains
+            rel.append(None)
+            err.append(None)
+            pull.append(None)
+            continue
+        r = (1.0 + a) / (1.0 + am) - 1.0
+        e = math.hypot(ea, eam)
+        rel.append(r)
+        err.append(e)
+        pull.append((r - expected) / e if e > 0 else None)
+    return {"alpha_relative_to_mc": rel, "alpha_relative_err": err, "pull": pull,
+            "within_3_sigma": all(p is not None and abs(p) < 3 for p in pull)}
+
+
+def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
+                   result: Mapping[str, Any], root_file: Path, *,
+                   mc_result: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Summary entry of one (channel, kind) sample."""
+    entry: dict[str, Any] = {"n_events": metrics.get("events"), "n_objects": metrics.get("objects"),
+                             "fallback_objects": metrics.get("fallback_objects"),
+                             # never a silent loss: unread files and events (docs/reliability.md)
+                             "skipped_files": list(metrics.get("skipped_files") or []),
+                             "incomplete_files": dict(metrics.get("incomplete_files") or {})}
+    particle = CHANNELS[channel].particle
+    response = result.get("response") or {}
+    if kind == "mc" and response:
+        for q in ("75", "95"):
+            entry[f"eiqr{q}"] = {
+                cal: response[cal][particle]["inclusive"][f"eiqr{q}"]
+                for cal in ("bdt", "cnn") if cal in response and particle in response[cal]
+            }
+        re = response.get("reiqr_cnn_vs_bdt", {}).get(particle, {})
+        entry["reiqr75"] = re.get("reiqr75")
+        entry["reiqr75_err"] = re.get("reiqr75_error")
+        entry["reiqr95"] = re.get("reiqr95")
+    mass = result.get("mass", {})
+    entry["mass_fit"] = {cal: _mass_entry(fit, channel)
+                         for cal, fit in mass.get("inclusive", {}).items()}
+    if "inclusive_eta_shifted" in mass:
+        entry["mass_fit_eta_shifted"] = {cal: _mass_entry(fit, channel)
+                                         for cal, fit in mass["inclusive_eta_shifted"].items()}
+    if "eta_shift" in mass:
+        shift = {cal: {"alpha": es["alpha"], "alpha_err": es["alpha_error"]}
+                 for cal, es in mass["eta_shift"].items()}
+        injected = _injected_alpha(root_file) if kind == "data" else None
+        if injected is not None:
+            shift["injected_alpha"] = injected
+            mc_shift = (mc_result or {}).get("mass", {}).get("eta_shift", {})
+            shift["closure"] = {
+                cal: _closure(shift[cal], (
+                    {"alpha": mc_shift[cal]["alpha"], "alpha_err": mc_shift[cal]["alpha_error"]}
+                    if cal in mc_shift else None), injected)
+                for cal in ("bdt", "cnn") if cal in shift
+            }
+        entry["eta_shift"] = shift
+    if "resolution" in mass:
+        entry["eta_resolution"] = {cal: {"sigma": r["sigma"], "sigma_err": r["sigma_error"]}
+                                   for cal, r in mass["resolution"].items()}
+    elif "photon_width" in mass:
+        entry["eta_resolution"] = {
+            cal: {"sigma": [w["width"] for w in widths], "sigma_err": [w["error"] for w in widths]}
+            for cal, widths in mass["photon_width"].items()
+        }
+    return entry
+
+
+def make_summary(samples, files: Mapping[str, Path], metrics: Mapping[str, Mapping],
+                 results: Mapping[str, Mapping], timings: Mapping[str, float]) -> dict[str, Any]:
+    """The summary dict of the module docstring."""
+    channels: dict[str, dict[str, Any]] = {}
+    for s in samples:
+        mc = results.get(f"{s.process}_mc") if s.kind == "data" else None
+        channels.setdefault(s.process, {})[s.kind] = sample_summary(
+            s.process, s.kind, metrics[s.name], results[s.name], Path(files[s.name]),
+            mc_result=mc,
+        )
+    return {"channels": channels, "timings": dict(timings), "versions": versions(),
+            "models": model_hashes()}
+
+
+def _fmt(value: float | None, err: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}" + (f" ± {err:.{digits}f}" if err is not None else "")
+
+
+def _improvement(fits: Mapping[str, Mapping]) -> tuple[float | None, float | None]:
+    b, c = fits.get("bdt", {}), fits.get("cnn", {})
+    if not (b.get("accepted") and c.get("accepted")):
+        return None, None
+    ratio = c["sigma_cb"] / b["sigma_cb"]
+    err = ratio * math.hypot(c["sigma_cb_err"] / c["sigma_cb"], b["sigma_cb_err"] / b["sigma_cb"])
+    return 1.0 - ratio, err
+
+
+def write_summary_markdown(summary: Mapping[str, Any], path: Path) -> Path:
+    """Table in the style of the thesis' table 8.1: reIQR75 and σ_CB improvement per channel."""
+    lines = [
+        "# calocoffea demo: DeepCalo CNN vs standard BDT calibration",
+        "",
+        "| channel | sample | reIQR75 (MC) | σ_CB BDT [GeV] | σ_CB CNN [GeV] | 1 − σ_CNN/σ_BDT |"
+        " σ_CB truth [GeV] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for channel, kinds in summary["channels"].items():
+        for kind, entry in kinds.items():
+            fits = entry.get("mass_fit", {})
+            imp, imp_err = _improvement(fits)
+            re = entry.get("reiqr75")
+            lines.append(
+                f"| {CHANNELS[channel].title} | {'MC' if kind == 'mc' else 'data-like'}"
+                f" | {_fmt(re, entry.get('reiqr75_err'))}"
+                f" | {_fmt(fits.get('bdt', {}).get('sigma_cb'), fits.get('bdt', {}).get('sigma_cb_err'))}"  # noqa: E501
+                f" | {_fmt(fits.get('cnn', {}).get('sigma_cb'), fits.get('cnn', {}).get('sigma_cb_err'))}"  # noqa: E501
+                f" | {_fmt(imp, imp_err)}"
+                f" | {_fmt(fits.get('truth', {}).get('sigma_cb'), fits.get('truth', {}).get('sigma_cb_err'))} |"  # noqa: E501
+            )
+    lines += ["", "σ_CB: Crystal Ball width of the BW⊗CB fit (H→γγ: width of the floating "
+              "Gaussian of the double-Gaussian fit); fits that were not accepted show —.",
+              "", "Timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in
+                                              summary.get("timings", {}).items()), ""]
+    path.write_text("\n".join(lines))
+    return path

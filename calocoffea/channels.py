@@ -1,0 +1,56 @@
+"""The analysis channels: one table read by the processors, the fits, the demo, the summary
+and the plots.
+
+A :class:`Channel` says which NanoAOD collection holds the calibrated electrons or photons,
+how many of them an event has, which mass model fits its peak and how its mass axis is
+binned. The muons of Z→μμγ are not calibrated: they enter the mass as a fixed four-momentum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from calocoffea.constants import MH_GEV, MZ_GEV
+
+#: Particle types that have calibrations (BDT and CNN models, response histograms).
+PARTICLES: tuple[str, ...] = ("electron", "photon")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One analysis channel.
+
+    ``title`` is for text and tables, ``tex`` for plots; ``mass_bins`` is (bins, low GeV,
+    high GeV) of the ``mass`` histogram; ``mass_model`` a key of
+    :data:`calocoffea.fitting.models.MODELS`; ``resonance_mass`` (GeV) the pole the peak is
+    compared with (m_Z or m_H).
+    """
+
+    name: str
+    title: str
+    tex: str
+    collection: str
+    particle: str
+    n_objects: int
+    mass_model: str
+    mass_bins: tuple[int, float, float]
+    resonance_mass: float
+
+
+#: Channel name -> :class:`Channel`, in the order the demo and the summary show them.
+CHANNELS: dict[str, Channel] = {
+    "zee": Channel("zee", "Z→ee", r"$Z\rightarrow ee$", "Electron", "electron", 2, "bwcb",
+                   (300, 75.0, 105.0), MZ_GEV),
+    "zmumugamma": Channel("zmumugamma", "Z→μμγ", r"$Z\rightarrow\mu\mu\gamma$", "Photon",
+                          "photon", 1, "bwcb_bkg", (300, 70.0, 110.0), MZ_GEV),
+    "hgamgam": Channel("hgamgam", "H→γγ", r"$H\rightarrow\gamma\gamma$", "Photon", "photon",
+                       2, "double_gauss", (300, 105.0, 145.0), MH_GEV),
+}
+
+
+def channel(name: str) -> Channel:
+    """The :class:`Channel` called ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return CHANNELS[name]
+    except KeyError:
+        raise ValueError(f"unknown channel {name!r}; choose from {sorted(CHANNELS)}") from None

@@ -1,0 +1,309 @@
+"""onnxruntime inference of the DeepCalo CNN inside coffea processors.
+
+coffea's Runner unpickles the processor for every chunk, so a session held by the processor
+would be rebuilt per chunk. Sessions therefore live in a per-process cache keyed by
+(resolved path, sha256, intra-op threads, providers); processors only hold the model path.
+
+Each model ``X.onnx`` has a JSON card ``X.json`` beside it (written by
+``calocoffea.cnn.training.export``): inputs are validated against it and its sha256 must match
+the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from calocoffea.resources import cnn_model_path
+
+log = logging.getLogger(__name__)
+
+#: Objects per onnxruntime call on the CPU. Small batches keep each convolution's
+#: activations (~80 kB per object and layer) in cache: on the 2-core development VM the
+#: shipped electron CNN runs at 22-23k objects/s per core with 32-64 objects per call, 17-21k
+#: with 1024 and 12-16k with 4096 (benchmarks/README.md, "batch scan").
+DEFAULT_CPU_BATCH_SIZE = 64
+#: Objects per call on a GPU provider, where large batches amortise the kernel launches.
+DEFAULT_GPU_BATCH_SIZE = 4096
+#: Batches are zero-padded to a multiple of this many rows: onnxruntime's CPU kernels round
+#: the rows of a ragged batch differently (1 ulp), which made CNN energies, and so histogram
+#: bins, depend on the chunk size; padded batches give bit-identical per-object results
+#: (tests/test_reliability_determinism.py).
+PAD_ROWS = 16
+#: Preferred execution providers, in order; CPU is always the last resort.
+PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+_SESSIONS: dict[tuple, Model] = {}
+_HASHES: dict[tuple, str] = {}
+
+
+class ModelError(RuntimeError):
+    """A model file or card is missing, corrupt or inconsistent, or inputs do not match."""
+
+
+def _sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def card_path(model_path: str | Path) -> Path:
+    """The JSON model card beside ``model_path`` (same stem)."""
+    return Path(model_path).with_suffix(".json")
+
+
+def load_card(model_path: str | Path) -> dict:
+    """Read and check the model card of ``model_path`` (raises :class:`ModelError`)."""
+    cp = card_path(model_path)
+    if not cp.is_file():
+        raise ModelError(f"model card {cp} not found (expected beside {model_path})")
+    try:
+        card = json.loads(cp.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"model card {cp} is not valid JSON: {err}") from err
+    for key in ("inputs", "outputs", "sha256"):
+        if key not in card:
+            raise ModelError(f"model card {cp} has no {key!r} entry")
+    return card
+
+
+@dataclass
+class Model:
+    """A loaded model: onnxruntime session, its card and the provider in use."""
+
+    path: Path
+    card: dict
+    session: object
+    provider: str
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i["name"] for i in self.card["inputs"]]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.card["outputs"])
+
+    def validate(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Check names and per-object shapes against the card; returns float32 arrays."""
+        expected = self.input_names
+        if sorted(feed) != sorted(expected):
+            raise ModelError(
+                f"{self.path.name}: expected inputs {expected}, found {sorted(feed)}"
+            )
+        out = {}
+        n = None
+        for spec in self.card["inputs"]:
+            name = spec["name"]
+            arr = np.ascontiguousarray(feed[name], dtype=np.float32)
+            want = tuple(spec["shape"][1:])
+            if arr.ndim != len(want) + 1 or tuple(arr.shape[1:]) != want:
+                raise ModelError(
+                    f"{self.path.name}: input {name!r} expected shape (n, "
+                    f"{', '.join(map(str, want))}), found {arr.shape}"
+                )
+            if n is None:
+                n = arr.shape[0]
+            elif arr.shape[0] != n:
+                raise ModelError(
+                    f"{self.path.name}: inputs disagree on the number of objects "
+                    f"({n} vs {arr.shape[0]} for {name!r})"
+                )
+            out[name] = arr
+        return out
+
+    @property
+    def default_batch_size(self) -> int:
+        """:data:`DEFAULT_CPU_BATCH_SIZE` on the CPU provider, else
+        :data:`DEFAULT_GPU_BATCH_SIZE`."""
+        if self.provider == "CPUExecutionProvider":
+            return DEFAULT_CPU_BATCH_SIZE
+        return DEFAULT_GPU_BATCH_SIZE
+
+    def predict(self, feed: dict[str, np.ndarray], batch_size: int | None = None
+                ) -> dict[str, np.ndarray]:
+        """Run the model in batches of ``batch_size`` objects (default
+        :attr:`default_batch_size`), zero-padded to :data:`PAD_ROWS` rows so that an object's
+        result does not depend on its batch; returns {output name: (n,) float32}."""
+        batch_size = int(batch_size) if batch_size is not None else self.default_batch_size
+        feed = self.validate(feed)
+        n = len(next(iter(feed.values())))
+        names = self.output_names
+        outs: dict[str, list[np.ndarray]] = {k: [] for k in names}
+        for start in range(0, n, max(int(batch_size), 1)):
+            batch = {k: v[start : start + batch_size] for k, v in feed.items()}
+            m = len(next(iter(batch.values())))
+            pad = -m % PAD_ROWS
+            if pad:
+                batch = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)])
+                         for k, v in batch.items()}
+            res = self.session.run(names, batch)
+            for k, r in zip(names, res, strict=True):
+                outs[k].append(np.asarray(r, np.float32).reshape(-1)[:m])
+        return {
+            k: (np.concatenate(v) if v else np.zeros(0, np.float32)) for k, v in outs.items()
+        }
+
+
+def _providers(requested: tuple[str, ...] | None) -> list[str]:
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    wanted = requested or PREFERRED_PROVIDERS
+    chosen = [p for p in wanted if p in available]
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def load_model(
+    model_path: str | Path,
+    intra_op_threads: int = 1,
+    providers: tuple[str, ...] | None = None,
+) -> Model:
+    """The cached :class:`Model` for ``model_path`` in this process (built on first use).
+
+    Raises :class:`ModelError` if the file or its card is missing, the sha256 differs from
+    the card or onnxruntime cannot parse the file.
+    """
+    path = Path(model_path).resolve()
+    if not path.is_file():
+        raise ModelError(f"model file {path} not found")
+    sha = _sha256(path)
+    key = (str(path), sha, int(intra_op_threads), providers)
+    model = _SESSIONS.get(key)
+    if model is not None:
+        return model
+    card = load_card(path)
+    if card["sha256"] != sha:
+        raise ModelError(
+            f"{path}: sha256 {sha[:12]}… does not match its card ({card['sha256'][:12]}…); "
+            "the file is corrupt or the card belongs to another model"
+        )
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(intra_op_threads)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    chosen = _providers(providers)
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=chosen)
+    except Exception as err:
+        if chosen == ["CPUExecutionProvider"]:
+            raise ModelError(f"onnxruntime cannot load {path}: {err}") from err
+        # a GPU provider listed but unusable (driver, libraries): fall back to CPU
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as err2:
+            raise ModelError(f"onnxruntime cannot load {path}: {err2}") from err2
+    _check_graph(path, card, session)
+    provider = session.get_providers()[0]
+    log.info("onnxruntime session for %s on %s (pid %d, %d intra-op threads)",
+             path.name, provider, os.getpid(), intra_op_threads)
+    model = Model(path, card, session, provider)
+    _SESSIONS[key] = model
+    return model
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("n" if d is None or isinstance(d, str) else str(d) for d in shape) + ")"
+
+
+def _check_graph(path: Path, card: dict, session) -> None:
+    """Raise :class:`ModelError` when the graph's inputs differ from the card's, or the card's
+    from what :mod:`calocoffea.cnn.inputs` builds for its particle (checked at load time, so a
+    wrong model never reaches the first chunk)."""
+    found = {i.name: list(i.shape) for i in session.get_inputs()}
+    declared = {i["name"]: list(i["shape"]) for i in card["inputs"]}
+
+    def describe(specs: dict) -> str:
+        return ", ".join(f"{k} {_shape_text(v)}" for k, v in specs.items())
+
+    def same(a: list, b: list) -> bool:
+        # None/str dims are dynamic (the batch axis)
+        if len(a) != len(b):
+            return False
+        return all(x == y or not isinstance(x, int) or not isinstance(y, int)
+                   for x, y in zip(a, b, strict=True))
+
+    if set(found) != set(declared) or not all(same(found[k], declared[k]) for k in found):
+        raise ModelError(
+            f"{path}: graph inputs differ from its card: expected (card) {describe(declared)}; "
+            f"found (graph) {describe(found)}"
+        )
+    particle = card.get("particle")
+    if particle is None:
+        return
+    from calocoffea.cnn.inputs import IMAGE_CHANNELS, IMAGE_SHAPE, N_TRACKS, SCALARS, TRACK_VARS
+
+    if particle not in SCALARS:
+        raise ModelError(f"{path}: card particle {particle!r} is not one of {sorted(SCALARS)}")
+    contract = {
+        "images": [None, IMAGE_CHANNELS, *IMAGE_SHAPE],
+        "scalars": [None, len(SCALARS[particle])],
+        "tracks": [None, N_TRACKS, len(TRACK_VARS)],
+    }
+    if set(declared) != set(contract) or not all(
+        same(declared[k], contract[k]) for k in contract
+    ):
+        raise ModelError(
+            f"{path}: inputs do not match what calocoffea.cnn.inputs builds for a {particle}: "
+            f"expected {describe(contract)}; found {describe(declared)}"
+        )
+
+
+def cnn_energy(
+    objects,
+    events,
+    particle: str,
+    model_path: str | Path | None = None,
+    *,
+    batch_size: int | None = None,
+    intra_op_threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """CNN-calibrated energy (GeV) of each object, flattened in event order, and the
+    ``fallback`` mask (bool) of objects whose CNN inputs are invalid (no cells, non-finite,
+    E_acc ≤ 0, |η| ≥ 2.47).
+
+    For fallback objects the returned energy is the standard calibration
+    ``pt·cosh(η)`` so that the array is always usable; callers may also branch on the mask.
+    objects: jagged Electron/Photon collection aligned with ``events``
+    (:class:`calocoffea.schema.CaloNanoAODSchema`).
+    """
+    import awkward as ak
+
+    from calocoffea.cnn.inputs import inputs_from_events
+
+    path = Path(model_path) if model_path is not None else cnn_model_path(particle)
+    model = load_model(path, intra_op_threads=intra_op_threads)
+    card_particle = model.card.get("particle")
+    if card_particle is not None and card_particle != particle:
+        raise ModelError(f"{path.name} is a {card_particle} model, asked for {particle}")
+    # images are built batch by batch, just before onnxruntime reads them (still in cache:
+    # ~3 % faster inference than from blocks of 1024 images); a chunk's images never sit in
+    # memory all at once
+    inputs = inputs_from_events(objects, events, particle, defer_images=True)
+    step = max(int(batch_size), 1) if batch_size is not None else model.default_batch_size
+    ratios = [model.predict(inputs.feed(lo, lo + step), batch_size=step)["ratio"]
+              for lo in range(0, len(inputs), step)]
+    ratio = np.concatenate(ratios) if ratios else np.zeros(0, np.float32)
+    e_acc = inputs.scalars[:, 0].astype(np.float64)
+    pt = ak.to_numpy(ak.flatten(objects.pt, axis=1)).astype(np.float64)
+    eta = ak.to_numpy(ak.flatten(objects.eta, axis=1)).astype(np.float64)
+    standard = pt * np.cosh(eta)
+    fallback = ~inputs.valid | ~np.isfinite(ratio) | (ratio <= 0)
+    energy = np.where(fallback, standard, ratio * e_acc)
+    return energy, fallback

@@ -1,0 +1,1 @@
+"""Training of the DeepCalo CNN (optional ``train`` extra; torch is imported lazily)."""

@@ -1,0 +1,111 @@
+"""ONNX export of a trained DeepCalo network with its preprocessing and bias correction in
+the graph (raw physical inputs in, E_true/E_acc ratio out) and the JSON model card beside it.
+
+Graph inputs (dynamic batch axis ``n``): ``images`` float32 (n, C, 56, 11) in GeV (and ns
+for time channels), ``scalars`` float32 (n, S) raw physical values in card order,
+``tracks`` float32 (n, 15, T) raw, zero-padded. Outputs: ``ratio`` (n,) and, for models
+with an uncertainty head, ``sigma_prime`` (n,) = log σ² of eq. 4.4 in ratio units.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from calocoffea.cnn.training.model import DeepCaloNet
+from calocoffea.cnn.training.preprocessing import Preprocess
+
+log = logging.getLogger(__name__)
+
+#: ONNX opset of the exported graphs
+OPSET = 17
+CARD_VERSION = 1
+
+
+class DeepCaloExport(nn.Module):
+    """Preprocess → DeepCaloNet → per-|η|-bin median bias correction."""
+
+    def __init__(self, pre: Preprocess, net: DeepCaloNet, eta_index: int,
+                 eta_edges: list[float], corrections: list[float]):
+        super().__init__()
+        self.pre = pre
+        self.net = net
+        self.eta_index = int(eta_index)
+        self.register_buffer("eta_lo", torch.tensor(eta_edges[:-1], dtype=torch.float32))
+        self.register_buffer("eta_hi", torch.tensor(eta_edges[1:], dtype=torch.float32))
+        self.register_buffer("corr", torch.tensor(corrections, dtype=torch.float32))
+
+    def forward(self, images, scalars, tracks):
+        img, sc, trk, mask = self.pre(images, scalars, tracks)
+        ratio, sigma_prime = self.net(img, sc, trk, mask)
+        # |η| beyond the last edge uses the last bin: clamp before the one-hot lookup
+        aeta = torch.clamp(torch.abs(scalars[:, self.eta_index]), max=self.eta_hi[-1] - 1e-4)
+        onehot = ((aeta[:, None] >= self.eta_lo) & (aeta[:, None] < self.eta_hi)).to(ratio.dtype)
+        ratio = ratio * (onehot * self.corr).sum(dim=1)
+        if sigma_prime is None:
+            return ratio
+        return ratio, sigma_prime
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_onnx(model: DeepCaloExport, path: str | Path, n_scalars: int, n_track_vars: int,
+                *, n_tracks: int = 15, image_shape: tuple[int, int] = (56, 11)) -> list[str]:
+    """Export ``model`` (eval mode) to ``path``; returns the output names."""
+    model = model.eval()
+    c = model.net.cfg.image_channels
+    ex = (
+        torch.zeros(2, c, *image_shape),
+        torch.ones(2, n_scalars),
+        torch.zeros(2, n_tracks, n_track_vars),
+    )
+    outputs = ["ratio", "sigma_prime"] if model.net.cfg.sigma_output else ["ratio"]
+    axes = {name: {0: "n"} for name in ["images", "scalars", "tracks", *outputs]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # the TorchScript exporter is deprecated in favour of dynamo; it is deterministic,
+        # fast, and gives a compact graph for this static architecture
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, ex, str(path), input_names=["images", "scalars", "tracks"],
+            output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=False,
+        )
+    log.info("exported %s (%d bytes)", path, path.stat().st_size)
+    return outputs
+
+
+def write_card(onnx_path: str | Path, card: dict) -> Path:
+    """Write the JSON model card beside the .onnx (same stem), adding its sha256."""
+    onnx_path = Path(onnx_path)
+    card = dict(card)
+    card["card_version"] = CARD_VERSION
+    card["onnx_file"] = onnx_path.name
+    card["sha256"] = sha256_file(onnx_path)
+    out = onnx_path.with_suffix(".json")
+    out.write_text(json.dumps(card, indent=1, default=_json_default) + "\n")
+    return out
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")

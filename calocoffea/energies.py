@@ -1,0 +1,114 @@
+"""Per-object energies under each calibration and the invariant masses they imply.
+
+Three calibrations of an electron or photon energy (GeV):
+
+- ``bdt``: the standard calibration stored in the file, E = pt × cosh(η) (``pt`` of the
+  NanoAOD-style object is the standard-calibration E_T, η that of the cluster);
+- ``cnn``: the DeepCalo CNN, r × E_acc through :func:`calocoffea.cnn.inference.cnn_energy`;
+  objects whose CNN inputs are invalid fall back to the ``bdt`` energy and are flagged;
+- ``truth`` (MC only): the energy of the matched generator particle (``genPartIdx``),
+  NaN for unmatched objects.
+
+The processors recompute invariant masses per calibration from these energies and the
+*reconstructed* η, φ of each electron/photon (:mod:`calocoffea.kinematics`). All arithmetic
+is float64.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from calocoffea.schema import linked_columns
+
+log = logging.getLogger(__name__)
+
+#: Calibration names, in the order they are filled.
+STANDARD, CNN, TRUTH = "bdt", "cnn", "truth"
+CALIBRATIONS: tuple[str, ...] = (STANDARD, CNN, TRUTH)
+
+
+def _flat(values: ak.Array) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.flatten(values, axis=None)), dtype=np.float64)
+
+
+def standard_energy(objects: ak.Array) -> np.ndarray:
+    """Standard-calibration energy (GeV), flat float64 over ``objects`` (any nesting)."""
+    return _flat(objects.pt) * np.cosh(_flat(objects.eta))
+
+
+def true_energy(objects: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(E_true, E_T,true) in GeV of the matched generator particles, flat float64.
+
+    Matching is through the object's ``genPartIdx`` (coffea's ``matched_gen``); NaN where
+    the index is -1. E_true = sqrt((pt cosh η)² + m²) of the GenPart.
+    """
+    # NanoEvents: straight from the GenPart columns (same values as matched_gen, no copy of
+    # the GenPart collection); other arrays go through their matched_gen records
+    gen = linked_columns(objects, "genPartIdx", "GenPart",
+                         {"pt": np.nan, "eta": np.nan, "mass": np.nan})
+    if gen is not None:
+        pt, eta, mass = gen["pt"], gen["eta"], gen["mass"]
+    else:
+        matched = objects.matched_gen
+
+        def column(name: str) -> np.ndarray:
+            # unmatched objects are None: fill before flattening, which would drop them
+            return _flat(ak.fill_none(matched[name], np.nan, axis=-1))
+
+        pt, eta, mass = column("pt"), column("eta"), column("mass")
+    energy = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
+    return energy, pt
+
+
+def cnn_model_path(particle: str, model_path: str | Path | None = None) -> Path:
+    """The CNN model file used for ``particle`` (``models/deepcalo_<particle>.onnx`` unless
+    ``model_path`` is given)."""
+    if model_path is not None:
+        return Path(model_path)
+    from calocoffea.resources import cnn_model_path as shipped
+
+    return shipped(particle)
+
+
+def cnn_unavailable_reason(particle: str, model_path: str | Path | None = None) -> str | None:
+    """Why the CNN calibration cannot run for ``particle`` here, or None when it can."""
+    try:
+        import calocoffea.cnn.inference  # noqa: F401
+    except ImportError as err:
+        return f"calocoffea.cnn.inference cannot be imported ({err})"
+    path = cnn_model_path(particle, model_path)
+    if not path.is_file():
+        return f"CNN model {path} not found"
+    return None
+
+
+def cnn_energy(
+    objects: ak.Array, events: ak.Array, particle: str, standard: np.ndarray, model_path=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """CNN energy (GeV, flat float64) and the fallback mask (bool) of ``objects``.
+
+    Objects whose CNN inputs are invalid (no cells, non-finite, E_acc ≤ 0) get the
+    ``standard`` energy instead and are flagged in the mask.
+    """
+    from calocoffea.cnn.inference import cnn_energy as _cnn_energy
+
+    energy, fallback = _cnn_energy(objects, events, particle, model_path=model_path)
+    energy = np.asarray(energy, dtype=np.float64).reshape(-1)
+    fallback = np.asarray(fallback, dtype=bool).reshape(-1) | ~np.isfinite(energy)
+    if energy.shape != standard.shape:
+        raise ValueError(
+            f"cnn_energy returned {energy.shape[0]} energies for {standard.shape[0]} objects"
+        )
+    return np.where(fallback, standard, energy), fallback
+
+
+def cnn_provider(particle: str, model_path: str | Path | None = None) -> str:
+    """onnxruntime execution provider of the CNN session of ``particle`` in this process
+    (the session is cached by calocoffea.cnn.inference, so this is cheap after first use)."""
+    from calocoffea.cnn.inference import load_model
+
+    return load_model(cnn_model_path(particle, model_path)).provider
