@@ -14,6 +14,12 @@ from calocoffea.constants import MH_GEV, MZ_GEV
 
 #: Particle types that have calibrations (BDT and CNN models, response histograms).
 PARTICLES: tuple[str, ...] = ("electron", "photon")
+#: The energy calibrations, in the order they are filled: the standard BDT (egammaMVACalib
+#: inputs, stored in the file), the shower-shape BDT baseline, the DeepCalo CNN, and the
+#: true energy (MC only; mass histograms).
+CALIBRATIONS: tuple[str, ...] = ("bdt", "bdt_shapes", "cnn", "truth")
+#: Calibrations with a response histogram (E_calib / E_true).
+RESPONSE_CALIBRATIONS: tuple[str, ...] = ("bdt", "bdt_shapes", "cnn")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Per-object energies under each calibration and the invariant masses they imply.
 
-Three calibrations of an electron or photon energy (GeV):
+The calibrations of an electron or photon energy (GeV), :data:`calocoffea.channels.CALIBRATIONS`:
 
 - ``bdt``: the standard calibration stored in the file, E = pt × cosh(η) (``pt`` of the
   NanoAOD-style object is the standard-calibration E_T, η that of the cluster);
+- ``bdt_shapes``: the shower-shape BDT baseline, r × E_acc from the object's cluster,
+  shower-shape, conversion and track columns (:mod:`calocoffea.bdt`); objects with
+  non-finite inputs fall back to ``bdt`` and are flagged;
 - ``cnn``: the DeepCalo CNN, r × E_acc through :func:`calocoffea.cnn.inference.cnn_energy`;
   objects whose CNN inputs are invalid fall back to the ``bdt`` energy and are flagged;
 - ``truth`` (MC only): the energy of the matched generator particle (``genPartIdx``),
@@ -22,13 +25,12 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from calocoffea.channels import CALIBRATIONS
 from calocoffea.schema import linked_columns
 
 log = logging.getLogger(__name__)
 
-#: Calibration names, in the order they are filled.
-STANDARD, CNN, TRUTH = "bdt", "cnn", "truth"
-CALIBRATIONS: tuple[str, ...] = (STANDARD, CNN, TRUTH)
+STANDARD, SHAPES, CNN, TRUTH = CALIBRATIONS
 
 
 def _flat(values: ak.Array) -> np.ndarray:
@@ -103,6 +105,43 @@ def cnn_energy(
         raise ValueError(
             f"cnn_energy returned {energy.shape[0]} energies for {standard.shape[0]} objects"
         )
+    return np.where(fallback, standard, energy), fallback
+
+
+def shapes_unavailable_reason(models_dir: str | Path | None = None) -> str | None:
+    """Why the ``bdt_shapes`` calibration cannot run here (its models missing or broken), or
+    None when it can."""
+    from calocoffea.bdt.standard import load_standard_calibration
+
+    try:
+        load_standard_calibration(None if models_dir is None else Path(models_dir),
+                                  variant="bdt_shapes")
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        return str(err)
+    return None
+
+
+def shapes_energy(objects: ak.Array, particle: str, standard: np.ndarray,
+                  models_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``bdt_shapes`` energy (GeV, flat float64) and the fallback mask (bool) of ``objects``:
+    objects with a non-finite input (e.g. no cluster) get the ``standard`` energy and are
+    flagged."""
+    from calocoffea.bdt.columns import object_columns
+    from calocoffea.bdt.inputs import REQUIRED_COLUMNS, TRACK_COLUMNS
+    from calocoffea.bdt.standard import load_standard_calibration
+
+    calib = load_standard_calibration(None if models_dir is None else Path(models_dir),
+                                      variant="bdt_shapes")
+    cols = object_columns(objects, particle)
+    needed = [c for c in REQUIRED_COLUMNS[("bdt_shapes", particle)] if c not in TRACK_COLUMNS]
+    ok = np.ones(len(standard), dtype=bool)
+    for c in needed:
+        ok &= np.isfinite(np.asarray(cols[c], dtype=np.float64))
+    energy = np.array(standard, dtype=np.float64)
+    if ok.any():
+        good = {k: np.asarray(v)[ok] for k, v in cols.items()}
+        energy[ok] = calib.energy(good, particle)
+    fallback = ~ok | ~np.isfinite(energy) | (energy <= 0)
     return np.where(fallback, standard, energy), fallback
 
 

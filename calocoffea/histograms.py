@@ -3,12 +3,12 @@
 Two histograms per channel, both with Weight storage:
 
 ``response`` — E_calib / E_true per object (MC only), axes
-    ``calibration`` (str: bdt, cnn), ``particle`` (str: electron, photon),
+    ``calibration`` (str: bdt, bdt_shapes, cnn), ``particle`` (str: electron, photon),
     ``abseta`` (|eta| bins), ``et`` (E_T bins, GeV, of the true object), ``mu`` (<mu> bins),
     ``response`` (E_calib/E_true, steps of 0.0005 over [0.5, 1.5]).
 
 ``mass`` — invariant mass per event, axes
-    ``calibration`` (str: bdt, cnn, truth), ``etacat`` (int: the (|eta|_i, |eta|_j) pair
+    ``calibration`` (str: bdt, bdt_shapes, cnn, truth), ``etacat`` (int: the (|eta|_i, |eta|_j) pair
     category of :func:`calocoffea.binning.eta_pair_index` for two-object channels, or the
     photon |eta| bin for Z->mumugamma), ``mu`` (<mu> bins), ``mass`` (GeV).
 
@@ -23,10 +23,7 @@ from __future__ import annotations
 import hist
 
 from calocoffea import binning
-from calocoffea.channels import PARTICLES, channel
-
-CALIBRATIONS_RESPONSE: tuple[str, ...] = ("bdt", "cnn")
-CALIBRATIONS_MASS: tuple[str, ...] = ("bdt", "cnn", "truth")
+from calocoffea.channels import CALIBRATIONS, PARTICLES, RESPONSE_CALIBRATIONS, channel
 
 
 def _mu_axis() -> hist.axis.Variable:
@@ -37,7 +34,7 @@ def book_response() -> hist.Hist:
     """E_calib/E_true versus calibration × particle × |eta| × E_T × <mu>."""
     n, lo, hi = binning.RESPONSE_BINS
     return hist.Hist(
-        hist.axis.StrCategory(list(CALIBRATIONS_RESPONSE), name="calibration", flow=False),
+        hist.axis.StrCategory(list(RESPONSE_CALIBRATIONS), name="calibration", flow=False),
         hist.axis.StrCategory(list(PARTICLES), name="particle", flow=False),
         hist.axis.Variable(binning.ABS_ETA_EDGES, name="abseta", label=r"$|\eta|$"),
         hist.axis.Variable(binning.ET_EDGES, name="et", label=r"$E_T^{true}$ [GeV]"),
@@ -51,7 +48,7 @@ def book_mass(name: str, n_categories: int) -> hist.Hist:
     """Invariant mass versus calibration × |eta| category × <mu> for channel ``name``."""
     n, lo, hi = channel(name).mass_bins
     return hist.Hist(
-        hist.axis.StrCategory(list(CALIBRATIONS_MASS), name="calibration", flow=False),
+        hist.axis.StrCategory(list(CALIBRATIONS), name="calibration", flow=False),
         hist.axis.Integer(0, n_categories, name="etacat", label=r"$|\eta|$ category"),
         _mu_axis(),
         hist.axis.Regular(n, lo, hi, name="mass", label=r"$m$ [GeV]"),

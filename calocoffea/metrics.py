@@ -24,31 +24,47 @@ def _normalisation(q: float) -> float:
     return 2.0 * float(ndtri(q / 100.0))
 
 
+def _split_flow(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(in-range counts, underflow, overflow) of ``counts`` given without flow bins (n,) or
+    with them (n + 2,) for ``edges`` (n + 1,); negative contents clipped to 0."""
+    counts = np.clip(np.asarray(counts, dtype=float), 0.0, None)
+    n = np.asarray(edges).size - 1
+    if counts.ndim == 1 and counts.size == n + 2:
+        return counts[1:-1], float(counts[0]), float(counts[-1])
+    if counts.ndim != 1 or counts.size != n:
+        raise ValueError(f"counts {counts.shape} and edges {np.shape(edges)} do not match")
+    return counts, 0.0, 0.0
+
+
 def hist_quantiles(
     counts: np.ndarray, edges: np.ndarray, probs: np.ndarray | list[float]
 ) -> np.ndarray:
     """Quantiles (in axis units) of a 1D histogram with in-bin linear interpolation.
 
-    ``counts`` (n,), ``edges`` (n+1,), ``probs`` in [0, 1]. Flow bins are not included:
-    pass in-range counts only. Negative weights are clipped to 0.
+    ``counts`` (n,) or (n + 2,) with the underflow first and the overflow last,
+    ``edges`` (n+1,), ``probs`` in [0, 1]. Flow entries count in the total, so a quantile is
+    that of every entry; one that falls in a flow bin is NaN (outside the axis). Negative
+    weights are clipped to 0.
     """
-    counts = np.clip(np.asarray(counts, dtype=float), 0.0, None)
+    counts, under, over = _split_flow(counts, edges)
     edges = np.asarray(edges, dtype=float)
-    if counts.ndim != 1 or edges.shape != (counts.size + 1,):
-        raise ValueError(f"counts {counts.shape} and edges {edges.shape} do not match")
-    total = counts.sum()
-    if total <= 0:
+    total = counts.sum() + under + over
+    probs = np.asarray(probs, dtype=float)
+    if counts.sum() <= 0:
         return np.full(np.shape(probs), np.nan)
-    cdf = np.concatenate(([0.0], np.cumsum(counts))) / total
+    cdf = (under + np.concatenate(([0.0], np.cumsum(counts)))) / total
     # np.interp needs non-decreasing x: keep only edges that bound a filled bin, so leading
     # and trailing empty bins do not pull quantiles towards the axis ends
     rises = np.diff(cdf) > 0
     keep = np.concatenate(([False], rises)) | np.concatenate((rises, [False]))
-    return np.interp(np.asarray(probs, dtype=float), cdf[keep], edges[keep])
+    out = np.interp(probs, cdf[keep], edges[keep])
+    return np.where((probs < cdf[keep][0]) | (probs > cdf[keep][-1]), np.nan, out)
 
 
 def eiqr_from_hist(counts: np.ndarray, edges: np.ndarray, q: float = 75.0) -> float:
-    """eIQR_q of a histogram (same units as the axis, e.g. E_calib/E_true)."""
+    """eIQR_q of a histogram (same units as the axis, e.g. E_calib/E_true); ``counts`` may
+    include the flow bins (see :func:`hist_quantiles`); NaN when a quantile is outside the
+    axis."""
     norm = _normalisation(q)
     lo, hi = hist_quantiles(counts, edges, [1.0 - q / 100.0, q / 100.0])
     return float((hi - lo) / norm)
@@ -60,13 +76,16 @@ def eiqr_error_from_hist(counts: np.ndarray, edges: np.ndarray, q: float = 75.0)
     Uses Var(P_a) = a(1-a)/(N f_a²) and Cov(P_a, P_b) = a(1-b)/(N f_a f_b) for a < b, with
     the densities f read from the bins containing the quantiles; N = sum of counts.
     """
-    counts = np.clip(np.asarray(counts, dtype=float), 0.0, None)
+    full = np.asarray(counts, dtype=float)
+    counts, under, over = _split_flow(full, edges)
     edges = np.asarray(edges, dtype=float)
-    total = counts.sum()
-    if total <= 0:
+    total = counts.sum() + under + over
+    if counts.sum() <= 0:
         return float("nan")
     a, b = 1.0 - q / 100.0, q / 100.0
-    qa, qb = hist_quantiles(counts, edges, [a, b])
+    qa, qb = hist_quantiles(full, edges, [a, b])
+    if not (np.isfinite(qa) and np.isfinite(qb)):
+        return float("nan")
     dens = counts / total / np.diff(edges)
     fa = dens[np.clip(np.searchsorted(edges, qa, side="right") - 1, 0, counts.size - 1)]
     fb = dens[np.clip(np.searchsorted(edges, qb, side="right") - 1, 0, counts.size - 1)]

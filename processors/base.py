@@ -36,7 +36,7 @@ from coffea import processor
 
 from calocoffea import binning
 from calocoffea import energies as calib
-from calocoffea.channels import CHANNELS
+from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.kinematics import invariant_mass, massless_p4
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
@@ -76,11 +76,13 @@ class CaloProcessor(processor.ProcessorABC):
     selection
         The channel's selection configuration (default: the channel's default dataclass).
     calibrations
-        Subset of ("bdt", "cnn", "truth"); default all of them when the CNN model for the
-        channel's particle is available, else ("bdt", "truth") with a log message. Asking
-        explicitly for "cnn" without a model is an error. "truth" is skipped in data.
+        Subset of ("bdt", "bdt_shapes", "cnn", "truth"); default every one whose models
+        are available (a log message names a missing one). Asking explicitly for a
+        calibration whose model is missing is an error. "truth" is skipped in data.
     model_path
         CNN model file (default ``models/deepcalo_<particle>.onnx``).
+    bdt_models
+        Directory of the ``bdt_shapes_*`` models (default: the shipped models).
     weights
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
@@ -116,6 +118,7 @@ class CaloProcessor(processor.ProcessorABC):
         calibrations: tuple[str, ...] | list[str] | None = None,
         model_path: str | Path | None = None,
         weights: str = "sign",
+        bdt_models: str | Path | None = None,
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -128,21 +131,29 @@ class CaloProcessor(processor.ProcessorABC):
         self.weights = weights
         # absolute, so that workers with another working directory find the same file
         self.model_path = str(Path(model_path).resolve()) if model_path is not None else None
+        self.bdt_models = str(Path(bdt_models).resolve()) if bdt_models is not None else None
         known = calib.CALIBRATIONS
+        reasons = {
+            "cnn": lambda: calib.cnn_unavailable_reason(self.particle, self.model_path),
+            "bdt_shapes": lambda: calib.shapes_unavailable_reason(self.bdt_models),
+        }
         if calibrations is None:
-            reason = calib.cnn_unavailable_reason(self.particle, self.model_path)
-            wanted = tuple(c for c in known if c != "cnn" or reason is None)
-            if reason is not None:
-                log.warning("%s: CNN calibration disabled: %s", self.channel, reason)
+            wanted = []
+            for c in known:
+                reason = reasons[c]() if c in reasons else None
+                if reason is not None:
+                    log.warning("%s: calibration %s disabled: %s", self.channel, c, reason)
+                    continue
+                wanted.append(c)
         else:
-            wanted = tuple(calibrations)
+            wanted = list(calibrations)
             unknown = sorted(set(wanted) - set(known))
             if unknown:
                 raise ValueError(f"unknown calibrations {unknown}; known: {known}")
-            if "cnn" in wanted:
-                reason = calib.cnn_unavailable_reason(self.particle, self.model_path)
+            for c in wanted:
+                reason = reasons[c]() if c in reasons else None
                 if reason is not None:
-                    raise FileNotFoundError(f"calibration 'cnn' requested but {reason}")
+                    raise FileNotFoundError(f"calibration {c!r} requested but {reason}")
         self.calibrations = tuple(c for c in known if c in wanted)
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
 
@@ -190,8 +201,9 @@ class CaloProcessor(processor.ProcessorABC):
         calibs = [c for c in self.calibrations if c != "truth" or is_mc]
         if not has_cells:
             _warn_standard_only(str(meta.get("filename", "input file")))
-            if "cnn" in calibs:
-                calibs.remove("cnn")
+            for name in ("cnn", "bdt_shapes"):
+                if name in calibs:
+                    calibs.remove(name)
 
         # sparse while chunks are merged, dense hist.Hist after postprocess()
         out = {
@@ -211,6 +223,11 @@ class CaloProcessor(processor.ProcessorABC):
         energies: dict[str, np.ndarray] = {}
         energies["bdt"] = calib.standard_energy(objects)
         fallback = np.zeros(n_sel * k, dtype=bool)
+        if "bdt_shapes" in calibs:
+            energies["bdt_shapes"], shapes_fallback = calib.shapes_energy(
+                objects, self.particle, energies["bdt"], models_dir=self.bdt_models
+            )
+            cutflow["fallback bdt_shapes"] = int(shapes_fallback.sum())
         if "cnn" in calibs:
             energies["cnn"], fallback = calib.cnn_energy(
                 objects, ev, self.particle, energies["bdt"], model_path=self.model_path
@@ -240,7 +257,7 @@ class CaloProcessor(processor.ProcessorABC):
             matched = np.isfinite(e_true) & (e_true > 0)
             w_obj = np.repeat(weight, k)[matched]
             mu_obj = np.repeat(mu, k)[matched]
-            for name in ("bdt", "cnn"):
+            for name in RESPONSE_CALIBRATIONS:
                 if name not in energies:
                     continue
                 out["response"].fill(

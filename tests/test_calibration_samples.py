@@ -7,31 +7,33 @@ import numpy as np
 import pytest
 import uproot
 
-from calocoffea.bdt.samples import CLUSTER_COLUMNS, read_objects
+from calocoffea.bdt.inputs import CLUSTER_COLUMNS, PHOTON_COLUMNS
+from calocoffea.bdt.samples import read_objects
 
 
 def _write(path, electron_cluster=((1, 0), (0,)), drop=None):
     # event 0: two electrons (second one unmatched), event 1: one electron
     cluster = {c: [[10.0 + k, 20.0 + k], [30.0 + k]] for k, c in enumerate(CLUSTER_COLUMNS)}
+    photon = {c: ak.Array([[1.5 + k], []]) for k, c in enumerate(PHOTON_COLUMNS)}
+    photon["convType"] = ak.Array([[2], []])
+    photon["convRadius"] = ak.Array([[35.0], []])
     branches = {
         "event": np.array([7, 8], dtype=np.uint64),
+        "Pileup_nTrueInt": np.array([30.0, 40.0], dtype=np.float32),
         "Cluster": ak.zip({c: ak.Array(v) for c, v in cluster.items()}),
         "Electron": ak.zip(
             {
                 "clusterIdx": ak.Array([list(electron_cluster[0]), list(electron_cluster[1])]),
                 "genPartIdx": ak.Array([[0, -1], [1]]),
+                "charge": ak.Array([[-1, 1], [1]]),
+                # the first electron of event 1 has no track
+                "trackIdx": ak.Array([[1, 0], [-1]]),
             }
         ),
-        "Photon": ak.zip(
-            {
-                "clusterIdx": ak.Array([[0], []]),
-                "genPartIdx": ak.Array([[0], []]),
-                "convType": ak.Array([[2], []]),
-                "convRadius": ak.Array([[35.0], []]),
-                "convPtRatio": ak.Array([[1.1], []]),
-                "convLeadPtFrac": ak.Array([[0.7], []]),
-            }
-        ),
+        "Track": ak.zip({"pt": ak.Array([[11.0, 12.0], []]), "eta": ak.Array([[0.4, 0.5], []]),
+                         "z0": ak.Array([[1.0, 2.0], []])}),
+        "Photon": ak.zip({"clusterIdx": ak.Array([[0], []]), "genPartIdx": ak.Array([[0], []]),
+                          **photon}),
         "GenPart": ak.zip(
             {
                 "pt": ak.Array([[40.0], [20.0, 50.0]]),
@@ -59,6 +61,11 @@ def test_gather_and_truth(tmp_path):
     np.testing.assert_allclose(t.columns["eTileGap"], [20.0 + 9, 30.0 + 9])
     np.testing.assert_array_equal(t.event, [7, 8])
     np.testing.assert_allclose(t.e_true, [40.0 * np.cosh(0.5), 50.0 * np.cosh(-2.0)], rtol=1e-6)
+    # the electron's own track through trackIdx; NaN for the one without a track
+    np.testing.assert_allclose(t.columns["trackPt"], [12.0, np.nan])
+    np.testing.assert_allclose(t.columns["trackZ0"], [2.0, np.nan])
+    np.testing.assert_array_equal(t.columns["charge"], [-1, 1])
+    np.testing.assert_allclose(t.columns["mu"], [30.0, 40.0])
     p = read_objects(tmp_path / "a.root", "photon")
     assert len(p) == 1
     assert p.columns["convType"][0] == 2

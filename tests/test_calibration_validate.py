@@ -13,7 +13,8 @@ from calocoffea.app.cli import build_parser, main
 from calocoffea.app.commands.train_bdt import config_from_args
 from calocoffea.bdt import load_standard_calibration
 from calocoffea.bdt import training as train_bdt
-from calocoffea.bdt.samples import CLUSTER_COLUMNS, PHOTON_COLUMNS, read_objects
+from calocoffea.bdt.inputs import CLUSTER_COLUMNS, PHOTON_COLUMNS
+from calocoffea.bdt.samples import read_objects
 from calocoffea.bdt.toy import toy_gun_columns
 from calocoffea.bdt.validate import (
     evaluate_file,
@@ -28,13 +29,20 @@ def _write_toy_file(path, particle, n, seed):
     one = lambda a: ak.unflatten(np.asarray(a), np.ones(n, dtype=np.int64))  # noqa: E731
     coll = "Electron" if particle == "electron" else "Photon"
     obj = {"clusterIdx": one(np.zeros(n, np.int32)), "genPartIdx": one(np.zeros(n, np.int32))}
+    extra = {}
     if particle == "photon":
         obj.update({c: one(cols[c]) for c in PHOTON_COLUMNS})
+    else:
+        obj.update({"charge": one(cols["charge"]), "trackIdx": one(np.zeros(n, np.int32))})
+        extra["Track"] = ak.zip({"pt": one(cols["trackPt"]), "eta": one(cols["trackEta"]),
+                                 "z0": one(cols["trackZ0"])})
     eta = cols["eta"].astype(np.float64)
     branches = {
         "event": np.arange(n, dtype=np.uint64),
+        "Pileup_nTrueInt": np.full(n, 30.0, np.float32),
         "Cluster": ak.zip({c: one(cols[c]) for c in CLUSTER_COLUMNS}),
         coll: ak.zip(obj),
+        **extra,
         "GenPart": ak.zip(
             {"pt": one(e_true / np.cosh(eta)), "eta": one(eta), "mass": one(np.zeros(n))}
         ),
@@ -81,15 +89,17 @@ def setup(tmp_path_factory):
     return d, efile, gfile, cards
 
 
-def test_cards_carry_the_sample_evaluation(setup):
+def test_cards_carry_the_held_out_evaluation(setup):
     d, efile, gfile, cards = setup
-    calib = load_standard_calibration(d / "models")  # cards rewritten, sha256 still valid
+    calib = load_standard_calibration(d / "models")
     on_disk = json.loads((d / "models" / "bdt_photon_converted.json").read_text())
-    assert [r["file"] for r in on_disk["eval_samples"]] == [str(gfile)]
-    assert [r["file"] for r in cards["electron"]["eval_samples"]] == [str(efile)]
+    assert [r["path"] for r in on_disk["test_files"]] == [str(gfile)]
+    assert [r["path"] for r in cards["bdt"]["electron"]["test_files"]] == [str(efile)]
+    # the held-out figures of the card are those a fresh evaluation of the file gives
     fresh = evaluate_file(efile, "electron", calib)
-    assert fresh["bdt"]["all"] == cards["electron"]["eval_samples"][0]["bdt"]["all"]
-    assert fresh["bdt"]["all"]["n"] == 3000
+    card_test = cards["bdt"]["electron"]["test"]["bdt"]["all"]
+    assert fresh["bdt"]["all"]["n"] == card_test["n"] == 3000
+    assert fresh["bdt"]["all"]["eIQR75"] == pytest.approx(card_test["eIQR75"], rel=1e-6)
     assert "--eval-photon" in on_disk["reproduce"]
 
 

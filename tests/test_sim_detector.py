@@ -48,14 +48,16 @@ def test_electron_energy_is_shared_and_bends_with_charge():
     assert 0.85 < np.median(trk.pt / objs.pt[trk.obj]) < 1.0
 
 
-def test_muons():
+def test_muons_keep_their_charge_and_acceptance():
     rng = np.random.default_rng(3)
     gen = processes.gen_zmumugamma(rng, 3000)
-    cols, _trk = detector.muon_tracks_and_objects(rng, gen)
-    true_pt = gen.pt[np.abs(gen.pdg_id) == 13]
-    assert len(cols["pt"]) <= len(true_pt)
-    assert np.all(np.abs(gen.pdg_id[np.searchsorted(np.arange(len(gen.pt)), 0)]) >= 0)
-    assert set(np.unique(cols["charge"])) == {-1, 1}
+    cols, trk = detector.muon_tracks_and_objects(rng, gen)
+    sel = (np.abs(gen.pdg_id) == 13) & (np.abs(gen.eta) < 2.5) & (gen.pt > 3.0)
+    assert len(cols["pt"]) == sel.sum() == len(trk.pt)
+    # charge from the sign of the pdgId (mu- is 13) and the track shares it
+    np.testing.assert_array_equal(cols["charge"], np.where(gen.pdg_id[sel] > 0, -1, 1))
+    np.testing.assert_array_equal(trk.charge, cols["charge"])
+    # resolutions are tested against their parametrisation in test_sim_realism
 
 
 def test_zee_fsr_photons_inside_the_window_join_their_electron():
@@ -83,4 +85,5 @@ def test_zee_fsr_photons_inside_the_window_join_their_electron():
     assert np.all(e_sum[is_e] <= expected[is_e] * (1 + 1e-9))
     assert np.mean(np.isclose(e_sum[is_e], expected[is_e], rtol=1e-3, atol=0.03)) > 0.9
     has = is_e & (extra[obj_rows] > 1.0)
-    assert has.sum() > 100 and np.all(e_sum[has] > objs.energy[has])
+    # all but electrons whose brem-depleted remainder curled up in the solenoid
+    assert has.sum() > 100 and np.mean(e_sum[has] > objs.energy[has]) > 0.98

@@ -68,10 +68,19 @@ def test_photon_conversion_branches_consistent():
     _cl, cols = _gun(50.0, (0.0, 2.4), n=2000, process="gammagun")
     pho = cols.collections["Photon"][1]
     conv = pho["convType"] > 0
-    assert 0.2 < conv.mean() < 0.8
+    single, double = pho["convType"] == 1, pho["convType"] == 2
+    assert single.any() and double.any()
     assert np.all(pho["convRadius"][~conv] == 0) and np.all(pho["convRadius"][conv] > 0)
-    assert np.all((pho["convLeadPtFrac"][conv] >= 0.5) & (pho["convLeadPtFrac"][conv] <= 1))
-    assert 0.7 < np.median(pho["convPtRatio"][pho["convType"] == 2]) < 1.5
+    # single-track conversions have lost the second leg
+    assert np.all(pho["convPt2"][single] == 0) and np.all(pho["convPt2"][double] > 0)
+    assert np.all(pho["convPt1"][double] >= pho["convPt2"][double])
+    np.testing.assert_allclose(pho["convPt"][conv], pho["convPt1"][conv] + pho["convPt2"][conv])
+    # egammaMVAFunctions: ratio and E_T/p_T only for two silicon tracks, else 1 and 0
+    two_si = double & (pho["convNSi"] == 2)
+    assert np.all(pho["convPtRatio"][conv & ~two_si] == 1.0)
+    assert np.all(pho["convEtOverPt"][conv & ~two_si] == 0.0)
+    assert np.all((pho["convPtRatio"][two_si] >= 0.5) & (pho["convPtRatio"][two_si] <= 1))
+    assert 0.8 < np.median(pho["convEtOverPt"][two_si]) < 1.3
 
 
 def test_tilegap_signal_has_the_configured_stochastic_term():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from calocoffea import binning
-from calocoffea.channels import CHANNELS
+from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.fitting.curves import expected_counts
 from calocoffea.plots.mass import plot_mass_peaks
 from calocoffea.plots.per_bin import plot_alpha, plot_eiqr_vs, plot_eta_resolution
@@ -55,7 +55,7 @@ def _mass_figure(name: str, output: dict, result: dict, simulation: bool):
 def _response_figures(name: str, output: dict, result: dict, out: Path) -> None:
     response = result.get("response") or {}
     particle = CHANNELS[result["channel"]].particle
-    cals = [c for c in ("bdt", "cnn") if particle in response.get(c, {})]
+    cals = [c for c in RESPONSE_CALIBRATIONS if particle in response.get(c, {})]
     if not cals:
         return
     h = output["response"]

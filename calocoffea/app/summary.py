@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from calocoffea.channels import CHANNELS
+from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.resources import models_dir
 
 PACKAGES = ("calocoffea", "coffea", "awkward", "uproot", "hist", "numba", "onnxruntime", "zfit",
@@ -108,12 +108,23 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
         for q in ("75", "95"):
             entry[f"eiqr{q}"] = {
                 cal: response[cal][particle]["inclusive"][f"eiqr{q}"]
-                for cal in ("bdt", "cnn") if cal in response and particle in response[cal]
+                for cal in RESPONSE_CALIBRATIONS
+                if cal in response and particle in response[cal]
             }
-        re = response.get("reiqr_cnn_vs_bdt", {}).get(particle, {})
-        entry["reiqr75"] = re.get("reiqr75")
-        entry["reiqr75_err"] = re.get("reiqr75_error")
-        entry["reiqr95"] = re.get("reiqr95")
+            entry[f"eiqr{q}_err"] = {
+                cal: response[cal][particle]["inclusive"].get(f"eiqr{q}_error")
+                for cal in RESPONSE_CALIBRATIONS
+                if cal in response and particle in response[cal]
+            }
+        entry["n_response_objects"] = {
+            cal: response[cal][particle]["inclusive"]["n"] for cal in RESPONSE_CALIBRATIONS
+            if cal in response and particle in response[cal]
+        }
+        for key, suffix in (("reiqr_cnn_vs_bdt", ""), ("reiqr_cnn_vs_bdt_shapes", "_shapes")):
+            re = response.get(key, {}).get(particle, {})
+            entry[f"reiqr75{suffix}"] = re.get("reiqr75")
+            entry[f"reiqr75{suffix}_err"] = re.get("reiqr75_error")
+            entry[f"reiqr95{suffix}"] = re.get("reiqr95")
     mass = result.get("mass", {})
     entry["mass_fit"] = {cal: _mass_entry(fit, channel)
                          for cal, fit in mass.get("inclusive", {}).items()}
@@ -131,7 +142,7 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
                 cal: _closure(shift[cal], (
                     {"alpha": mc_shift[cal]["alpha"], "alpha_err": mc_shift[cal]["alpha_error"]}
                     if cal in mc_shift else None), injected)
-                for cal in ("bdt", "cnn") if cal in shift
+                for cal in RESPONSE_CALIBRATIONS if cal in shift
             }
         entry["eta_shift"] = shift
     if "resolution" in mass:

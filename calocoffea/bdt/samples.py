@@ -1,9 +1,10 @@
-"""Read electrons or photons with their cluster variables (and truth energy) from a file.
+"""Read electrons or photons with their BDT input columns (and truth energy) from a file.
 
 Flattens the NanoAOD-style ``Events`` tree (docs/data_format.md) to one row per object:
-the ``Cluster_*`` scalars through ``<Collection>_clusterIdx``, the photon conversion
-variables and, for MC, E_true of the matched ``GenPart`` (through ``_genPartIdx``).
-Energies in GeV, convRadius in cm.
+the ``Cluster_*`` scalars and shower shapes through ``<Collection>_clusterIdx``, the photon
+conversion variables, the electron charge and its track's p_T, η and z0 (through
+``Electron_trackIdx``; NaN without a track), ⟨μ⟩ and, for MC, E_true of the matched
+``GenPart`` (through ``_genPartIdx``). Energies in GeV, lengths in cm.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from calocoffea.bdt.inputs import (
+    CLUSTER_COLUMNS,
+    ELECTRON_COLUMNS,
+    PHOTON_COLUMNS,
+    TRACK_COLUMNS,
+)
+
 log = logging.getLogger(__name__)
 
-CLUSTER_COLUMNS: tuple[str, ...] = (
-    "eAcc", "e0", "e1", "e2", "e3", "eta", "phi", "etaMod", "phiMod", "eTileGap",
-)
-PHOTON_COLUMNS: tuple[str, ...] = ("convType", "convRadius", "convPtRatio", "convLeadPtFrac")
 _COLLECTION = {"electron": "Electron", "photon": "Photon"}
 
 
@@ -58,9 +62,13 @@ def read_objects(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    branches = [f"{coll}_clusterIdx", "event"] + [f"Cluster_{c}" for c in CLUSTER_COLUMNS]
+    branches = [f"{coll}_clusterIdx", "event", "Pileup_nTrueInt"]
+    branches += [f"Cluster_{c}" for c in CLUSTER_COLUMNS]
     if particle == "photon":
         branches += [f"Photon_{c}" for c in PHOTON_COLUMNS]
+    else:
+        branches += [f"Electron_{c}" for c in ELECTRON_COLUMNS] + ["Electron_trackIdx"]
+        branches += [f"Track_{c}" for c in TRACK_COLUMNS.values()]
     if truth:
         branches += [f"{coll}_genPartIdx", "GenPart_pt", "GenPart_eta", "GenPart_mass"]
     with uproot.open(path) as f:
@@ -104,5 +112,22 @@ def read_objects(
     if particle == "photon":
         for c in PHOTON_COLUMNS:
             columns[c] = ak.to_numpy(ak.flatten(arr[f"Photon_{c}"][keep]))
+    else:
+        for c in ELECTRON_COLUMNS:
+            columns[c] = ak.to_numpy(ak.flatten(arr[f"Electron_{c}"][keep]))
+        tidx = arr["Electron_trackIdx"][keep]
+        n_trk = ak.num(arr["Track_pt"])
+        if ak.any(tidx >= n_trk):
+            raise ValueError(f"{path}: Electron_trackIdx beyond Track length")
+        has = ak.to_numpy(ak.flatten(tidx >= 0))
+        safe = ak.where(tidx >= 0, tidx, 0)
+        for name, branch in TRACK_COLUMNS.items():
+            values = arr[f"Track_{branch}"]
+            # events without tracks: index 0 does not exist; pad so the take is defined
+            padded = ak.fill_none(ak.pad_none(values, 1, axis=1), np.nan)
+            col = ak.to_numpy(ak.flatten(padded[safe])).astype(np.float64)
+            columns[name] = np.where(has, col, np.nan)
     event = ak.to_numpy(ak.flatten(ak.broadcast_arrays(arr["event"], cidx)[0]))
+    columns["mu"] = ak.to_numpy(ak.flatten(ak.broadcast_arrays(arr["Pileup_nTrueInt"],
+                                                                cidx)[0])).astype(np.float64)
     return ObjectTable(str(path), particle, columns, e_true, event, n_unmatched)

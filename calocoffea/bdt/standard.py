@@ -1,9 +1,10 @@
-"""Apply the standard (BDT) energy calibration with onnxruntime.
+"""Apply the BDT energy calibrations (``bdt`` and ``bdt_shapes``) with onnxruntime.
 
-The shipped models (``models/bdt_<model>.onnx`` with a JSON card each, written by
-``calocoffea train bdt``) predict r = E_true / E_acc from the table-1.2 variables of
-:mod:`calocoffea.bdt.inputs`; the calibrated energy is r × E_acc in GeV. Photons
-are routed to the unconverted or converted model by ``convType``.
+The shipped models (``models/<variant>_<model>.onnx`` with a JSON card each, written by
+``calocoffea train bdt``) predict r = E_true / E_acc from the inputs of
+:mod:`calocoffea.bdt.inputs`; the calibrated energy is r × E_acc in GeV (egammaMVACalib's
+``correctEaccordion`` mode). Photons are routed to the unconverted or converted model by
+``convType``.
 
 :class:`StandardCalibration` holds only paths and model cards so that it pickles to dask
 workers; onnxruntime sessions live in a per-process cache, one per model file.
@@ -24,6 +25,7 @@ import numpy as np
 from calocoffea.bdt.inputs import (
     MODELS,
     REQUIRED_COLUMNS,
+    VARIANTS,
     check_columns,
     feature_matrix,
     feature_names,
@@ -38,9 +40,10 @@ log = logging.getLogger(__name__)
 TARGET = "E_true/E_acc"
 
 
-def model_paths(models_dir: Path, model: str) -> tuple[Path, Path]:
-    """(onnx, card) paths of ``model`` inside ``models_dir``."""
-    return models_dir / f"bdt_{model}.onnx", models_dir / f"bdt_{model}.json"
+def model_paths(models_dir: Path, model: str, variant: str = "bdt") -> tuple[Path, Path]:
+    """(onnx, card) paths of ``model`` of ``variant`` inside ``models_dir``."""
+    stem = f"{variant}_{model}"
+    return Path(models_dir) / f"{stem}.onnx", Path(models_dir) / f"{stem}.json"
 
 
 def sha256_file(path: Path) -> str:
@@ -71,17 +74,19 @@ def get_session(path: Path):
 
 @dataclass(frozen=True)
 class StandardCalibration:
-    """The three BDT models (electron, unconverted and converted photon) of one directory."""
+    """The three BDT models (electron, unconverted and converted photon) of one variant
+    (``bdt`` or ``bdt_shapes``) in one directory."""
 
     models_dir: Path
     cards: dict[str, dict] = field(repr=False)
+    variant: str = "bdt"
 
     def ratio(self, columns: Mapping[str, np.ndarray], model: str) -> np.ndarray:
         """Predicted E_true / E_acc of ``model`` for every object in ``columns``; float64."""
-        x = feature_matrix(columns, model)
+        x = feature_matrix(columns, model, self.variant)
         if len(x) == 0:
             return np.zeros(0, dtype=np.float64)
-        onnx_path, _ = model_paths(self.models_dir, model)
+        onnx_path, _ = model_paths(self.models_dir, model, self.variant)
         sess = get_session(onnx_path)
         input_name = self.cards[model]["input"]["name"]
         out = sess.run(None, {input_name: x})[0]
@@ -90,13 +95,13 @@ class StandardCalibration:
     def energy(self, columns: Mapping[str, np.ndarray], particle: str) -> np.ndarray:
         """Calibrated energy in GeV of each object; ``particle`` is "electron" or "photon".
 
-        ``columns`` maps branch names without collection prefix (eAcc, e0, e1, e2, eta,
-        etaMod, phiMod, eTileGap; for photons also convType, convRadius, convPtRatio,
-        convLeadPtFrac) to 1-D arrays of equal length n. Returns shape (n,), float64.
+        ``columns`` maps branch names without collection prefix (the
+        :data:`~calocoffea.bdt.inputs.REQUIRED_COLUMNS` of the variant and particle) to 1-D
+        arrays of equal length n. Returns shape (n,), float64.
         """
         if particle not in PARTICLES:
             raise ValueError(f"particle must be one of {PARTICLES}, got {particle!r}")
-        n = check_columns(columns, REQUIRED_COLUMNS[particle])
+        n = check_columns(columns, REQUIRED_COLUMNS[(self.variant, particle)])
         e_acc = np.asarray(columns["eAcc"], dtype=np.float64)
         if particle == "electron":
             return e_acc * self.ratio(columns, "electron")
@@ -109,7 +114,7 @@ class StandardCalibration:
         return out
 
 
-def load_card(card_path: Path, onnx_path: Path, model: str) -> dict:
+def load_card(card_path: Path, onnx_path: Path, model: str, variant: str = "bdt") -> dict:
     """Read and check one model card against its ONNX file; clear errors when broken."""
     for p in (onnx_path, card_path):
         if not p.is_file():
@@ -121,7 +126,7 @@ def load_card(card_path: Path, onnx_path: Path, model: str) -> dict:
         card = json.loads(card_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"standard calibration: corrupt model card {card_path}: {err}") from err
-    expected = feature_names(model)
+    expected = feature_names(model, variant)
     got = [f.get("name") for f in card.get("input", {}).get("features", [])]
     if got != expected:
         raise ValueError(
@@ -138,13 +143,17 @@ def load_card(card_path: Path, onnx_path: Path, model: str) -> dict:
     return card
 
 
-def load_standard_calibration(models_dir: Path | None = None) -> StandardCalibration:
-    """Load and validate the three BDT models from ``models_dir`` (default: shipped models)."""
+def load_standard_calibration(models_dir: Path | None = None,
+                              variant: str = "bdt") -> StandardCalibration:
+    """Load and validate the three BDT models of ``variant`` from ``models_dir`` (default:
+    the shipped models)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"BDT variant must be one of {VARIANTS}, got {variant!r}")
     directory = Path(models_dir) if models_dir is not None else default_models_dir()
     cards = {}
     for model in MODELS:
-        onnx_path, card_path = model_paths(directory, model)
-        cards[model] = load_card(card_path, onnx_path, model)
+        onnx_path, card_path = model_paths(directory, model, variant)
+        cards[model] = load_card(card_path, onnx_path, model, variant)
         get_session(onnx_path)  # fail now, not inside a worker, if the file does not parse
-    log.debug("loaded standard calibration from %s", directory)
-    return StandardCalibration(models_dir=directory, cards=cards)
+    log.debug("loaded %s calibration from %s", variant, directory)
+    return StandardCalibration(models_dir=directory, cards=cards, variant=variant)

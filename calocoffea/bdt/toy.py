@@ -21,8 +21,9 @@ def toy_gun_columns(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """(columns, e_true): ``n`` toy objects; energies in GeV, convRadius in cm.
 
-    ``particle`` is "electron" or "photon" (photons get convType/convRadius/convPtRatio/
-    convLeadPtFrac, about 30% converted). Deterministic for a seed.
+    ``particle`` is "electron" or "photon" (photons get the conversion columns, about 30%
+    converted; electrons a track); the shower-shape columns of ``bdt_shapes`` are filled
+    with toy values correlated with the containment. Deterministic for a seed.
     """
     if particle not in ("electron", "photon"):
         raise ValueError(f"particle must be 'electron' or 'photon', got {particle!r}")
@@ -67,19 +68,43 @@ def toy_gun_columns(
     e3 = leak * 0.5 * e_acc
     e2 = e_acc - e1 - e3
 
+    e_tot = e0 + e_acc
     cols: dict[str, np.ndarray] = {
         "eAcc": e_acc, "e0": e0, "e1": e1, "e2": e2, "e3": e3,
         "eta": eta, "phi": rng.uniform(-np.pi, np.pi, n),
         "etaMod": eta_mod, "phiMod": phi_mod, "eTileGap": e_tile,
+        # shower shapes: containment-like ratios that see the longitudinal leak
+        "rEta": np.clip(0.96 - 0.5 * leak + rng.normal(0, 0.01, n), 0.5, 1.0),
+        "rPhi": np.clip(0.95 + rng.normal(0, 0.02, n), 0.5, 1.0),
+        "wEta2": 0.0105 + 0.0005 * depth,
+        "wS3": 0.65 + 0.05 * rng.normal(0, 1, n),
+        "f1": e1 / e_tot,
+        "f3": e3 / e_tot,
+        "eRatio": np.clip(0.92 + rng.normal(0, 0.03, n), 0.0, 1.0),
+        "sigmaIetaIeta": 0.015 + 0.001 * rng.normal(0, 1, n),
+        "r9": np.clip(0.95 - leak + rng.normal(0, 0.02, n), 0.0, 1.0),
+        "eWindow0": e0 * 1.05, "eWindow1": e1 * 1.03, "eWindow2": e2 * 1.03,
+        "eWindow3": e3 * 1.1,
     }
     if particle == "photon":
         conv = conv_type > 0
         p_conv = np.where(conv, et * (1 - upstream) * np.exp(rng.normal(0, 0.05, n)), 1.0)
+        x = rng.uniform(0.5, 1.0, n)
+        two = conv_type == 2
         cols["convType"] = conv_type
         cols["convRadius"] = conv_radius
-        cols["convPtRatio"] = np.where(conv, (e_acc / np.cosh(eta)) / p_conv, 0.0)
-        cols["convLeadPtFrac"] = np.where(
-            conv_type == 2, rng.uniform(0.5, 1.0, n), np.where(conv, 1.0, 0.0)
+        cols["convZ"] = np.where(conv, conv_radius * np.sinh(eta), 0.0)
+        cols["convPt1"] = np.where(conv, np.where(two, x, 1.0) * p_conv, 0.0)
+        cols["convPt2"] = np.where(two, (1 - x) * p_conv, 0.0)
+        cols["convPt"] = np.where(conv, p_conv, 0.0)
+        cols["convPtRatio"] = np.where(two, x, np.where(conv, 1.0, 0.0))
+        cols["convEtOverPt"] = np.where(
+            two, np.clip((e_acc / np.cosh(eta)) / p_conv, 0.0, 2.0), 0.0
         )
+    else:
+        cols["charge"] = np.where(rng.random(n) < 0.5, -1, 1).astype(np.int32)
+        cols["trackPt"] = et * np.sqrt(1 - upstream) * (1 + rng.normal(0, 0.02, n))
+        cols["trackEta"] = eta + rng.normal(0, 0.001, n)
+        cols["trackZ0"] = rng.normal(0, 4.5, n)
     cols = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in cols.items()}
     return cols, e_true

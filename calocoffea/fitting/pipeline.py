@@ -24,7 +24,7 @@ import hist
 import numpy as np
 
 from calocoffea import binning, metrics
-from calocoffea.channels import CHANNELS
+from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.fitting import eta_resolution, eta_shift
 from calocoffea.fitting.fitter import MassFitter
 from calocoffea.fitting.result import AcceptanceCriteria, FitResult, json_safe
@@ -32,7 +32,8 @@ from calocoffea.fitting.result import AcceptanceCriteria, FitResult, json_safe
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-SHIFTED_CALIBRATIONS: tuple[str, ...] = ("bdt", "cnn")
+#: Calibrations whose η-shift and per-|η| resolution are measured (every one but truth).
+SHIFTED_CALIBRATIONS: tuple[str, ...] = RESPONSE_CALIBRATIONS
 N_ETA = len(binning.ABS_ETA_EDGES) - 1
 
 
@@ -273,7 +274,11 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
     expected = ["calibration", "particle", "abseta", "et", "mu", "response"]
     if names != expected:
         raise ValueError(f"'response' histogram axes {names} != {expected}")
-    values = hist_values(h)
+    # every entry counts: the flow bins of |eta|, E_T, <mu> and the response itself are kept
+    # (objects outside the axes are part of the inclusive figures; per-bin lists are the
+    # in-range bins)
+    view = h.view(flow=True)
+    values = np.asarray(view["value"] if view.dtype.names else view, dtype=float)
     if values.sum() <= 0:
         return {}
     edges = h.axes["response"].edges
@@ -287,17 +292,19 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
             entry: dict[str, Any] = {"inclusive": _eiqr_entry(block.sum(axis=(0, 1, 2)), edges)}
             for name, ax in axes.items():
                 keep = tuple(a for a in (0, 1, 2) if a != ax - 2)
-                per_bin = block.sum(axis=keep)
+                per_bin = block.sum(axis=keep)[1:-1]  # in-range bins of this axis
                 entry[name] = [_eiqr_entry(c, edges) for c in per_bin]
             out.setdefault(calib, {})[particle] = entry
-    if "cnn" in out and "bdt" in out:
-        out["reiqr_cnn_vs_bdt"] = {}
+    for baseline, key in (("bdt", "reiqr_cnn_vs_bdt"), ("bdt_shapes", "reiqr_cnn_vs_bdt_shapes")):
+        if "cnn" not in out or baseline not in out:
+            continue
+        out[key] = {}
         for particle in out["cnn"]:
-            if particle not in out["bdt"]:
+            if particle not in out[baseline]:
                 continue
-            a, b = out["cnn"][particle]["inclusive"], out["bdt"][particle]["inclusive"]
-            if a["n"] > 0 and b["n"] > 0:
-                out["reiqr_cnn_vs_bdt"][particle] = {
+            a, b = out["cnn"][particle]["inclusive"], out[baseline][particle]["inclusive"]
+            if a["eiqr75"] is not None and b["eiqr75"] is not None:
+                out[key][particle] = {
                     "reiqr75": metrics.reiqr(a["eiqr75"], b["eiqr75"]),
                     "reiqr75_error": metrics.reiqr_error(
                         a["eiqr75"], a["eiqr75_error"], b["eiqr75"], b["eiqr75_error"]
@@ -308,14 +315,25 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
 
 
 def _eiqr_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """eIQR of a response histogram with its flow bins ((n + 2,)): ``n`` counts every
+    entry, ``n_outside`` those outside the response axis; a quantile outside the axis gives
+    None (not measured), never a value computed from the in-range entries only."""
     n = float(counts.sum())
     if n <= 0:
-        return {"n": 0.0, "eiqr75": None, "eiqr75_error": None, "eiqr95": None}
+        return {"n": 0.0, "n_outside": 0.0, "eiqr75": None, "eiqr75_error": None,
+                "eiqr95": None, "eiqr95_error": None, "median": None}
+
+    def clean(x: float) -> float | None:
+        return float(x) if np.isfinite(x) else None
+
     return {
         "n": n,
-        "eiqr75": metrics.eiqr_from_hist(counts, edges, 75.0),
-        "eiqr75_error": metrics.eiqr_error_from_hist(counts, edges, 75.0),
-        "eiqr95": metrics.eiqr_from_hist(counts, edges, 95.0),
+        "n_outside": float(counts[0] + counts[-1]),
+        "eiqr75": clean(metrics.eiqr_from_hist(counts, edges, 75.0)),
+        "eiqr75_error": clean(metrics.eiqr_error_from_hist(counts, edges, 75.0)),
+        "eiqr95": clean(metrics.eiqr_from_hist(counts, edges, 95.0)),
+        "eiqr95_error": clean(metrics.eiqr_error_from_hist(counts, edges, 95.0)),
+        "median": clean(metrics.hist_quantiles(counts, edges, [0.5])[0]),
     }
 
 

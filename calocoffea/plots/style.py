@@ -14,6 +14,7 @@ import mplhep as mh
 #: One colour and legend name per calibration, fixed across all figures.
 CALIBRATION_STYLE: dict[str, dict[str, str]] = {
     "bdt": {"color": "#1f77b4", "label": "Standard (BDT)"},
+    "bdt_shapes": {"color": "#ff7f0e", "label": "Shower-shape BDT"},
     "cnn": {"color": "#d62728", "label": "DeepCalo CNN"},
     "truth": {"color": "#2ca02c", "label": r"$E_{true}$"},
 }

@@ -33,16 +33,26 @@ class SimConfig:
     #: Effective critical energy (GeV) and atomic number for the GFlash parametrisation.
     critical_energy: float = 0.0085
     z_eff: float = 82.0
-    #: Lateral spots per layer per shower (GFlash spot sampling); more = smoother.
+    #: Lateral spots per layer per shower used to integrate the average profile over the
+    #: cells (stratified: the expected energy per cell).
     spots_per_layer: int = 120
+    #: GFlash spot number of a shower, N = c ln(Z) (E/GeV)^k (homogeneous medium: c = 93,
+    #: k = 0.876; Grindhammer & Peters, hep-ex/0001020 eq. 13): its Poisson statistics are
+    #: the shower-development fluctuations of the energy in each cell (c = 0 turns them off).
+    gflash_spot_coeff: float = 93.0
+    gflash_spot_exponent: float = 0.876
     #: Cell time resolution sigma_t = a/E (+) c, ns (ATLAS LAr timing: ~1.5 ns GeV, ~0.25 ns).
     time_a_ns_gev: float = 1.5
     time_c_ns: float = 0.25
     #: Pile-up soft particles per interaction per unit eta x phi and their mean E_T (GeV).
     pileup_density: float = 0.35
     pileup_mean_et: float = 0.40
-    #: Charged pile-up tracks (pT > 0.5 GeV) per interaction per unit eta x phi.
-    pileup_track_density: float = 0.40
+    #: Charged particles with pT > 0.5 GeV per interaction per unit eta x phi: ATLAS
+    #: minimum bias at 13 TeV, dN_ch/deta = 2.874 at eta = 0 (PLB 758 (2016) 67) / 2 pi.
+    pileup_track_density: float = 0.457
+    #: Probability that a soft charged hadron interacts in the accordion (about one
+    #: interaction length deep) instead of crossing it as a minimum-ionising particle.
+    pileup_hadron_interaction: float = 0.5
     #: Tile-gap: max fraction of the shower energy lost in the transition, its width in |eta|
     #: and the fraction of that energy the scintillators see.
     crack_loss_max: float = 0.20

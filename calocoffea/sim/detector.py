@@ -16,6 +16,7 @@ import numpy as np
 
 from calocoffea import geometry as geo
 from calocoffea.kinematics import wrap_phi
+from calocoffea.sim import tracking
 from calocoffea.sim.processes import GenParticles
 
 #: Curvature constant: 1/R [1/cm] = CURV * B[T] / pT[GeV].
@@ -23,8 +24,19 @@ CURV = 0.003
 #: Inner silicon/TRT boundary radius (cm) separating the two brem emission zones.
 ID_MID_RADIUS = 55.0
 ID_INNER_RADIUS = 3.3
-#: Conversions are reconstructed only inside the TRT volume.
+#: Conversions are reconstructed only inside the TRT volume (ATLAS: R_conv < 800 mm).
 CONV_RECO_MAX_RADIUS = 80.0
+#: Per-leg track-reconstruction efficiency of conversion electrons by conversion radius (cm):
+#: upper radius edges and efficiency. Legs starting inside the pixel/SCT volume leave
+#: silicon tracks; beyond the last SCT layer (R ≈ 52 cm) only TRT-only tracks exist, which
+#: are found less often and make single-track conversions dominate at large radius (the
+#: shape of the conversion efficiency against radius of JINST 14 (2019) P12006 §4.2,
+#: approximate; docs/simulation.md).
+CONV_LEG_EFFICIENCY: tuple[tuple[float, float], ...] = ((30.0, 0.96), (55.0, 0.85), (80.0, 0.35))
+#: Legs below this p_T (GeV) curl up or are lost; efficiency rises linearly to its plateau
+#: over the next 1.5 GeV.
+CONV_LEG_MIN_PT = 0.5
+CONV_LEG_TURN_ON = 1.5
 #: Mean free path of a high-energy photon: 9/7 X0 (PDG).
 PHOTON_MFP_X0 = 9.0 / 7.0
 #: Minimum object E_T (GeV) and |eta| for a calorimeter cluster.
@@ -47,6 +59,17 @@ class Objects:
     conv_x: np.ndarray
     # electron: remaining energy fraction after the inner brem zone (for the track)
     z_inner: np.ndarray
+    # reconstructed-track quantities used to match satellite clusters (reco level, not
+    # truth): electron track η and φ at the perigee; per conversion leg (n, 2) whether its
+    # track was reconstructed, its measured p_T, whether it has silicon hits and the φ where
+    # the reconstructed track meets the calorimeter (NaN when absent)
+    conv_z: np.ndarray | None = None
+    trk_eta: np.ndarray | None = None
+    trk_phi: np.ndarray | None = None
+    leg_reco: np.ndarray | None = None
+    leg_pt: np.ndarray | None = None
+    leg_si: np.ndarray | None = None
+    leg_phi_calo: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.event)
@@ -81,6 +104,8 @@ class Tracks:
     vtx: np.ndarray
     gen_idx: np.ndarray
     obj: np.ndarray
+    #: σ(z0) in cm (used for the vertex association; not written to the file)
+    sz0: np.ndarray
 
     @staticmethod
     def concat(parts: list[Tracks]) -> Tracks:
@@ -105,6 +130,7 @@ _TRACK_FIELDS = [
     "vtx",
     "gen_idx",
     "obj",
+    "sz0",
 ]
 
 
@@ -127,22 +153,30 @@ def charged_offset(r, r0, r_exit, qk):
     return y, slope
 
 
-def track_resolution(pt: np.ndarray) -> np.ndarray:
-    """Relative pT resolution of inner-detector tracks: 0.05% pT (+) 1% (JINST 3 S08003)."""
-    return np.hypot(0.01, 0.0005 * pt)
+def pair_energy_fraction(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Energy fraction x of the electron in photon conversions, dσ/dx ∝ 1 − 4/3 x(1 − x)
+    (complete screening; PDG review "Passage of particles through matter", pair
+    production), by rejection sampling."""
+    out = np.empty(n)
+    todo = np.arange(n)
+    while len(todo):
+        x = rng.uniform(0.0, 1.0, len(todo))
+        ok = rng.uniform(0.0, 1.0, len(todo)) < 1.0 - 4.0 / 3.0 * x * (1.0 - x)
+        out[todo[ok]] = x[ok]
+        todo = todo[~ok]
+    return out
 
 
-def d0_resolution(pt: np.ndarray) -> np.ndarray:
-    """sigma(d0) in cm: 10 um (+) 80 um/pT (ATLAS ID with IBL)."""
-    return np.hypot(0.0010, 0.0080 / np.maximum(pt, 0.1))
-
-
-def _hits(rng, eta):
-    n = len(eta)
-    n_pix = rng.binomial(4, 0.97, n)
-    n_sct = rng.binomial(8, 0.98, n)
-    n_trt = np.where(np.abs(eta) < geo.TRT_MAX_ETA, rng.binomial(34, 0.85, n), 0)
-    return n_pix.astype(np.int32), n_sct.astype(np.int32), n_trt.astype(np.int32)
+def conversion_leg_efficiency(r_conv: np.ndarray, pt_leg: np.ndarray) -> np.ndarray:
+    """Probability that a conversion leg's track is reconstructed
+    (:data:`CONV_LEG_EFFICIENCY` by radius, times the low-p_T turn-on)."""
+    eff = np.zeros_like(np.asarray(r_conv, dtype=float))
+    lo = 0.0
+    for hi, value in CONV_LEG_EFFICIENCY:
+        eff = np.where((r_conv >= lo) & (r_conv < hi), value, eff)
+        lo = hi
+    turn_on = np.clip((pt_leg - CONV_LEG_MIN_PT) / CONV_LEG_TURN_ON, 0.0, 1.0)
+    return eff * turn_on
 
 
 def _in_acceptance(gen: GenParticles) -> np.ndarray:
@@ -209,6 +243,64 @@ def _bethe_heitler(rng, x0):
     return np.exp(-rng.gamma(c))
 
 
+#: Bremsstrahlung is emitted continuously along the path: the material an electron crosses
+#: in the inner detector is split into this many zones, each with its Bethe-Heitler loss
+#: radiated as one photon at a random radius inside the zone (conversion legs: the material
+#: after the conversion point in :data:`LEG_BREM_ZONES` zones).
+BREM_ZONES = 6
+LEG_BREM_ZONES = 3
+
+
+def _advance(y, s, r0, r1, kappa, r_exit):  # noqa: PLR0917
+    """Small-angle transverse displacement ``y`` (cm) and slope ``s`` of a charged track moved
+    radially from ``r0`` to ``r1`` with signed curvature ``kappa`` (1/cm) inside the field
+    (r < ``r_exit``) and straight outside."""
+    dr_f = np.clip(np.minimum(r1, r_exit) - r0, 0.0, None)
+    y = y + s * dr_f - 0.5 * kappa * dr_f**2
+    s = s - kappa * dr_f
+    dr_s = np.clip(r1 - np.maximum(r0, r_exit), 0.0, None)
+    return y + s * dr_s, s
+
+
+def radiate(  # noqa: PLR0917
+    rng, energy, pt, charge, r_origin, r_start, r_stop, x_total, n_zones, r_calo, r_exit
+):
+    """Bremsstrahlung of charged particles from radius ``r_start`` to ``r_stop`` (cm) through
+    ``x_total`` X0 in ``n_zones`` zones (all arrays (n,); energies and p_T in GeV).
+
+    The particle starts at radius ``r_origin`` with the direction of φ offset 0.
+    Returns (photon energies (n_zones, n), photon φ offsets at the calorimeter radius
+    ``r_calo`` (n_zones, n), final energy (n,), final φ offset (n,), remaining fraction after
+    each zone (n_zones, n)). A photon leaves tangentially to the track at its emission
+    radius; the particle's curvature follows its momentum after each emission.
+    """
+    n = len(energy)
+    edges = r_start[None, :] + (r_stop - r_start)[None, :] * (
+        np.arange(n_zones + 1)[:, None] / n_zones)
+    y = np.zeros(n)
+    s = np.zeros(n)
+    r_prev = np.asarray(r_origin, dtype=np.float64) * np.ones(n)
+    e = energy.copy()
+    p_t = pt.copy()
+    e_g = np.zeros((n_zones, n))
+    phi_g = np.zeros((n_zones, n))
+    z_all = np.ones((n_zones, n))
+    for k in range(n_zones):
+        z = _bethe_heitler(rng, x_total / n_zones)
+        r_b = rng.uniform(edges[k], np.maximum(edges[k + 1], edges[k] + 1e-3))
+        kappa = charge * CURV * geo.BFIELD_T / np.maximum(p_t, 0.02)
+        y, s = _advance(y, s, r_prev, r_b, kappa, r_exit)
+        e_g[k] = e * (1.0 - z)
+        phi_g[k] = (y + s * (r_calo - r_b)) / r_calo
+        e = e * z
+        p_t = p_t * z
+        z_all[k] = z
+        r_prev = r_b
+    kappa = charge * CURV * geo.BFIELD_T / np.maximum(p_t, 0.02)
+    y, _ = _advance(y, s, r_prev, r_calo, kappa, r_exit)
+    return e_g, phi_g, e, y / r_calo, z_all
+
+
 def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tuple[Showers, Tracks]:
     """Brem, conversions and bending of every object; returns its showers and hard tracks."""
     aeta = np.abs(objs.eta)
@@ -228,34 +320,22 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
         sh_phi.append(wrap_phi(phi))
         sh_ph.append(np.full(len(mask_idx), photon))
 
-    # ---- electrons: two brem zones (silicon, TRT+services), then bending to the calo ----
+    # ---- electrons: brem along the path through the ID, then bending to the calo ----
     ie = np.nonzero(is_e)[0]
-    e0 = objs.energy[ie]
-    z1 = _bethe_heitler(rng, 0.5 * x_id[ie])
-    z2 = _bethe_heitler(rng, 0.5 * x_id[ie])
+    e_g, phi_g, e_fin, dphi_e, z_all = radiate(
+        rng, objs.energy[ie], objs.pt[ie], charge[ie], 0.0, np.full(len(ie), ID_INNER_RADIUS),
+        r_id[ie], x_id[ie], BREM_ZONES, r_c[ie], r_exit[ie],
+    )
+    # the perigee momentum is measured by the silicon layers: after the inner half of the
+    # zones (the brem of the silicon volume)
+    z1 = np.prod(z_all[: BREM_ZONES // 2], axis=0)
     objs.z_inner[ie] = z1
-    r_in, r_out = r_id[ie] * (ID_MID_RADIUS / geo.ID_OUTER_RADIUS), r_id[ie]
-    rb1 = rng.uniform(ID_INNER_RADIUS, np.maximum(r_in, ID_INNER_RADIUS + 1), len(ie))
-    rb2 = rng.uniform(r_in, r_out)
     ct = np.cosh(objs.eta[ie])
-    # curvature evaluated with the mean pT along each segment
-    qk1 = charge[ie] * CURV * geo.BFIELD_T / np.maximum(objs.pt[ie] * (1 + z1) / 2, 0.05)
-    e_g1 = e0 * (1 - z1)
-    y1, s1 = charged_offset(rb1, 0.0, r_exit[ie], qk1)
-    phi_g1 = objs.phi[ie] + (y1 + s1 * (r_c[ie] - rb1)) / r_c[ie]
-    qk2 = charge[ie] * CURV * geo.BFIELD_T / np.maximum(objs.pt[ie] * z1 * (1 + z2) / 2, 0.05)
-    y2, s2 = charged_offset(rb2, 0.0, r_exit[ie], qk1 * 0.5 + qk2 * 0.5)
-    phi_g2 = objs.phi[ie] + (y2 + s2 * (r_c[ie] - rb2)) / r_c[ie]
-    e_g2 = e0 * z1 * (1 - z2)
-    e_fin = e0 * z1 * z2
-    qk3 = charge[ie] * CURV * geo.BFIELD_T / np.maximum(e_fin / ct, 0.05)
-    yf, _ = charged_offset(r_c[ie], 0.0, r_exit[ie], (qk1 + qk2 + qk3) / 3)
-    phi_e = objs.phi[ie] + yf / r_c[ie]
     # electrons left with p_T below ~0.5 GeV curl up inside the solenoid (R = p_T/0.006 cm)
     e_fin = np.where(e_fin / ct > 0.5, e_fin, 0.0)
-    add(ie, e_fin, objs.eta[ie], phi_e, False)
-    add(ie, e_g1, objs.eta[ie], phi_g1, True)
-    add(ie, e_g2, objs.eta[ie], phi_g2, True)
+    add(ie, e_fin, objs.eta[ie], objs.phi[ie] + dphi_e, False)
+    for k in range(BREM_ZONES):
+        add(ie, e_g[k], objs.eta[ie], objs.phi[ie] + phi_g[k], True)
     # FSR photons collected in the electron's cluster shower as unconverted photons
     ph_rows, mom_rows = merged_fsr(gen)
     if len(ph_rows):
@@ -265,29 +345,49 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
         pos = order[np.searchsorted(obj_rows, mom_rows, sorter=order)]
         add(pos, gen.energy[ph_rows], gen.eta[ph_rows], gen.phi[ph_rows], True)
 
-    # electron tracks: perigee momentum, degraded by brem in the innermost material
+    # electron tracks: perigee momentum, degraded by brem in the innermost material, and the
+    # ATLAS resolutions at their |η| and p_T (calocoffea.sim.tracking)
     pt_true = objs.pt[ie]
-    pt_meas = pt_true * np.sqrt(z1) * (1 + track_resolution(pt_true) * rng.standard_normal(len(ie)))
-    sd0 = d0_resolution(pt_true)
-    d0 = sd0 * rng.standard_normal(len(ie))
+    eta_e = objs.eta[ie]
+    n_e = len(ie)
+    pt_meas = pt_true * np.sqrt(z1) * (
+        1 + tracking.pt_resolution(pt_true, eta_e) * rng.standard_normal(n_e)
+    )
+    sd0 = tracking.d0_resolution(pt_true, eta_e)
+    sz0 = tracking.z0_resolution(pt_true, eta_e)
+    d0 = sd0 * rng.standard_normal(n_e)
     vz = gen.vertex_z[objs.event[ie]]
-    npix, nsct, ntrt = _hits(rng, objs.eta[ie])
+    npix, nsct, ntrt = tracking.hits(rng, eta_e)
+    trk_eta = eta_e + tracking.eta_resolution(pt_true, eta_e) * rng.standard_normal(n_e)
+    trk_phi = wrap_phi(objs.phi[ie] + tracking.phi_resolution(pt_true, eta_e)
+                       * rng.standard_normal(n_e))
     trk_e = Tracks(
         event=objs.event[ie],
         pt=np.abs(pt_meas),
-        eta=objs.eta[ie] + 0.0005 * rng.standard_normal(len(ie)),
-        phi=wrap_phi(objs.phi[ie] + 0.0003 * rng.standard_normal(len(ie))),
+        eta=trk_eta,
+        phi=trk_phi,
         charge=charge[ie].astype(np.int32),
         d0=d0,
         d0sig=d0 / sd0,
-        z0=vz + np.hypot(0.005, 0.01 / pt_true) * rng.standard_normal(len(ie)),
+        z0=vz + sz0 * rng.standard_normal(n_e),
         n_pix=npix,
         n_sct=nsct,
         n_trt=ntrt,
-        vtx=np.zeros(len(ie), np.int32),
+        vtx=np.zeros(n_e, np.int32),
         gen_idx=objs.gen_idx[ie],
         obj=ie.astype(np.int32),
+        sz0=sz0,
     )
+    n_obj = len(objs)
+    objs.trk_eta = np.full(n_obj, np.nan)
+    objs.trk_phi = np.full(n_obj, np.nan)
+    objs.trk_eta[ie] = trk_eta
+    objs.trk_phi[ie] = trk_phi
+    objs.conv_z = np.zeros(n_obj)
+    objs.leg_reco = np.zeros((n_obj, 2), bool)
+    objs.leg_pt = np.zeros((n_obj, 2))
+    objs.leg_si = np.zeros((n_obj, 2), bool)
+    objs.leg_phi_calo = np.full((n_obj, 2), np.nan)
 
     # ---- photons: conversion in the ID ----
     ig = np.nonzero(~is_e)[0]
@@ -297,40 +397,39 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
     add(iu, objs.energy[iu], objs.eta[iu], objs.phi[iu], True)
     # material roughly uniform in radius inside the ID volume
     rconv = rng.uniform(ID_INNER_RADIUS, r_id[icv])
-    x = rng.uniform(0, 1, len(icv))
+    x = pair_energy_fraction(rng, len(icv))
     objs.conv_radius[icv] = rconv
     objs.conv_x[icv] = x
+    objs.conv_z[icv] = gen.vertex_z[objs.event[icv]] + rconv * np.sinh(objs.eta[icv])
     frac_left = 1.0 - (rconv - ID_INNER_RADIUS) / np.maximum(r_id[icv] - ID_INNER_RADIUS, 1.0)
     trk_conv = []
     for leg, (fx, q) in enumerate(((x, -1.0), (1.0 - x, 1.0))):
         e_leg = objs.energy[icv] * fx
-        zl = _bethe_heitler(rng, x_id[icv] * frac_left)
         pt_leg = e_leg / np.cosh(objs.eta[icv])
-        qk = q * CURV * geo.BFIELD_T / np.maximum(pt_leg * (1 + zl) / 2, 0.02)
-        # brem photons of the leg emitted halfway through the remaining material
-        r_b = 0.5 * (rconv + r_id[icv])
-        yb, sb = charged_offset(r_b, rconv, r_exit[icv], qk)
-        add(
-            icv,
-            e_leg * (1 - zl),
-            objs.eta[icv],
-            objs.phi[icv] + (yb + sb * (r_c[icv] - r_b)) / r_c[icv],
-            True,
+        e_g, phi_g, e_end, dphi_leg, z_leg = radiate(
+            rng, e_leg, pt_leg, np.full(len(icv), q), rconv, rconv, np.maximum(r_id[icv], rconv),
+            x_id[icv] * frac_left, LEG_BREM_ZONES, r_c[icv], r_exit[icv],
         )
-        yl, _ = charged_offset(r_c[icv], rconv, r_exit[icv], qk / np.sqrt(np.maximum(zl, 0.05)))
-        add(icv, e_leg * zl, objs.eta[icv], objs.phi[icv] + yl / r_c[icv], False)
-        # conversion track (reconstructed if inside the TRT volume and pT > 0.5 GeV)
-        ok = (rconv < CONV_RECO_MAX_RADIUS) & (pt_leg > 0.5)
-        k = icv[ok]
+        for k in range(LEG_BREM_ZONES):
+            add(icv, e_g[k], objs.eta[icv], objs.phi[icv] + phi_g[k], True)
+        add(icv, e_end, objs.eta[icv], objs.phi[icv] + dphi_leg, False)
+        zl = z_leg[0]  # the track is measured from the conversion point: first-zone brem
+        # the leg's track: found with the radius- and pT-dependent efficiency inside the TRT
+        # volume; a leg that is not found is lost (single-track or no conversion)
+        found = (rconv < CONV_RECO_MAX_RADIUS) & (
+            rng.uniform(0.0, 1.0, len(icv)) < conversion_leg_efficiency(rconv, pt_leg)
+        )
+        k = icv[found]
         n_ok = len(k)
-        silicon = rconv[ok] < ID_MID_RADIUS
-        res = np.where(silicon, track_resolution(pt_leg[ok]), 0.05)
-        ptm = pt_leg[ok] * np.sqrt(zl[ok]) * np.abs(1 + res * rng.standard_normal(n_ok))
-        d0 = -0.5 * qk[ok] * rconv[ok] ** 2
-        sd0 = np.where(silicon, d0_resolution(pt_leg[ok]), 0.05)
-        npix, nsct, ntrt = _hits(rng, objs.eta[k])
-        npix = np.where(rconv[ok] > 12.0, 0, npix).astype(np.int32)
-        nsct = np.where(silicon, nsct, 0).astype(np.int32)
+        silicon = rconv[found] < ID_MID_RADIUS
+        res = np.where(silicon, tracking.pt_resolution(pt_leg[found], objs.eta[k]), 0.05)
+        ptm = pt_leg[found] * np.sqrt(zl[found]) * np.abs(1 + res * rng.standard_normal(n_ok))
+        qk = q * CURV * geo.BFIELD_T / np.maximum(pt_leg[found], 0.02)
+        d0 = -0.5 * qk * rconv[found] ** 2
+        sd0 = np.where(silicon, tracking.d0_resolution(pt_leg[found], objs.eta[k]), 0.05)
+        sz0_leg = np.where(silicon, 0.2, 1.0)
+        npix, nsct, ntrt = tracking.hits(rng, objs.eta[k], silicon=silicon)
+        npix = np.where(rconv[found] > 12.0, 0, npix).astype(np.int32)
         trk_conv.append(
             Tracks(
                 event=objs.event[k],
@@ -340,16 +439,23 @@ def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tup
                 charge=np.full(n_ok, int(q), np.int32),
                 d0=d0,
                 d0sig=d0 / sd0,
-                z0=gen.vertex_z[objs.event[k]] + 0.2 * rng.standard_normal(n_ok),
+                z0=gen.vertex_z[objs.event[k]] + sz0_leg * rng.standard_normal(n_ok),
                 n_pix=npix,
                 n_sct=nsct,
                 n_trt=ntrt,
                 vtx=np.zeros(n_ok, np.int32),
                 gen_idx=np.full(n_ok, -1, np.int32),
                 obj=k.astype(np.int32),
+                sz0=sz0_leg,
             )
         )
-        del leg
+        # where the reconstructed track reaches the calorimeter (its measured curvature)
+        qk_meas = q * CURV * geo.BFIELD_T / np.maximum(ptm, 0.02)
+        y_meas, _ = charged_offset(r_c[k], rconv[found], r_exit[k], qk_meas)
+        objs.leg_reco[k, leg] = True
+        objs.leg_pt[k, leg] = ptm
+        objs.leg_si[k, leg] = silicon
+        objs.leg_phi_calo[k, leg] = wrap_phi(objs.phi[k] + y_meas / r_c[k])
 
     showers = Showers(
         obj=np.concatenate(sh_obj).astype(np.int64),
@@ -392,24 +498,27 @@ def muon_tracks_and_objects(rng: np.random.Generator, gen: GenParticles) -> tupl
         "tightId": (rng.uniform(0, 1, n) < 0.95) & (np.abs(gen.eta[i]) < 2.4),
         "genPartIdx": gen.local_index[i].astype(np.int32),
     }
-    sd0 = d0_resolution(pt)
+    eta = gen.eta[i]
+    sd0 = tracking.d0_resolution(pt, eta)
+    sz0 = tracking.z0_resolution(pt, eta)
     d0 = sd0 * rng.standard_normal(n)
-    npix, nsct, ntrt = _hits(rng, gen.eta[i])
+    npix, nsct, ntrt = tracking.hits(rng, eta)
     trk = Tracks(
         event=gen.event[i],
-        pt=pt * (1 + track_resolution(pt) * rng.standard_normal(n)),
+        pt=pt * (1 + tracking.pt_resolution(pt, eta) * rng.standard_normal(n)),
         eta=cols["eta"],
         phi=cols["phi"],
         charge=charge,
         d0=d0,
         d0sig=d0 / sd0,
-        z0=gen.vertex_z[gen.event[i]] + 0.005 * rng.standard_normal(n),
+        z0=gen.vertex_z[gen.event[i]] + sz0 * rng.standard_normal(n),
         n_pix=npix,
         n_sct=nsct,
         n_trt=ntrt,
         vtx=np.zeros(n, np.int32),
         gen_idx=cols["genPartIdx"],
         obj=np.full(n, -1, np.int32),
+        sz0=sz0,
     )
     return cols, trk
 

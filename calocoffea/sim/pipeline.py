@@ -11,7 +11,15 @@ import numpy as np
 from calocoffea import geometry as geo
 from calocoffea.constants import ME_GEV, MMU_GEV
 from calocoffea.kinematics import wrap_phi
-from calocoffea.sim import detector, pileup, processes, reconstruction, shower
+from calocoffea.sim import (
+    detector,
+    pileup,
+    processes,
+    reconstruction,
+    shower,
+    superclusters,
+    tracking,
+)
 from calocoffea.sim.config import SimConfig
 
 log = logging.getLogger(__name__)
@@ -66,7 +74,7 @@ class _Chunk:
     n_events: int
     gen: processes.GenParticles
     mu: np.ndarray
-    npv: np.ndarray
+    inter: pileup.Interactions
     objs: detector.Objects
     showers: detector.Showers
     trk_hard: detector.Tracks
@@ -80,12 +88,14 @@ class _Chunk:
     jphi: np.ndarray | None = None
     win: shower.Windows | None = None
     # reconstructed cells and clusters (steps 4-5)
-    sc: reconstruction.ClusterScalars | None = None
+    sc: dict[str, np.ndarray] = field(default_factory=dict)
     cells: dict[str, np.ndarray] = field(default_factory=dict)
     cell_cl: np.ndarray | None = None
     is_e: np.ndarray | None = None
-    # tracks and conversions (step 6)
+    trk_pu: detector.Tracks | None = None
+    # tracks, vertices and conversions (step 6)
     tracks: detector.Tracks | None = None
+    vertices: tracking.Vertices | None = None
     mu_cols: dict[str, np.ndarray] = field(default_factory=dict)
     conv: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -96,15 +106,15 @@ class _Chunk:
 
 def _truth(rng: np.random.Generator, process: str, n_events: int, mu_profile: str,
            gun_options: dict | None) -> _Chunk:
-    """Step 1: generator particles, ⟨μ⟩ and vertices per event, the reconstructable e/γ
-    objects, their showers (after brem and conversions in the inner detector) and the hard
-    tracks."""
+    """Step 1: generator particles, ⟨μ⟩ and the in-time pile-up interactions per event, the
+    reconstructable e/γ objects, their showers (after brem and conversions in the inner
+    detector) and the hard tracks."""
     gen = processes.generate(rng, process, n_events, **(gun_options or {}))
     mu = pileup.sample_mu(rng, n_events, mu_profile)
-    npv = pileup.n_vertices(rng, mu)
+    inter = pileup.interactions(rng, mu)
     objs = detector.select_objects(gen)
     showers, trk_hard = detector.propagate(rng, gen, objs)
-    return _Chunk(n_events, gen, mu, npv, objs, showers, trk_hard)
+    return _Chunk(n_events, gen, mu, inter, objs, showers, trk_hard)
 
 
 def _develop_showers(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> None:
@@ -143,11 +153,14 @@ def _seed_windows(ch: _Chunk) -> None:
 
 
 def _reconstruct_cells(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> None:
-    """Steps 4-5: lateral spots of the showers, pile-up and muons deposited in the window
-    cells; cell sampling, noise and time; cluster scalars on the cluster cores; the stored
-    cells (every cell overlapping the 7×11 window around the barycentre). Fills ``sc``,
-    ``cells`` ({column: (n_stored_cells,)}), ``cell_cl`` (object of each stored cell),
-    ``is_e`` and scales ``e_tg`` with the cluster's factor."""
+    """Steps 4-5: lateral spots of the showers, in-time pile-up particles (deposits and
+    tracks from the event's interactions), out-of-time pile-up and muons deposited in the
+    window cells; cell spot and sampling fluctuations, noise and time; the dynamic
+    supercluster of each object (:mod:`calocoffea.sim.superclusters`) and its scalars and
+    shower shapes; the stored cells (every cell overlapping the 7×11 window around the
+    supercluster barycentre) and their per-layer sums. Fills ``sc``, ``cells``
+    ({column: (n_stored_cells,)}), ``cell_cl`` (object of each stored cell), ``is_e``,
+    ``trk_pu`` and scales ``e_tg`` with the cluster's factor."""
     showers, objs, n_obj, win, lon = ch.showers, ch.objs, ch.n_obj, ch.win, ch.lon
     evt_cl_off = np.concatenate([[0], np.cumsum(_counts(objs.event, ch.n_events))])
     layer_e = np.concatenate([lon.presampler[:, None], ch.layers], axis=1)
@@ -163,10 +176,14 @@ def _reconstruct_cells(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> 
     )
     seed_eta = (ch.keta + 0.5) * geo.LAYER2_DETA
     seed_phi = -np.pi + (ch.jphi + 0.5) * geo.LAYER2_DPHI
-    sp_pu = pileup.pileup_spots(rng, objs.event, seed_eta, seed_phi, mu_event=ch.mu, cfg=cfg)
+    sp_it, ch.trk_pu = pileup.in_time_particles(
+        rng, objs.event, seed_eta, seed_phi, ch.inter, cfg=cfg
+    )
+    sp_oot = pileup.out_of_time_spots(rng, objs.event, seed_eta, seed_phi, mu_event=ch.mu,
+                                      cfg=cfg)
     mu_ev, mu_eta, mu_phi = detector.muon_calo_impacts(ch.gen)
     sp_mu = pileup.muon_spots(mu_ev, mu_eta, mu_phi, rng)
-    spots = shower.Spots.concat([sp_sh, sp_pu, sp_mu])
+    spots = shower.Spots.concat([sp_sh, sp_it, sp_oot, sp_mu])
     e_sig, e_oth, t_num, t_den = shower.deposit(spots, win, evt_cl_off)
 
     # per-cluster multiplicative factor: local constant term and data-like scale
@@ -187,27 +204,41 @@ def _reconstruct_cells(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> 
     )
     ch.e_tg = ch.e_tg * factor
     ch.is_e = is_e = np.abs(objs.pdg) == 11
-    n_conv_hard = np.bincount(ch.trk_hard.obj[ch.trk_hard.obj >= 0], minlength=n_obj)
-    core_eta, core_phi = reconstruction.core_sizes(
-        np.abs(seed_eta), is_e, ~is_e & (n_conv_hard > 0)
+
+    # dynamic superclusters on the window cells, with the total (electronic + pile-up) noise
+    window = {"layer": win.layer, "eta": win.eta, "phi": win.phi, "deta": win.deta,
+              "dphi": win.dphi, "e": e_cell}
+    noise_var = reconstruction.noise_variance(
+        win.layer, win.eta, win.deta, win.dphi, mu=ch.mu[objs.event][cell_cl], cfg=cfg
     )
-    sc = reconstruction.cluster_scalars(
-        win.offsets,
-        win.layer,
-        win.eta,
-        win.phi,
-        e_cell,
-        keta=ch.keta,
-        jphi=ch.jphi,
-        core_eta=core_eta,
-        core_phi=core_phi,
+    conv_dir_phi = np.where(objs.leg_reco.any(axis=1), objs.phi, np.nan)
+    found = superclusters.build(
+        window, noise_var, win.offsets, ch.keta, ch.jphi, is_electron=is_e,
+        trk_eta=objs.trk_eta, trk_phi=objs.trk_phi, conv_eta=objs.eta, conv_phi=conv_dir_phi,
+        leg_phi=objs.leg_phi_calo, half_eta=shower.SIM_HALF_ETA, half_phi=shower.SIM_HALF_PHI,
     )
+    sc = superclusters.shower_shapes(window, win.offsets, found)
+    # an object without a middle-layer cell in its supercluster keeps its seed position
+    sc["eta"] = np.where(np.isfinite(sc["eta"]), sc["eta"], seed_eta)
+    sc["phi"] = wrap_phi(np.where(np.isfinite(sc["phi"]), sc["phi"], seed_phi))
+    sc["e_acc"] = sc["e1"] + sc["e2"] + sc["e3"]
+    u_eta = sc["eta"] / geo.LAYER2_DETA
+    u_phi = (sc["phi"] + np.pi) / geo.LAYER2_DPHI
+    sc["eta_mod"] = u_eta - np.floor(u_eta)
+    sc["phi_mod"] = u_phi - np.floor(u_phi)
+    sc["eta_index"] = np.floor(u_eta).astype(np.int32)
+    sc["n_satellites"] = found.n_satellites
+    sc["fallback"] = found.fallback
+
     half_eta = 0.5 * geo.WINDOW_ETA_CELLS * geo.LAYER2_DETA
     half_phi = 0.5 * geo.WINDOW_PHI_CELLS * geo.LAYER2_DPHI
-    keep = (np.abs(win.eta - sc.eta[cell_cl]) < half_eta + 0.5 * win.deta - 1e-9) & (
-        np.abs(wrap_phi(win.phi - sc.phi[cell_cl])) < half_phi + 0.5 * win.dphi - 1e-9
+    keep = (np.abs(win.eta - sc["eta"][cell_cl]) < half_eta + 0.5 * win.deta - 1e-9) & (
+        np.abs(wrap_phi(win.phi - sc["phi"][cell_cl])) < half_phi + 0.5 * win.dphi - 1e-9
     )
-    sc.n_cell = np.bincount(cell_cl[keep], minlength=n_obj).astype(np.int32)
+    sc["n_cell"] = np.bincount(cell_cl[keep], minlength=n_obj).astype(np.int32)
+    for lay in geo.LAYERS:
+        m = keep & (win.layer == lay)
+        sc[f"e_window{lay}"] = np.bincount(cell_cl[m], weights=e_cell[m], minlength=n_obj)
     ch.sc = sc
     ch.cell_cl = cell_cl[keep]
     ch.cells = {
@@ -222,66 +253,100 @@ def _reconstruct_cells(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> 
 
 
 def _tracks_and_conversions(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> None:
-    """Step 6: muon objects and tracks, pile-up tracks and the hard tracks, sorted by event;
-    conversion type, radius and track-p_T variables of the photons from their reconstructed
-    tracks. Fills ``mu_cols``, ``tracks`` and ``conv`` ({column: (n_obj,)})."""
-    n_obj, is_e, sc = ch.n_obj, ch.is_e, ch.sc
+    """Step 6: muon objects and tracks, pile-up and hard tracks sorted by event; the
+    reconstructed primary vertices and each track's vertex (nearest in z,
+    :mod:`calocoffea.sim.tracking`); the photons' reconstructed conversions from their
+    reconstructed legs: type (0 none, 1 single-track, 2 double-track), radius and z with
+    their resolutions, leg p_T's and the egammaMVACalib conversion variables. Fills
+    ``mu_cols``, ``tracks``, ``vertices`` and ``conv`` ({column: (n_obj,)})."""
+    del cfg
+    n_obj, is_e, sc, objs = ch.n_obj, ch.is_e, ch.sc, ch.objs
     ch.mu_cols, trk_mu = detector.muon_tracks_and_objects(rng, ch.gen)
-    trk_pu = pileup.pileup_tracks(
-        rng, ch.objs.event, ch.objs.eta, ch.objs.phi, mu_event=ch.mu, npv=ch.npv, cfg=cfg
-    )
-    tracks = detector.Tracks.concat([ch.trk_hard, trk_mu, trk_pu])
+    tracks = detector.Tracks.concat([ch.trk_hard, trk_mu, ch.trk_pu])
     order = np.argsort(tracks.event, kind="stable")
-    ch.tracks = tracks = tracks.take(order)
+    tracks = tracks.take(order)
+    ch.vertices = tracking.reconstruct_vertices(rng, ch.gen.vertex_z, ch.inter.offsets,
+                                                ch.inter.z)
+    tracks.vtx = tracking.associate(tracks.event, tracks.z0, tracks.sz0, ch.vertices)
+    ch.tracks = tracks
 
-    conv_trk = (tracks.obj >= 0) & ~is_e[np.maximum(tracks.obj, 0)]
-    n_conv_trk = np.bincount(tracks.obj[conv_trk], minlength=n_obj)
-    sum_pt = np.bincount(tracks.obj[conv_trk], weights=tracks.pt[conv_trk], minlength=n_obj)
-    lead_pt = np.zeros(n_obj)
-    np.maximum.at(lead_pt, tracks.obj[conv_trk], tracks.pt[conv_trk])
-    conv_type = np.where(is_e, 0, np.minimum(n_conv_trk, 2)).astype(np.int32)
-    r_true = ch.objs.conv_radius
+    n_legs = objs.leg_reco.sum(axis=1)
+    conv_type = np.where(is_e, 0, n_legs).astype(np.int32)
+    converted = conv_type > 0
+    silicon = objs.conv_radius < detector.ID_MID_RADIUS
+    r_true = objs.conv_radius
     conv_radius = np.where(
-        conv_type > 0,
-        np.abs(
-            r_true
-            + np.where(r_true < detector.ID_MID_RADIUS, 1.0, 4.0) * rng.standard_normal(n_obj)
-        ),
+        converted,
+        np.abs(r_true + np.where(silicon, 1.0, 4.0) * rng.standard_normal(n_obj)),
         0.0,
     )
-    et_acc = sc.e_acc / np.cosh(sc.eta)
+    conv_z = np.where(converted,
+                      objs.conv_z + np.where(silicon, 0.5, 3.0) * rng.standard_normal(n_obj), 0.0)
+    pts = np.sort(objs.leg_pt, axis=1)[:, ::-1]  # leading leg first; 0 for a lost leg
+    pt_conv = pts.sum(axis=1)  # the legs leave the vertex collinear with the photon
+    n_si = (objs.leg_reco & objs.leg_si).sum(axis=1).astype(np.int32)
+    two_si = n_si == 2
+    et_acc = sc["e_acc"] / np.cosh(sc["eta"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pt_ratio = np.where(two_si, pts[:, 0] / np.maximum(pt_conv, 1e-3), 1.0)
+        et_over_pt = np.where(two_si, np.clip(et_acc / np.maximum(pt_conv, 1e-3), 0.0, 2.0), 0.0)
     ch.conv = {
         "convType": conv_type,
         "convRadius": conv_radius,
-        "convPtRatio": np.where(conv_type > 0, et_acc / np.maximum(sum_pt, 1e-3), 0.0),
-        "convLeadPtFrac": np.where(conv_type > 0, lead_pt / np.maximum(sum_pt, 1e-3), 0.0),
+        "convZ": conv_z,
+        "convPt1": np.where(converted, pts[:, 0], 0.0),
+        "convPt2": np.where(converted, pts[:, 1], 0.0),
+        "convPt": np.where(converted, pt_conv, 0.0),
+        "convNSi": np.where(converted, n_si, 0).astype(np.int32),
+        # egammaMVAFunctions: max(pt1, pt2)/(pt1 + pt2) and E_T^acc/p_T^conv clipped to
+        # [0, 2] for two silicon tracks, else 1 and 0
+        "convPtRatio": np.where(converted, pt_ratio, 0.0),
+        "convEtOverPt": np.where(converted, et_over_pt, 0.0),
     }
+
+
+#: ``Cluster`` branch -> supercluster quantity (docs/data_format.md).
+CLUSTER_BRANCHES: dict[str, str] = {
+    "eAcc": "e_acc", "e0": "e0", "e1": "e1", "e2": "e2", "e3": "e3", "eta": "eta",
+    "phi": "phi", "etaMod": "eta_mod", "phiMod": "phi_mod", "etaIndex": "eta_index",
+    "rEta": "rEta", "rPhi": "rPhi", "wEta2": "wEta2", "wS3": "wS3", "f1": "f1", "f3": "f3",
+    "eRatio": "eRatio", "sigmaIetaIeta": "sigmaIetaIeta", "r9": "r9",
+    "eWindow0": "e_window0", "eWindow1": "e_window1", "eWindow2": "e_window2",
+    "eWindow3": "e_window3", "nCell": "n_cell",
+}
 
 
 def _cluster_columns(ch: _Chunk) -> dict[str, np.ndarray]:
-    """The ``Cluster`` branches (n_obj,)."""
-    sc = ch.sc
-    return {
-        "eAcc": sc.e_acc,
-        "e0": sc.e0,
-        "e1": sc.e1,
-        "e2": sc.e2,
-        "e3": sc.e3,
-        "eta": sc.eta,
-        "phi": sc.phi,
-        "etaMod": sc.eta_mod,
-        "phiMod": sc.phi_mod,
-        "etaIndex": sc.eta_index,
-        "eTileGap": ch.e_tg,
-        "nCell": sc.n_cell,
-    }
+    """The ``Cluster`` branches (n_obj,); shower shapes undefined for an object without a
+    middle-layer cell are stored as 0 (NanoAOD has no NaN convention for them)."""
+    cols = {}
+    for branch, key in CLUSTER_BRANCHES.items():
+        value = np.asarray(ch.sc[key])
+        cols[branch] = np.nan_to_num(value, nan=0.0) if value.dtype.kind == "f" else value
+    cols["eTileGap"] = ch.e_tg
+    return cols
+
+
+def _electron_track_columns(ch: _Chunk) -> dict[str, np.ndarray]:
+    """Per object (n_obj,): the own track's p_T, η, z0 and charge (electrons; NaN or 0
+    without a track), as the egammaMVACalib electron inputs read them."""
+    n_obj, tracks = ch.n_obj, ch.tracks
+    own = (tracks.obj >= 0) & ch.is_e[np.maximum(tracks.obj, 0)]
+    out = {"trackPt": np.full(n_obj, np.nan), "trackEta": np.full(n_obj, np.nan),
+           "trackZ0": np.full(n_obj, np.nan), "charge": np.zeros(n_obj)}
+    k = tracks.obj[own]
+    out["trackPt"][k] = tracks.pt[own]
+    out["trackEta"][k] = tracks.eta[own]
+    out["trackZ0"][k] = tracks.z0[own]
+    out["charge"][k] = tracks.charge[own]
+    return out
 
 
 def _calibrate(ch: _Chunk, energy_fn: EnergyFunction | None) -> np.ndarray:
     """Step 7: the stored (standard-calibration) energy of each object (n_obj,) in GeV:
     ``energy_fn`` on the cluster and conversion columns, or E_acc without it."""
-    calib_cols = {**_cluster_columns(ch), **ch.conv}
-    energy = np.maximum(ch.sc.e_acc, 1e-3)
+    calib_cols = {**_cluster_columns(ch), **ch.conv, **_electron_track_columns(ch)}
+    energy = np.maximum(ch.sc["e_acc"], 1e-3)
     if energy_fn is not None:
         for particle, mask in (("electron", ch.is_e), ("photon", ~ch.is_e)):
             if mask.any():
@@ -298,8 +363,8 @@ def _nanoaod(ch: _Chunk, energy: np.ndarray, cfg: SimConfig, first_event: int) -
                                              ch.gen)
     n_obj = ch.n_obj
     trk_local = _local_index(tracks.event, n_events)
-    pt_obj = energy / np.cosh(sc.eta)
-    r_eta = sc.e2 / np.where(np.abs(sc.e2_window) > 1e-6, sc.e2_window, 1e-6)
+    pt_obj = energy / np.cosh(sc["eta"])
+    r_eta = np.nan_to_num(sc["rEta"], nan=0.0)
 
     cols = Columns(n_events=n_events)
     ev = cols.event
@@ -307,7 +372,8 @@ def _nanoaod(ch: _Chunk, energy: np.ndarray, cfg: SimConfig, first_event: int) -
     ev["event"] = (first_event + np.arange(n_events) + 1).astype(np.uint64)
     ev["luminosityBlock"] = (1 + (first_event + np.arange(n_events)) // 1000).astype(np.uint32)
     ev["Pileup_nTrueInt"] = ch.mu.astype(np.float32)
-    ev["PV_npvs"] = ch.npv.astype(np.int32)
+    ev["PV_npvs"] = ch.vertices.count().astype(np.int32)
+    ev["PV_z"] = ch.vertices.z[ch.vertices.offsets[:-1]].astype(np.float32)
     if cfg.kind == "mc":
         ev["genWeight"] = np.ones(n_events, np.float32)
 
@@ -323,11 +389,11 @@ def _nanoaod(ch: _Chunk, energy: np.ndarray, cfg: SimConfig, first_event: int) -
     trk_pt_of[tracks.obj[own]] = tracks.pt[own]
     npix_of = np.zeros(n_obj, np.int32)
     npix_of[tracks.obj[own]] = tracks.n_pix[own]
-    e_over_p = energy / np.cosh(sc.eta) / np.where(np.isfinite(trk_pt_of), trk_pt_of, 1e-3)
+    e_over_p = energy / np.cosh(sc["eta"]) / np.where(np.isfinite(trk_pt_of), trk_pt_of, 1e-3)
     ele = {
         "pt": pt_obj[ie],
-        "eta": sc.eta[ie],
-        "phi": sc.phi[ie],
+        "eta": sc["eta"][ie],
+        "phi": sc["phi"][ie],
         "mass": np.full(len(ie), ME_GEV),
         "charge": np.where(objs.pdg[ie] > 0, -1, 1).astype(np.int32),
         "cutBased": reconstruction.electron_cut_based(r_eta[ie], e_over_p[ie], npix_of[ie]),
@@ -336,8 +402,8 @@ def _nanoaod(ch: _Chunk, energy: np.ndarray, cfg: SimConfig, first_event: int) -
     }
     pho = {
         "pt": pt_obj[ig],
-        "eta": sc.eta[ig],
-        "phi": sc.phi[ig],
+        "eta": sc["eta"][ig],
+        "phi": sc["phi"][ig],
         "mass": np.zeros(len(ig)),
         "cutBased": reconstruction.photon_cut_based(r_eta[ig]),
         "clusterIdx": cl_local[ig],
@@ -357,7 +423,8 @@ def _nanoaod(ch: _Chunk, energy: np.ndarray, cfg: SimConfig, first_event: int) -
     cols.collections["Muon"] = (_counts(mu_cols["event"], n_events), muon)
 
     cols.collections["Cluster"] = (_counts(objs.event, n_events), _cluster_columns(ch))
-    n_cells_evt = np.bincount(objs.event, weights=sc.n_cell, minlength=n_events).astype(np.int64)
+    n_cells_evt = np.bincount(objs.event, weights=sc["n_cell"], minlength=n_events).astype(
+        np.int64)
     cells = ch.cells
     cols.collections["CaloCell"] = (
         n_cells_evt,

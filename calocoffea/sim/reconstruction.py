@@ -1,39 +1,15 @@
-"""Reconstruction: cell energies and times, cluster scalars, e/gamma/muon objects.
+"""Reconstruction: cell energies, times and noise, and the cut-based identification.
 
-The cluster is every cell of the 7x11 (middle-layer units) window around the seed in every
-layer. Cluster energies (E0..E3, E_acc) are summed over the 3x7 core (eta x phi, middle-layer
-units) like ATLAS' sliding-window electron clusters, so that energy outside the core (lateral
-leakage, brem and conversion tails, pile-up) is visible in the cells but not in the scalars.
+The clusters themselves are dynamic superclusters (:mod:`calocoffea.sim.superclusters`),
+built from these cells with the noise of :func:`noise_variance`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from calocoffea import geometry as geo
-from calocoffea.kinematics import wrap_phi
 from calocoffea.sim.config import SimConfig
-
-#: Sliding-window core sizes (eta x phi, middle-layer cells) as in ATLAS Run 1/2 e/gamma
-#: reconstruction: electrons and converted photons 3x7, unconverted photons 3x5 in the
-#: barrel; 5x5 for all in the end-cap (EPJC 74 (2014) 3071 sect. 3).
-CORE_BARREL_ELECTRON = (3, 7)
-CORE_BARREL_UNCONVERTED = (3, 5)
-CORE_ENDCAP = (5, 5)
-
-
-def core_sizes(
-    abs_eta: np.ndarray, is_electron: np.ndarray, converted: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(n_eta, n_phi) of the energy core of each cluster."""
-    barrel = geo.is_barrel(abs_eta)
-    wide = is_electron | converted
-    n_eta = np.where(barrel, 3, 5)
-    n_phi = np.where(barrel, np.where(wide, 7, 5), 5)
-    return n_eta, n_phi
-
 
 #: Endcap noise is larger (higher capacitance per cell, JINST 3 S08003 fig. 5.32).
 ENDCAP_NOISE_FACTOR = 1.3
@@ -43,6 +19,63 @@ def noise_sigma(layer: np.ndarray, abs_eta: np.ndarray, cfg: SimConfig) -> np.nd
     """Electronic noise per cell (GeV)."""
     base = np.asarray(cfg.noise_gev)[layer]
     return base * np.where(geo.is_barrel(abs_eta), 1.0, ENDCAP_NOISE_FACTOR)
+
+
+def spot_fluctuations(rng: np.random.Generator, e_sig: np.ndarray, cluster_of_cell: np.ndarray,
+                      cfg: SimConfig) -> np.ndarray:
+    """Shower-to-shower fluctuations of the lateral and longitudinal energy sharing between
+    cells, as GFlash's spot sampling makes them (Grindhammer & Peters, hep-ex/0001020):
+    a shower of energy E is N(E) = c ln(Z) (E/GeV)^k equal spots placed at random on its
+    profile, so a cell with expected energy e receives (E/N) Poisson(N e/E). Each cell is
+    drawn from a Gamma with that mean and variance, then the cluster's cells are rescaled
+    to its expected total (spots move energy between cells; they do not change the sum,
+    whose fluctuation is the sampling term). ``e_sig`` is the expected (profile-integrated)
+    signal per cell of each cluster; returns the fluctuated energies."""
+    if cfg.gflash_spot_coeff <= 0:
+        return e_sig
+    n_cl = int(cluster_of_cell.max()) + 1 if len(cluster_of_cell) else 0
+    total = np.bincount(cluster_of_cell, weights=e_sig, minlength=n_cl)
+    n_spots = cfg.gflash_spot_coeff * np.log(cfg.z_eff) * np.maximum(total, 1e-3) ** \
+        cfg.gflash_spot_exponent
+    scale = (total / n_spots)[cluster_of_cell]
+    pos = e_sig > 0
+    drawn = np.where(pos, rng.gamma(np.where(pos, e_sig / scale, 1.0), scale), 0.0)
+    new_total = np.bincount(cluster_of_cell, weights=drawn, minlength=n_cl)
+    ratio = np.where(new_total > 0, total / np.where(new_total > 0, new_total, 1.0), 1.0)
+    return drawn * ratio[cluster_of_cell]
+
+
+def pileup_noise_variance(layer: np.ndarray, eta: np.ndarray, deta: np.ndarray,
+                          dphi: np.ndarray, *, mu: np.ndarray, cfg: SimConfig) -> np.ndarray:
+    """Expected variance (GeV²) of the pile-up energy in a cell at ⟨μ⟩ ``mu``, from the
+    pile-up model of :mod:`calocoffea.sim.pileup` (what ATLAS' pile-up noise tables give
+    its topo-clustering): Poisson deposits of neutral and charged soft particles over every
+    bunch crossing, weighted by the squared pulse shape."""
+    from calocoffea.sim import pileup
+
+    ch2 = np.cosh(eta) ** 2
+    w2 = float(np.sum(pileup.PULSE_WEIGHTS ** 2))
+    # E[E_T^2] of 0.1 + Exp(m - 0.1) and of 0.5 + Exp(0.7) GeV
+    m = cfg.pileup_mean_et - 0.1
+    et2_neutral = 0.01 + 0.2 * m + 2 * m * m
+    pt2_charged = 0.25 + 0.7 + 2 * 0.49
+    u2 = (0.6**3 - 0.2**3) / (3 * 0.4)  # E[U(0.2, 0.6)^2]
+    f_soft = pileup.SOFT_LAYER_FRACTIONS[layer]
+    f_had = pileup.HADRON_LAYER_FRACTIONS[layer]
+    mip = np.where(layer == 0, 0.004, 0.015 * 8.0)  # MIP per layer (order of magnitude)
+    p_int = cfg.pileup_hadron_interaction
+    per_particle = (cfg.pileup_density * et2_neutral * ch2 * f_soft**2
+                    + cfg.pileup_track_density * (p_int * u2 * pt2_charged * ch2 * f_had**2
+                                                  + (1 - p_int) * mip**2))
+    return mu * deta * dphi * w2 * per_particle
+
+
+def noise_variance(layer: np.ndarray, eta: np.ndarray, deta: np.ndarray, dphi: np.ndarray, *,
+                   mu: np.ndarray, cfg: SimConfig) -> np.ndarray:
+    """Total noise variance (GeV²) of each cell: electronic noise ⊕ pile-up noise at the
+    event's ⟨μ⟩ (the σ of the 4-2-0 topo-cluster thresholds)."""
+    sigma = noise_sigma(layer, np.abs(eta), cfg)
+    return sigma**2 + pileup_noise_variance(layer, eta, deta, dphi, mu=mu, cfg=cfg)
 
 
 def finalize_cells(
@@ -58,8 +91,10 @@ def finalize_cells(
     cluster_factor: np.ndarray,
     cfg: SimConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cell energy (GeV) and time (ns): sampling fluctuations, scale, noise, timing."""
+    """Cell energy (GeV) and time (ns): shower-development (spot) fluctuations, sampling
+    fluctuations, scale, noise, timing."""
     aeta = np.abs(eta)
+    e_sig = spot_fluctuations(rng, e_sig, cluster_of_cell, cfg)
     a = np.where(layer == 0, cfg.sampling_presampler, cfg.sampling_term(aeta))
     # Gamma with mean e and variance a^2 e: positive, Gaussian limit a sqrt(e)
     pos = e_sig > 0
@@ -75,77 +110,6 @@ def finalize_cells(
     # ATLAS stores a time only for cells well above noise
     t = np.where(np.abs(e) > 2.0 * sigma, t, 0.0)
     return e, t
-
-
-@dataclass
-class ClusterScalars:
-    e0: np.ndarray
-    e1: np.ndarray
-    e2: np.ndarray
-    e3: np.ndarray
-    e_acc: np.ndarray
-    eta: np.ndarray
-    phi: np.ndarray
-    eta_mod: np.ndarray
-    phi_mod: np.ndarray
-    eta_index: np.ndarray
-    e2_window: np.ndarray
-    n_cell: np.ndarray
-
-
-def cluster_scalars(
-    offsets: np.ndarray,
-    layer: np.ndarray,
-    eta: np.ndarray,
-    phi: np.ndarray,
-    e: np.ndarray,
-    *,
-    keta: np.ndarray,
-    jphi: np.ndarray,
-    core_eta: np.ndarray,
-    core_phi: np.ndarray,
-) -> ClusterScalars:
-    """Scalars of every cluster from its cells (flat arrays grouped by ``offsets``)."""
-    n = len(offsets) - 1
-    n_cell = np.diff(offsets)
-    cl = np.repeat(np.arange(n), n_cell)
-    seed_eta = (keta + 0.5) * geo.LAYER2_DETA
-    seed_phi = -np.pi + (jphi + 0.5) * geo.LAYER2_DPHI
-    deta = eta - seed_eta[cl]
-    dphi = wrap_phi(phi - seed_phi[cl])
-    core = (np.abs(deta) < 0.5 * core_eta[cl] * geo.LAYER2_DETA) & (
-        np.abs(dphi) < 0.5 * core_phi[cl] * geo.LAYER2_DPHI
-    )
-
-    # 7x7 middle-layer cells around the seed: denominator of R_eta
-    r77 = (np.abs(deta) < 3.5 * geo.LAYER2_DETA) & (np.abs(dphi) < 3.5 * geo.LAYER2_DPHI)
-
-    def lsum(mask, w=None):
-        v = np.where(mask, e if w is None else w, 0.0)
-        return np.bincount(cl, weights=v, minlength=n)
-
-    es = [lsum(core & (layer == lay)) for lay in geo.LAYERS]
-    m2 = core & (layer == 2) & (e > 0)
-    w2 = lsum(m2)
-    safe = np.where(w2 > 0, w2, 1.0)
-    eta_c = np.where(w2 > 0, lsum(m2, e * deta) / safe, 0.0) + seed_eta
-    phi_c = wrap_phi(np.where(w2 > 0, lsum(m2, e * dphi) / safe, 0.0) + seed_phi)
-    u_eta = eta_c / geo.LAYER2_DETA
-    u_phi = (phi_c + np.pi) / geo.LAYER2_DPHI
-    return ClusterScalars(
-        e0=es[0],
-        e1=es[1],
-        e2=es[2],
-        e3=es[3],
-        e_acc=es[1] + es[2] + es[3],
-        eta=eta_c,
-        phi=phi_c,
-        eta_mod=u_eta - np.floor(u_eta),
-        phi_mod=u_phi - np.floor(u_phi),
-        eta_index=np.floor(u_eta).astype(np.int32),
-        e2_window=lsum(r77 & (layer == 2)),
-        n_cell=n_cell.astype(np.int32),
-    )
 
 
 def electron_cut_based(r_eta: np.ndarray, e_over_p: np.ndarray, n_pix: np.ndarray) -> np.ndarray:

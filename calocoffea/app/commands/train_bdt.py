@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photon", nargs="+", type=Path, metavar="FILE",
                         help="photon-gun training file(s); required with --electron")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output directory")
+    parser.add_argument("--variants", default="bdt,bdt_shapes",
+                        help="comma list of the BDT calibrations to train (bdt, bdt_shapes)")
+    parser.add_argument("--learning-curve", type=int, default=3, metavar="K",
+                        help="learning curve: refit the chosen model on 1/2, 1/4, ... 1/2^K of "
+                             "the training split (0: none)")
     parser.add_argument("--seed", type=int, default=1, help="split, search and XGBoost seed")
     parser.add_argument("--n-trials", type=int, default=12, help="random-search trials per model")
     parser.add_argument("--max-rounds", type=int, default=2000, help="max boosting rounds")
@@ -41,7 +46,9 @@ def config_from_args(args: argparse.Namespace) -> BDTTrainingConfig:
     """The :class:`~calocoffea.bdt.training.BDTTrainingConfig` of the parsed options."""
     return BDTTrainingConfig(
         electron=list(args.electron or []), photon=list(args.photon or []), toy=args.toy,
-        out=args.out, seed=args.seed, n_trials=args.n_trials, max_rounds=args.max_rounds,
+        out=args.out, variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+        learning_curve_halvings=args.learning_curve, seed=args.seed, n_trials=args.n_trials,
+        max_rounds=args.max_rounds,
         search_objects=args.search_objects, early_stopping=args.early_stopping,
         max_objects=args.max_objects, nthread=args.nthread,
         eval_electron=list(args.eval_electron), eval_photon=list(args.eval_photon),
@@ -60,20 +67,20 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from calocoffea.bdt.validate import format_result
-
-    tab = Table(title="standard calibration: held-out test split, eIQR75 of E/E_true")
-    for col in ("model", "n test", "E_acc", "median response", "BDT", "reIQR75 vs median"):
+    tab = Table(title="BDT calibrations: eIQR75 of E/E_true (validation split; held-out files)")
+    for col in ("variant", "model", "n val", "validation", "held-out n", "held-out BDT",
+                "held-out median response", "learning curve: last doubling"):
         tab.add_column(col)
-    for model, card in cards.items():
-        t = card["test"]
-        tab.add_row(model, str(t["bdt"]["all"]["n"]), f"{t['e_acc']['all']['eIQR75']:.4f}",
-                    f"{t['median_response']['all']['eIQR75']:.4f}",
-                    f"{t['bdt']['all']['eIQR75']:.4f}",
-                    f"{card['test_margin_vs_median_response']['reIQR75']:+.1%}")
+    for variant, models in cards.items():
+        for model, card in models.items():
+            test = card.get("test") or {}
+            t_bdt = test.get("bdt", {}).get("all", {})
+            t_ref = test.get("median_response", {}).get("all", {})
+            last = card["learning_curve"]["last_doubling_relative_change"]
+            tab.add_row(variant, model, str(card["training"]["split"]["n_validation"]),
+                        f"{card['validation']['eIQR75']:.4f}", str(t_bdt.get("n", "—")),
+                        f"{t_bdt['eIQR75']:.4f}" if t_bdt else "—",
+                        f"{t_ref['eIQR75']:.4f}" if t_ref else "—",
+                        f"{last:+.2%}" if last is not None else "—")
     Console().print(tab)
-    # photon samples are attached to both photon cards; print each sample once
-    for model in ("electron", "photon_converted"):
-        for res in cards[model].get("eval_samples", []):
-            print(format_result(res), end="\n\n")
     return 0

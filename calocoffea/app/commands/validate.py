@@ -1,9 +1,11 @@
-"""``calocoffea validate {bdt,sim}``: checks of the shipped models and the simulation.
+"""``calocoffea validate {bdt,sim,tracking}``: checks of the shipped models and the simulation.
 
 - ``bdt``: the standard calibration against the E_acc median-response reference and E_acc
   on any MC file (:mod:`calocoffea.bdt.validate`);
 - ``sim``: the simulation's realism with a proxy standard calibration trained on gun
-  samples (:mod:`calocoffea.app.sim_realism`).
+  samples (:mod:`calocoffea.app.sim_realism`);
+- ``tracking``: the track resolution and conversion reconstruction of the simulation
+  against the published values.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--hgamgam", required=True)
     sim.add_argument("--out", type=Path, default=Path("validation.json"))
     sim.add_argument("--scan", action="store_true", help="also run the barrel e-gun energy scan")
+    trk = sub.add_parser("tracking", help="track resolution and conversion reconstruction "
+                                          "of the simulation against the published values")
+    trk.add_argument("--events", type=int, default=20000)
+    trk.add_argument("--seed", type=int, default=4242)
+    trk.add_argument("--out", type=Path, default=None, help="write the results as JSON")
 
 
 def _bdt(args: argparse.Namespace) -> int:
@@ -59,5 +66,41 @@ def _sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tracking(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from calocoffea.app.sim_realism import tracking_and_conversions
+
+    res = tracking_and_conversions(args.events, args.seed)
+    console = Console()
+    tab = Table(title="track p_T resolution (relative)")
+    for col in ("|eta|", "model at 40 GeV", "measured 20-60 GeV", "tracks"):
+        tab.add_column(col)
+    for eta, row in res["track_pt_resolution"].items():
+        tab.add_row(eta, f"{row['model_at_40GeV']:.4f}", f"{row['measured_20_60GeV']:.4f}",
+                    str(row["n_tracks"]))
+    console.print(tab)
+    for row, pub in res["published_rows"].items():
+        console.print(f"JINST 3 S08003 table 10.2, {row}: sigma(q/pT) = "
+                      f"{pub['sigma_qoverpt_inf_per_TeV']} /TeV (1 + {pub['p_x_GeV']} GeV/pT) "
+                      f"-> {pub['relative_resolution_at_40GeV']:.4f} at 40 GeV")
+    tab = Table(title="conversion reconstruction (photon gun)")
+    for col in ("radius", "true conversions", "efficiency", "single-track fraction"):
+        tab.add_column(col)
+    for rng, row in res["conversions"]["per_radius"].items():
+        tab.add_row(rng, str(row["true_conversions"]),
+                    "—" if row["efficiency"] is None else f"{row['efficiency']:.3f}",
+                    "—" if row["single_track_fraction"] is None
+                    else f"{row['single_track_fraction']:.3f}")
+    console.print(tab)
+    console.print("single-track fraction of reconstructed conversions: "
+                  f"{res['conversions']['single_track_fraction_of_reconstructed']:.3f}; "
+                  f"{res['conversions']['published']}")
+    if args.out:
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"bdt": _bdt, "sim": _sim}[args.check](args)
+    return {"bdt": _bdt, "sim": _sim, "tracking": _tracking}[args.check](args)

@@ -75,21 +75,12 @@ def _collection(events, particle: str):
     return events[name]
 
 
-#: cluster and photon-conversion columns the standard (BDT) calibration reads
-_BDT_CLUSTER_COLUMNS = ("eAcc", "e0", "e1", "e2", "e3", "eta", "phi", "etaMod", "phiMod",
-                        "eTileGap")
-_BDT_PHOTON_COLUMNS = ("convType", "convRadius", "convPtRatio", "convLeadPtFrac")
-
-
 def _bdt_energy(obj, particle: str, bdt) -> np.ndarray:
-    """Standard-calibration energy (GeV) from the stored cluster columns, the same columns the
+    """Standard-calibration energy (GeV) from the stored columns, the same columns the
     simulation hands to the BDT when it writes ``pt`` (float32 storage aside)."""
-    cols = {c: ak.to_numpy(ak.flatten(obj.cluster[c], axis=1)).astype(np.float64)
-            for c in _BDT_CLUSTER_COLUMNS}
-    if particle == "photon":
-        for c in _BDT_PHOTON_COLUMNS:
-            cols[c] = ak.to_numpy(ak.flatten(obj[c], axis=1)).astype(np.float64)
-    return np.asarray(bdt.energy(cols, particle), np.float64)
+    from calocoffea.bdt.columns import object_columns
+
+    return np.asarray(bdt.energy(object_columns(obj, particle), particle), np.float64)
 
 
 def read_file(path: str | Path, particle: str, max_objects: int | None = None,

@@ -30,28 +30,54 @@ CARD_VERSION = 1
 
 
 class DeepCaloExport(nn.Module):
-    """Preprocess → DeepCaloNet → per-|η|-bin median bias correction."""
+    """Preprocess → DeepCaloNet → per-|η|-bin median bias correction, and for a network with
+    an uncertainty head the calibration of σ: σ′ + 2 ln s(|η|, E_T^acc) with the scale
+    table ``sigma_scale`` (n_eta_bins × n_et_bins) on ``sigma_eta_edges`` ×
+    ``sigma_et_edges`` (GeV), measured on the validation split so that the pulls have unit
+    width (1 everywhere until measured)."""
 
     def __init__(self, pre: Preprocess, net: DeepCaloNet, eta_index: int,
-                 eta_edges: list[float], corrections: list[float]):
+                 eta_edges: list[float], corrections: list[float], *, eacc_index: int = 0,
+                 sigma_eta_edges: list[float] | None = None,
+                 sigma_et_edges: list[float] | None = None,
+                 sigma_scale: list[list[float]] | None = None):
         super().__init__()
         self.pre = pre
         self.net = net
         self.eta_index = int(eta_index)
+        self.eacc_index = int(eacc_index)
         self.register_buffer("eta_lo", torch.tensor(eta_edges[:-1], dtype=torch.float32))
         self.register_buffer("eta_hi", torch.tensor(eta_edges[1:], dtype=torch.float32))
         self.register_buffer("corr", torch.tensor(corrections, dtype=torch.float32))
+        se = sigma_eta_edges or [0.0, 10.0]
+        st = sigma_et_edges or [0.0, 1e9]
+        scale = sigma_scale or [[1.0] * (len(st) - 1) for _ in range(len(se) - 1)]
+        self.register_buffer("s_eta_lo", torch.tensor(se[:-1], dtype=torch.float32))
+        self.register_buffer("s_eta_hi", torch.tensor(se[1:], dtype=torch.float32))
+        self.register_buffer("s_et_lo", torch.tensor(st[:-1], dtype=torch.float32))
+        self.register_buffer("s_et_hi", torch.tensor(st[1:], dtype=torch.float32))
+        self.register_buffer("log_s2", torch.log(torch.tensor(scale, dtype=torch.float32) ** 2))
+
+    @staticmethod
+    def _onehot(x, lo, hi):
+        x = torch.clamp(x, min=lo[0], max=hi[-1] - 1e-4)
+        return ((x[:, None] >= lo) & (x[:, None] < hi)).to(torch.float32)
 
     def forward(self, images, scalars, tracks):
         img, sc, trk, mask = self.pre(images, scalars, tracks)
         ratio, sigma_prime = self.net(img, sc, trk, mask)
-        # |η| beyond the last edge uses the last bin: clamp before the one-hot lookup
-        aeta = torch.clamp(torch.abs(scalars[:, self.eta_index]), max=self.eta_hi[-1] - 1e-4)
-        onehot = ((aeta[:, None] >= self.eta_lo) & (aeta[:, None] < self.eta_hi)).to(ratio.dtype)
+        aeta = torch.abs(scalars[:, self.eta_index])
+        onehot = self._onehot(aeta, self.eta_lo, self.eta_hi).to(ratio.dtype)
         ratio = ratio * (onehot * self.corr).sum(dim=1)
         if sigma_prime is None:
             return ratio
-        return ratio, sigma_prime
+        # cosh through exp: the TorchScript ONNX exporter has no Cosh at this opset
+        eta = scalars[:, self.eta_index]
+        et = 2.0 * scalars[:, self.eacc_index] / (torch.exp(eta) + torch.exp(-eta))
+        oe = self._onehot(aeta, self.s_eta_lo, self.s_eta_hi)
+        ot = self._onehot(et, self.s_et_lo, self.s_et_hi)
+        shift = ((oe @ self.log_s2) * ot).sum(dim=1)
+        return ratio, sigma_prime + shift
 
 
 def sha256_file(path: str | Path) -> str:

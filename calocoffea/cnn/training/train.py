@@ -1,6 +1,8 @@
-"""Training loop of the DeepCalo CNN: logcosh (or Gaussian NLL, eq. 4.4) on the ratio
-r = E_true/E_acc, AdamW with a one-cycle learning rate, early stopping on a validation split,
-then the per-|η| median bias correction measured on the validation split."""
+"""Training loop of the DeepCalo CNN: logcosh on the ratio r = E_true/E_acc (with an
+uncertainty head, plus the Gaussian NLL of eq. 4.4 for σ′ = ln σ² with the ratio held fixed,
+so that learning σ does not pull the energy estimate), AdamW with a one-cycle learning rate,
+early stopping on a validation split, then the per-|η| median bias correction and the σ
+calibration per (|η|, E_T^acc) bin, both measured on the validation split."""
 
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 BIAS_ETA_EDGES: list[float] = [round(0.1 * i, 1) for i in range(26)]
 #: fewest validation objects for a bin's own correction (else the global median is used)
 MIN_BIAS_OBJECTS = 50
+#: Bins of the σ calibration: the analysis |η| bins and E_T^acc (GeV).
+SIGMA_ETA_EDGES: list[float] = [0.0, 0.8, 1.37, 1.52, 2.01, 2.5]
+SIGMA_ET_EDGES: list[float] = [0.0, 15.0, 25.0, 35.0, 45.0, 60.0, 100.0, 1e9]
 
 
 def set_seed(seed: int) -> None:
@@ -60,6 +65,7 @@ class TrainResult:
     n_val: int
     seconds: float
     stopped_early: bool
+    sigma_calibration: dict | None = None
 
 
 def _batch(sample: Sample, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -100,6 +106,26 @@ def _bias_corrections(ratio_over_true: np.ndarray, aeta: np.ndarray) -> list[flo
     return corr
 
 
+def sigma_scale_table(ratio: np.ndarray, sigma_prime: np.ndarray, target: np.ndarray,
+                      aeta: np.ndarray, et: np.ndarray) -> list[list[float]]:
+    """s per (|η|, E_T) bin of :data:`SIGMA_ETA_EDGES` × :data:`SIGMA_ET_EDGES`: the robust
+    width IQR/1.349 of the pulls (r − t)/σ, σ = exp(σ′/2); 1 for bins with fewer than
+    :data:`MIN_BIAS_OBJECTS` objects."""
+    pull = (ratio - target) / np.exp(0.5 * sigma_prime)
+    out = []
+    for lo, hi in itertools.pairwise(SIGMA_ETA_EDGES):
+        row = []
+        for elo, ehi in itertools.pairwise(SIGMA_ET_EDGES):
+            m = (aeta >= lo) & (aeta < hi) & (et >= elo) & (et < ehi)
+            if m.sum() < MIN_BIAS_OBJECTS:
+                row.append(1.0)
+                continue
+            q25, q75 = np.percentile(pull[m], [25, 75])
+            row.append(float((q75 - q25) / 1.349))
+        out.append(row)
+    return out
+
+
 def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
           max_minutes: float | None = None) -> TrainResult:
     """Train on ``sample`` (split internally into train/validation) and return the eval-mode
@@ -133,7 +159,8 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
 
     def loss_fn(out, y):
         if cfg.sigma_output:
-            return gaussian_nll(out[0], out[1], y)
+            return (logcosh(out[0], y, cfg.logcosh_delta)
+                    + gaussian_nll(out[0].detach(), out[1], y))
         return logcosh(out, y, cfg.logcosh_delta)
 
     def val_loss() -> float:
@@ -186,13 +213,28 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
     ratio, _ = predict(model, val)
     aeta = np.abs(val.eta)
     corr = _bias_corrections(ratio / val.target, aeta)
-    final = DeepCaloExport(pre, net, s_names.index("eta"), BIAS_ETA_EDGES, corr).eval()
+    final = DeepCaloExport(pre, net, s_names.index("eta"), BIAS_ETA_EDGES, corr,
+                           eacc_index=s_names.index("e_acc")).eval()
+    sigma_calibration = None
+    if cfg.sigma_output:
+        ratio_c, sigma_prime = predict(final, val)
+        scale = sigma_scale_table(ratio_c, sigma_prime, val.target, aeta,
+                                  val.e_acc / np.cosh(val.eta))
+        final = DeepCaloExport(pre, net, s_names.index("eta"), BIAS_ETA_EDGES, corr,
+                               eacc_index=s_names.index("e_acc"),
+                               sigma_eta_edges=SIGMA_ETA_EDGES, sigma_et_edges=SIGMA_ET_EDGES,
+                               sigma_scale=scale).eval()
+        sigma_calibration = {"abs_eta_edges": SIGMA_ETA_EDGES, "et_edges": SIGMA_ET_EDGES,
+                             "scale": scale, "measured_on": "validation split",
+                             "definition": "sigma_prime += 2 ln s, s = IQR(pull)/1.349 of "
+                                           "(r - E_true/E_acc)/exp(sigma_prime/2) per bin"}
     ratio_c, _ = predict(final, val)
     table = resolution_table(ratio_c * val.e_acc, val.e_bdt, val.e_true, val.eta, val.mu)
     return TrainResult(
         model=final, preprocessing=pre_params,
         bias_correction={"abs_eta_edges": BIAS_ETA_EDGES, "factors": corr,
                          "measured_on": "validation split"},
+        sigma_calibration=sigma_calibration,
         history=history, validation=table, n_train=len(trn), n_val=len(val),
         seconds=time.perf_counter() - t0, stopped_early=stopped_early,
     )

@@ -186,6 +186,8 @@ def train_and_export(sample, cfg, out: Path, *, seed: int, threads: int = 2,
         },
         "preprocessing": {"in_graph": True, **res.preprocessing},
         "bias_correction": {"in_graph": True, **res.bias_correction},
+        "sigma_calibration": ({"in_graph": True, **res.sigma_calibration}
+                              if res.sigma_calibration else None),
         "config": cfg.to_dict(),
         "flops_per_object": count_flops(cfg, n_s, n_t),
         "n_parameters": int(sum(p.numel() for p in res.model.net.parameters())),

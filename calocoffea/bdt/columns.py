@@ -1,0 +1,41 @@
+"""The BDT input columns of electrons or photons from coffea NanoEvents (or plain records).
+
+One reader for every analysis-level use of the BDT calibrations: the processors (the
+``bdt_shapes`` calibration, and ``bdt`` when a file carries no standard calibration) and the
+CNN training (the standard energy of the mislabel cut). The columns are those of
+:mod:`calocoffea.bdt.inputs` (``Cluster_*`` through ``clusterIdx``, ``Photon_conv*``, the
+electron charge and its ``Track`` through ``trackIdx``), flattened in the order of
+``ak.flatten(objects)``; GeV, cm.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from calocoffea.bdt.inputs import CLUSTER_COLUMNS, ELECTRON_COLUMNS, PHOTON_COLUMNS, TRACK_COLUMNS
+from calocoffea.schema import linked_columns
+
+
+def _flat(values) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.flatten(ak.fill_none(values, np.nan), axis=None)),
+                      dtype=np.float64)
+
+
+def object_columns(objects, particle: str) -> dict[str, np.ndarray]:
+    """{column: (n_objects,) float64} of the jagged ``objects`` (Electron or Photon)."""
+    cluster = linked_columns(objects, "clusterIdx", "Cluster",
+                             {c: np.nan for c in CLUSTER_COLUMNS})
+    if cluster is None:  # plain records with a ``cluster`` field
+        cluster = {c: _flat(objects.cluster[c]) for c in CLUSTER_COLUMNS}
+    cols = dict(cluster)
+    if particle == "photon":
+        cols.update({c: _flat(objects[c]) for c in PHOTON_COLUMNS})
+        return cols
+    cols.update({c: _flat(objects[c]) for c in ELECTRON_COLUMNS})
+    track = linked_columns(objects, "trackIdx", "Track",
+                           {branch: np.nan for branch in TRACK_COLUMNS.values()})
+    if track is None:
+        track = {b: _flat(objects.track[b]) for b in TRACK_COLUMNS.values()}
+    cols.update({name: track[branch] for name, branch in TRACK_COLUMNS.items()})
+    return cols
