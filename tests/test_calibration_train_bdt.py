@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -99,7 +100,7 @@ def test_cards_are_complete(trained, variant):
         # learning curve: nested halves of the training split, then the full refit
         points = card["learning_curve"]["points"]
         assert [p["n_train"] for p in points][-1] == n_fit
-        assert all(a["n_train"] < b["n_train"] for a, b in zip(points, points[1:]))
+        assert all(a["n_train"] < b["n_train"] for a, b in itertools.pairwise(points))
         assert len(points) == 3
         last = card["learning_curve"]["last_doubling_relative_change"]
         assert last == pytest.approx(points[-1]["val_eIQR75"] / points[-2]["val_eIQR75"] - 1)
