@@ -34,6 +34,8 @@ from calocoffea.kinematics import delta_r, invariant_mass, massless_p4
 # Identification levels of docs/data_format.md (``cutBased`` branches).
 ELECTRON_LOOSE, ELECTRON_MEDIUM, ELECTRON_TIGHT = 2, 3, 4
 PHOTON_LOOSE, PHOTON_MEDIUM, PHOTON_TIGHT = 1, 2, 3
+#: E_T threshold (GeV) of every selected e/γ/μ object (table 3.7).
+OBJECT_MIN_ET_GEV = 9.5
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class ZeeSelection:
     one opposite-charge pair; events with none or several such pairs are dropped."""
 
     electron: ObjectCuts = field(
-        default_factory=lambda: ObjectCuts(9.5, ETA_MAX, "cutBased", ELECTRON_LOOSE)
+        default_factory=lambda: ObjectCuts(OBJECT_MIN_ET_GEV, ETA_MAX, "cutBased", ELECTRON_LOOSE)
     )
     #: Require Σq = 0 for the pair (off: same-sign pairs also count, for fake studies).
     opposite_charge: bool = True
@@ -71,13 +73,15 @@ class ZmumugammaSelection:
     loose photon (E_T > 9.5 GeV, |η| < 2.47, ΔR(γ, μ) > 0.4 to both muons), falling back to
     tight photons when several pass."""
 
-    muon: ObjectCuts = field(default_factory=lambda: ObjectCuts(9.5, 2.5, "looseId", 1))
+    muon: ObjectCuts = field(
+        default_factory=lambda: ObjectCuts(OBJECT_MIN_ET_GEV, 2.5, "looseId", 1)
+    )
     #: Identification used to break ties between several muon pairs (boolean branch).
     muon_tight_branch: str = "tightId"
     #: (low, high) window on m_μμ in GeV, exclusive.
     mumu_mass: tuple[float, float] = (20.0, 82.0)
     photon: ObjectCuts = field(
-        default_factory=lambda: ObjectCuts(9.5, ETA_MAX, "cutBased", PHOTON_LOOSE)
+        default_factory=lambda: ObjectCuts(OBJECT_MIN_ET_GEV, ETA_MAX, "cutBased", PHOTON_LOOSE)
     )
     #: Identification level used to break ties between several photons.
     photon_tight_min: int = PHOTON_TIGHT
@@ -95,7 +99,7 @@ class HgamgamSelection:
     """
 
     photon: ObjectCuts = field(
-        default_factory=lambda: ObjectCuts(9.5, ETA_MAX, "cutBased", PHOTON_TIGHT)
+        default_factory=lambda: ObjectCuts(OBJECT_MIN_ET_GEV, ETA_MAX, "cutBased", PHOTON_TIGHT)
     )
     lead_et_over_mass: float = 0.35
     sublead_et_over_mass: float = 0.25

@@ -128,6 +128,42 @@ def test_double_gaussian_eq_4_8():
     assert abs(res.value("frac") - 0.8) < 0.05
 
 
+DSCB = {"mu": 125.0, "sigma": 1.6, "alpha_l": 1.2, "n_l": 4.0, "alpha_r": 1.7, "n_r": 9.0}
+
+
+def test_dscb_bin_probabilities_are_zfits_double_cb():
+    import zfit
+    from scipy.special import erf
+
+    from calocoffea.fitting import shapes
+
+    lo, hi = 90.0, 170.0
+    pdf = zfit.pdf.DoubleCB(obs=zfit.Space("m", limits=(lo, hi)), mu=DSCB["mu"],
+                            sigma=DSCB["sigma"], alphal=DSCB["alpha_l"], nl=DSCB["n_l"],
+                            alphar=DSCB["alpha_r"], nr=DSCB["n_r"])
+    x = np.linspace(lo, hi, 400_001)
+    d = pdf.pdf(x).numpy()
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (d[1:] + d[:-1]) * np.diff(x))])
+    edges = np.linspace(105.0, 145.0, 41)
+    theirs = np.diff(np.interp(edges, x, cdf / cdf[-1]))
+    ours = shapes.dscb_bin_probs(np, erf, edges, **DSCB)
+    full = np.diff(shapes.double_crystal_ball_cdf(np, erf, np.array([lo, hi]), **DSCB))[0]
+    np.testing.assert_allclose(ours / full, theirs, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_dscb_fit_recovers_its_parameters():
+    from calocoffea.fitting.models import expected_probs
+
+    edges = np.linspace(105.0, 145.0, 301)
+    p = expected_probs("dscb", DSCB, edges)
+    counts = np.random.default_rng(3).poisson(60_000 * p)
+    res = MassFitter(edges, model="dscb").fit(counts)
+    assert res.accepted, res.reason
+    for name in ("mu", "sigma", "alpha_l", "alpha_r"):
+        assert abs(res.value(name) - DSCB[name]) < 4 * res.error(name), name
+
+
 def test_reused_loss_sees_new_data(fitter, smeared_counts):
     """The compiled loss must read the current bin contents, not the ones it was traced with."""
     other = np.roll(smeared_counts, 7)

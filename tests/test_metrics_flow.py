@@ -57,3 +57,25 @@ def test_a_quantile_outside_the_axis_is_not_measured():
     assert np.isnan(metrics.eiqr_error_from_hist(counts, edges, 95.0))
     # in-range counts only (n bins) still work as before
     assert np.isfinite(metrics.eiqr_from_hist(counts[1:-1], edges, 75.0))
+
+
+def test_sigma_eff_is_the_smallest_interval():
+    from calocoffea.metrics import sigma68_from_hist, sigma_eff_error_from_hist, sigma_eff_from_hist
+
+    rng = np.random.default_rng(1)
+    edges = np.linspace(105.0, 145.0, 401)
+    gauss = np.histogram(rng.normal(125.0, 1.7, 200_000), edges)[0]
+    assert sigma_eff_from_hist(gauss, edges) == pytest.approx(1.7, rel=0.01)
+    # an asymmetric peak: a low tail widens the central 68 % more than the smallest interval
+    x = np.r_[rng.normal(125.0, 1.2, 80_000), 125.0 - rng.exponential(6.0, 20_000)]
+    counts = np.histogram(x, edges)[0]
+    xs = np.sort(x[(x > 105) & (x < 145)])
+    k = int(np.ceil(0.6827 * len(x)))
+    unbinned = 0.5 * np.min(xs[k - 1:] - xs[: len(xs) - k + 1])
+    flow = np.r_[np.sum(x <= 105), counts, np.sum(x >= 145)]
+    assert sigma_eff_from_hist(flow, edges) == pytest.approx(unbinned, rel=0.01)
+    assert sigma_eff_from_hist(flow, edges) < sigma68_from_hist(flow, edges)
+    err = sigma_eff_error_from_hist(gauss, edges, n_boot=60)
+    assert 0.3 * 1.7 / np.sqrt(2 * 200_000) < err < 3 * 1.7 / np.sqrt(2 * 200_000)
+    # most entries out of range: no interval on the axis holds 68 %
+    assert np.isnan(sigma_eff_from_hist(np.r_[1000, counts[:5], 0], edges[:6]))

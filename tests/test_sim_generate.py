@@ -117,7 +117,12 @@ def test_data_like_has_no_truth_and_a_sidecar(zee_files):
     assert not any(k.startswith("GenPart") or "genPartIdx" in k or k == "genWeight" for k in keys)
     cond = json.loads(conditions_path(zee_files["d"]).read_text())
     assert len(cond["scale_offsets"]) == len(cond["abs_eta_edges"]) - 1
-    assert max(abs(x) for x in cond["scale_offsets"]) <= 0.02
+    # the mean injected scale per |eta| bin: percent-level, over objects actually simulated
+    assert all(n > 0 for n in cond["scale_offsets_objects"])
+    assert max(abs(x) for x in cond["scale_offsets"]) <= 0.03
+    assert max(abs(x) for x in cond["scale_offsets"]) >= 0.002
+    assert set(cond["strengths"]) >= {"scale", "nonlinearity", "shower_width", "material",
+                                      "noise", "time_offset", "extra_constant", "map_seed"}
     assert not conditions_path(zee_files["a"]).exists()
     mu = uproot.open(zee_files["d"])["Events"]["Pileup_nTrueInt"].array(library="np")
     assert mu.min() >= 15 and mu.max() <= 40
@@ -181,13 +186,30 @@ def test_cli_generate_gun(tmp_path):
                 str(out),
                 "--kind",
                 "mc",
-                "--scale-offsets",
-                "0.01,0,0,0,0",
+                "--condition",
+                "scale=0.5",
                 "--no-standard-calibration",
             ]
         )
         == 2
     )
+
+
+def test_cli_generate_conditions(tmp_path):
+    out = tmp_path / "d.root"
+    base = ["generate", "--process", "zee", "--events", "20", "--out", str(out), "--kind",
+            "data", "--no-standard-calibration"]
+    assert main([*base, "--condition", "noise=0.5", "--condition", "scale=0"]) == 0
+    cond = json.loads(conditions_path(out).read_text())
+    assert cond["strengths"]["noise"] == 0.5 and cond["strengths"]["scale"] == 0.0
+    assert cond["strengths"]["material"] == 1.0
+    assert main([*base, "--mc-like"]) == 0
+    cond = json.loads(conditions_path(out).read_text())
+    assert all(v == 0.0 for k, v in cond["strengths"].items() if k != "map_seed")
+    assert all(x is None or abs(x) < 1e-12 for x in cond["scale_offsets"])
+    with pytest.raises(SystemExit):
+        main([*base, "--condition", "colour=1"])
+    assert main([*base, "--mc-like", "--condition", "noise=1"]) == 2
 
 
 def test_truncate_mantissa_precision():

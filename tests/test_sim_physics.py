@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from calocoffea.sim import default_config
+from calocoffea.sim.conditions import NONLINEARITY, TIME_OFFSET_NS, DataConditions
 from calocoffea.sim.pipeline import simulate_chunk
 
 pytestmark = pytest.mark.slow
@@ -40,15 +41,67 @@ def test_crack_is_worse_and_resolution_scales_like_sqrt_e():
     assert 0.06 / np.sqrt(20) < lo < 0.2 / np.sqrt(20)
 
 
-@pytest.mark.parametrize(("eta", "ibin"), [((0.2, 0.6), 0), ((1.6, 1.9), 3)])
-def test_data_like_scale_offsets(eta, ibin):
-    # same seed: the data-like file differs only by the injected scale, so the median ratio
-    # measures the offset without the statistical spread of two independent samples
-    mc = _gun(60.0, eta, mu="fixed:1", kind="mc", n=3000, seed=5)[0]
-    data_cfg = dataclasses.replace(default_config("data"), extra_constant=0.0)
-    data = _gun(60.0, eta, mu="fixed:1", n=3000, cfg=data_cfg, seed=5)[0]
-    ratio = np.median(data["eAcc"]) / np.median(mc["eAcc"])
-    assert abs(ratio - (1 + data_cfg.scale_offsets[ibin])) < 0.003
+def _data(**strengths):
+    return default_config("data", dataclasses.replace(DataConditions.mc_like(), **strengths))
+
+
+def test_mc_like_data_detector_is_the_mc_detector():
+    # every condition at 0: the same random stream gives the same cells as MC
+    mc = _gun(60.0, (0.2, 1.9), kind="mc", n=400, seed=5)[1]
+    data = _gun(60.0, (0.2, 1.9), n=400, seed=5, cfg=_data())[1]
+    np.testing.assert_array_equal(mc.collections["CaloCell"][1]["e"],
+                                  data.collections["CaloCell"][1]["e"])
+
+
+@pytest.mark.parametrize("eta", [(0.2, 0.6), (1.3, 1.6), (1.6, 1.9)])
+def test_data_like_scale_map_is_the_injected_scale(eta):
+    # same seed, only the scale map on: each cluster's energy ratio to its MC twin is the
+    # injected (signal-weighted) scale the sidecar reports for it
+    mc = _gun(60.0, eta, mu="fixed:1", kind="mc", n=1500, seed=5)[0]
+    cols = _gun(60.0, eta, mu="fixed:1", n=1500, seed=5, cfg=_data(scale=1.0))[1]
+    ratio = cols.collections["Cluster"][1]["eAcc"] / mc["eAcc"]
+    scale = cols.injected["scale"]
+    assert abs(np.median(ratio - scale)) < 0.001
+    # the map really moves the scale here: by more than the tolerance above
+    assert np.max(np.abs(scale - 1.0)) > 0.003
+
+
+def test_data_like_nonlinearity_and_noise_and_time():
+    lo = _gun(15.0, (0.2, 0.6), n=300, seed=1, cfg=_data(nonlinearity=1.0))[1].injected
+    hi = _gun(300.0, (0.2, 0.6), n=300, seed=1, cfg=_data(nonlinearity=1.0))[1].injected
+    c = NONLINEARITY
+    np.testing.assert_allclose(np.median(hi["scale"]) / np.median(lo["scale"]),
+                               (1 + c * np.log(300 / 45)) / (1 + c * np.log(15 / 45)),
+                               rtol=2e-4)
+    mc = _gun(40.0, (0.2, 0.6), kind="mc", n=300, seed=2)[1].collections["CaloCell"][1]
+    noisy = _gun(40.0, (0.2, 0.6), n=300, seed=2,
+                 cfg=_data(noise=1.0, time_offset=1.0))[1].collections["CaloCell"][1]
+    far = np.abs(mc["e"]) < 0.02  # noise-dominated presampler/strip cells
+    assert np.std(noisy["e"][far]) > 1.05 * np.std(mc["e"][far])
+    timed = (mc["time"] != 0) & (noisy["time"] != 0)
+    assert abs(np.mean(noisy["time"][timed] - mc["time"][timed]) - TIME_OFFSET_NS) < 0.1
+
+
+def test_data_like_showers_wider_and_more_material_forward():
+    mc = _gun(50.0, (1.85, 2.35), kind="mc", n=2000, seed=3, process="gammagun")[1]
+    wide = _gun(50.0, (1.85, 2.35), n=2000, seed=3, process="gammagun",
+                cfg=_data(shower_width=1.0, material=1.0))[1]
+    r_mc = np.nanmedian(mc.collections["Cluster"][1]["rEta"])
+    r_data = np.nanmedian(wide.collections["Cluster"][1]["rEta"])
+    assert r_data < r_mc - 0.001
+    conv_mc = np.mean(mc.collections["Photon"][1]["convType"] > 0)
+    conv_data = np.mean(wide.collections["Photon"][1]["convType"] > 0)
+    assert conv_data > conv_mc + 0.02
+
+
+def test_data_conditions_validate_and_record_strengths():
+    with pytest.raises(ValueError, match="noise"):
+        DataConditions(noise=-1.0)
+    with pytest.raises(ValueError, match="kind='data'"):
+        default_config("mc", DataConditions())
+    side = DataConditions(scale=0.5).sidecar()
+    assert side["strengths"]["scale"] == 0.5 and side["strengths"]["noise"] == 1.0
+    assert len(side["scale_map"]["harmonic_amplitudes"]) > 0
 
 
 def test_pileup_adds_fluctuations_outside_the_core():

@@ -69,7 +69,9 @@ def _injected_alpha(root_file: Path) -> list[float] | None:
     if not sidecar.exists():
         return None
     offsets = json.loads(sidecar.read_text()).get("scale_offsets")
-    return None if offsets is None else [1.0 / (1.0 + d) - 1.0 for d in offsets]
+    if offsets is None:
+        return None
+    return [None if d is None else 1.0 / (1.0 + d) - 1.0 for d in offsets]
 
 
 def _closure(alpha: Mapping[str, Any], alpha_mc: Mapping[str, Any] | None,
@@ -78,6 +80,8 @@ def _closure(alpha: Mapping[str, Any], alpha_mc: Mapping[str, Any] | None,
     rel, err, pull = [], [], []
     for k, expected in enumerate(injected):
         a, ea = alpha["alpha"][k], alpha["alpha_err"][k]
+        if expected is None:  # no reconstructed object in the bin
+            a = None
         am, eam = (alpha_mc["alpha"][k], alpha_mc["alpha_err"][k]) if alpha_mc else (0.0, 0.0)
         if None in (a, ea, am, eam):  # a bin no accepted fit constrains
             rel.append(None)

@@ -495,3 +495,29 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
     if n_bad:
         log.debug("%d of %d %ss have invalid CNN inputs", n_bad, n, particle)
     return inputs
+
+
+def cluster_time(objects) -> np.ndarray:
+    """(n,) energy-weighted mean time (ns) of the middle-layer cells with a stored time of
+    each object's cluster, flattened like ``objects``; NaN without such a cell. (Not a CNN
+    input: the data/MC comparison of :mod:`calocoffea.app.data_mc` shows the timing.)"""
+    linked = linked_content(objects, "clusterIdx", "Cluster")
+    if linked is not None and "CaloCell" in linked[1].fields:
+        clusters = _clusters_nanoevents(objects, linked)
+        cell_content = linked[1].CaloCell._content()
+        time = flat_column(cell_content, "time")
+    else:
+        clusters = _clusters_records(objects)
+        time = ak.to_numpy(ak.flatten(_flat(objects.cluster.cells)["time"], axis=None))
+    n = clusters.starts.size
+    counts = clusters.stops - clusters.starts
+    owner = np.repeat(np.arange(n), counts)
+    idx = np.repeat(clusters.starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    idx = idx + np.arange(counts.sum())
+    e = clusters.cells["e"][idx]
+    t = time[idx]
+    use = (clusters.cells["layer"][idx] == 2) & (t != 0) & (e > 0)
+    num = np.bincount(owner[use], (e * t)[use], minlength=n)
+    den = np.bincount(owner[use], e[use], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)

@@ -10,8 +10,11 @@ for plots and checks) both evaluate it, so what is drawn is what was fitted.
 - ``bwcb``: Breit–Wigner (m_Z, Γ_Z fixed) ⊗ Crystal Ball (μ, σ, α, n); μ is the CB shift of
   the peak relative to m_Z (GeV). Z→ee.
 - ``bwcb_bkg``: the same plus a wide Gaussian with floating fraction, mean and width. Z→μμγ.
+- ``dscb``: double-sided Crystal Ball (μ, σ, α_L, n_L, α_R, n_R), the signal model of the
+  ATLAS and CMS H→γγ analyses (e.g. ATLAS, JHEP 07 (2023) 088 §5; CMS, JHEP 07 (2021) 027).
+  H→γγ.
 - ``double_gauss``: thesis eq. 4.8, (1 − f) G(125, 3) + f G(μ, σ) with the first Gaussian
-  fixed as in the thesis. H→γγ.
+  fixed as in the thesis; kept as an option (``calocoffea fit --model double_gauss``).
 
 Masses in GeV.
 """
@@ -99,6 +102,12 @@ def _bwcb_bkg(xp, erf, ctx: ModelContext, p: Mapping[str, Any]):
     return (1.0 - p["frac_bkg"]) * sig + p["frac_bkg"] * bkg
 
 
+def _dscb(xp, erf, ctx: ModelContext, p: Mapping[str, Any]):
+    return shapes.dscb_bin_probs(xp, erf, ctx.edges, mu=p["mu"], sigma=p["sigma"],
+                                 alpha_l=p["alpha_l"], n_l=p["n_l"], alpha_r=p["alpha_r"],
+                                 n_r=p["n_r"])
+
+
 def _double_gauss(xp, erf, ctx: ModelContext, p: Mapping[str, Any]):
     g = shapes.normalise(xp, shapes.gauss_bin_probs(xp, erf, ctx.edges, p["mu"], p["sigma"]))
     return (1.0 - p["frac"]) * xp.asarray(ctx.fixed["g0"]) + p["frac"] * g
@@ -150,6 +159,20 @@ MODELS: dict[str, MassModel] = {
         True,
         _bwcb_bkg,
         _bw_starts,
+    ),
+    "dscb": MassModel(
+        "dscb",
+        (
+            ParamSpec("mu", MH_GEV, 115.0, 135.0),
+            ParamSpec("sigma", 1.7, 0.05, 10.0),
+            ParamSpec("alpha_l", 1.5, 0.2, 10.0),
+            ParamSpec("n_l", 5.0, 1.05, 100.0),
+            ParamSpec("alpha_r", 1.8, 0.2, 10.0),
+            ParamSpec("n_r", 10.0, 1.05, 100.0),
+        ),
+        False,
+        _dscb,
+        _gauss_starts,
     ),
     "double_gauss": MassModel(
         "double_gauss",

@@ -101,6 +101,44 @@ def crystal_ball_cdf(xp, erf, t, *, mu, sigma, alpha, n):
     return xp.where(z <= -alpha, tail, core) / (big_c + big_d)
 
 
+def _power_tail(xp, z_far, alpha, n):
+    """∫ from −∞ (or to +∞) of a Crystal Ball power-law tail, up to ``z_far`` ≤ −alpha in
+    the tail's own orientation, in units of σ: (n/α)^n e^{−α²/2} (n/α − α − z)^{1−n}/(n − 1),
+    evaluated in logs."""
+    log_n_over_a = xp.log(n / alpha)
+    b_minus_z = n / alpha - alpha - z_far
+    return xp.exp(n * log_n_over_a - 0.5 * alpha * alpha
+                  + (1.0 - n) * xp.log(b_minus_z)) / (n - 1.0)
+
+
+def double_crystal_ball_cdf(xp, erf, t, *, mu, sigma, alpha_l, n_l, alpha_r, n_r):
+    """Normalised CDF of the double-sided Crystal Ball at ``t`` (GeV): a Gaussian core
+    (μ, σ) between −α_L and +α_R (in σ units) and power-law tails (n_L, n_R > 1) on both
+    sides, continuous with a continuous first derivative — the signal model of the ATLAS
+    and CMS H→γγ analyses, the same function as ``zfit.pdf.DoubleCB`` (checked in
+    tests/test_fitting_models.py). Elementwise for ``xp`` = numpy or zfit.z.numpy; both
+    branches are clamped so that gradients stay finite."""
+    z = (t - mu) / sigma
+    left_mass = _power_tail(xp, -alpha_l, alpha_l, n_l)
+    right_mass = _power_tail(xp, -alpha_r, alpha_r, n_r)
+    core_mass = _SQRT_HALF_PI * (erf(alpha_l * _INV_SQRT2) + erf(alpha_r * _INV_SQRT2))
+    left = _power_tail(xp, xp.minimum(z, -alpha_l), alpha_l, n_l)
+    z_core = xp.minimum(xp.maximum(z, -alpha_l), alpha_r)
+    core = left_mass + _SQRT_HALF_PI * (erf(z_core * _INV_SQRT2) + erf(alpha_l * _INV_SQRT2))
+    # the right tail mirrored: the mass beyond z is the left-tail formula at −z
+    beyond = _power_tail(xp, xp.minimum(-z, -alpha_r), alpha_r, n_r)
+    right = left_mass + core_mass + right_mass - beyond
+    cdf = xp.where(z < -alpha_l, left, xp.where(z > alpha_r, right, core))
+    return cdf / (left_mass + core_mass + right_mass)
+
+
+def dscb_bin_probs(xp, erf, edges, *, mu, sigma, alpha_l, n_l, alpha_r, n_r):
+    """Double-sided Crystal Ball probabilities per bin of ``edges`` (GeV), (n_bins,)."""
+    cdf = double_crystal_ball_cdf(xp, erf, edges, mu=mu, sigma=sigma, alpha_l=alpha_l,
+                                  n_l=n_l, alpha_r=alpha_r, n_r=n_r)
+    return cdf[1:] - cdf[:-1]
+
+
 def bw_cb_bin_probs(xp, erf, grid_cells, bw_bin_matrix, *, mu, sigma, alpha, n):
     """BW ⊗ CB probabilities per mass bin (unnormalised over the range), shape (n_bins,)."""
     cdf = crystal_ball_cdf(xp, erf, grid_cells, mu=mu, sigma=sigma, alpha=alpha, n=n)

@@ -5,11 +5,11 @@ Units: GeV, cm, ns, radians, radiation lengths X0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from calocoffea.binning import ABS_ETA_EDGES
+from calocoffea.sim.conditions import DataConditions
 
 
 @dataclass(frozen=True)
@@ -64,18 +64,14 @@ class SimConfig:
     #: behind the cryostat samples the leaking shower tail, with fluctuations far larger than
     #: a sampling calorimeter's (value and its basis in docs/simulation.md).
     tilegap_sampling: float = 0.5
-    #: Data-like conditions: per-|eta|-bin energy-scale offsets and extra constant term.
-    scale_offsets: tuple[float, ...] = field(default=(0.0,) * (len(ABS_ETA_EDGES) - 1))
-    extra_constant: float = 0.0
+    #: The data-like detector (how it differs from this MC description); None for MC.
+    data: DataConditions | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("mc", "data"):
             raise ValueError(f"kind must be 'mc' or 'data', got {self.kind!r}")
-        if len(self.scale_offsets) != len(ABS_ETA_EDGES) - 1:
-            raise ValueError(
-                f"scale_offsets needs {len(ABS_ETA_EDGES) - 1} values (one per |eta| bin "
-                f"{ABS_ETA_EDGES}), got {len(self.scale_offsets)}"
-            )
+        if self.kind == "mc" and self.data is not None:
+            raise ValueError("MC has no data conditions (SimConfig.data must be None)")
 
     def sampling_term(self, abs_eta: np.ndarray) -> np.ndarray:
         """Stochastic term (GeV^0.5) of the accordion at |eta|."""
@@ -84,23 +80,29 @@ class SimConfig:
     def constant_term(self, abs_eta: np.ndarray) -> np.ndarray:
         """Constant term (fraction) at |eta|, including the data-like extra term."""
         c = np.where(np.abs(abs_eta) < 1.475, self.constant_barrel, self.constant_endcap)
-        return np.hypot(c, self.extra_constant)
+        extra = self.data.extra_constant_term() if self.data is not None else 0.0
+        return np.hypot(c, extra)
 
-    def scale(self, abs_eta: np.ndarray) -> np.ndarray:
-        """Multiplicative energy scale 1 + offset of the |eta| bin (1 for MC)."""
-        idx = np.clip(np.searchsorted(ABS_ETA_EDGES, np.abs(abs_eta), side="right") - 1, 0, 4)
-        return 1.0 + np.asarray(self.scale_offsets)[idx]
+    def noise_scale(self) -> float:
+        """Factor on the electronic noise (data-like: higher noise)."""
+        return self.data.noise_factor() if self.data is not None else 1.0
+
+    def moliere(self) -> float:
+        """Effective Molière radius (cm) of the lateral profiles (data-like: wider)."""
+        return self.moliere_cm * (self.data.lateral_scale() if self.data is not None else 1.0)
+
+    def id_material_factor(self, abs_eta: np.ndarray) -> np.ndarray:
+        """Factor on the inner-detector material (data-like: extra material somewhere)."""
+        if self.data is None:
+            return np.ones_like(np.asarray(abs_eta, dtype=float))
+        return self.data.material_factor(abs_eta)
 
 
-#: Default data-like detector conditions (documented, fixed so all data-like files agree).
-DATA_SCALE_OFFSETS: tuple[float, ...] = (0.010, -0.012, 0.020, -0.008, 0.015)
-DATA_EXTRA_CONSTANT: float = 0.007
-
-
-def default_config(kind: str) -> SimConfig:
-    """MC or data-like configuration with the documented default conditions."""
+def default_config(kind: str, data: DataConditions | None = None) -> SimConfig:
+    """MC, or data-like with ``data`` conditions (default: every effect at its documented
+    size, :class:`calocoffea.sim.conditions.DataConditions`)."""
     if kind == "data":
-        return SimConfig(
-            kind="data", scale_offsets=DATA_SCALE_OFFSETS, extra_constant=DATA_EXTRA_CONSTANT
-        )
+        return SimConfig(kind="data", data=data if data is not None else DataConditions())
+    if data is not None:
+        raise ValueError("data conditions need kind='data'")
     return SimConfig(kind=kind)

@@ -10,6 +10,7 @@ truth conversion record. Units: GeV, cm, radians, X0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -301,10 +302,15 @@ def radiate(  # noqa: PLR0917
     return e_g, phi_g, e, y / r_calo, z_all
 
 
-def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects) -> tuple[Showers, Tracks]:
-    """Brem, conversions and bending of every object; returns its showers and hard tracks."""
+def propagate(rng: np.random.Generator, gen: GenParticles, objs: Objects,
+              material_factor: Callable[[np.ndarray], np.ndarray] | None = None
+              ) -> tuple[Showers, Tracks]:
+    """Brem, conversions and bending of every object; returns its showers and hard tracks.
+    ``material_factor(|η|)`` scales the inner-detector material (the data-like detector)."""
     aeta = np.abs(objs.eta)
     x_id = geo.id_material_x0(aeta)
+    if material_factor is not None:
+        x_id = x_id * material_factor(aeta)
     r_c = geo.calo_front_radius(objs.eta) * 1.1  # middle-layer depth
     r_exit = geo.field_exit_radius(objs.eta)
     r_id = id_outer_radius(objs.eta)

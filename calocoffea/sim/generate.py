@@ -8,6 +8,10 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
+from calocoffea.binning import ABS_ETA_EDGES, abs_eta_bin
+from calocoffea.selection import OBJECT_MIN_ET_GEV
 from calocoffea.sim.config import SimConfig, default_config
 from calocoffea.sim.pipeline import EnergyFunction, simulate_chunk
 from calocoffea.sim.processes import PROCESSES
@@ -60,6 +64,10 @@ def generate_file(
     rngs = chunk_generators(seed, process, kind, n_chunks)
     t0 = time.perf_counter()
     n_clusters = 0
+    # data-like: per |η| bin, Σ injected scale and count over objects above the analysis E_T
+    parts = ("scale", "alpha", "nonlinearity")
+    inj_sum = {k: np.zeros(len(ABS_ETA_EDGES) - 1) for k in parts}
+    inj_n = np.zeros(len(ABS_ETA_EDGES) - 1, np.int64)
     try:
         with EventsWriter(tmp, compression=compression) as writer:
             for i, rng in enumerate(rngs):
@@ -75,6 +83,14 @@ def generate_file(
                     gun_options=gun_options,
                 )
                 n_clusters += int(cols.collections["Cluster"][0].sum())
+                if cols.injected:
+                    inj = cols.injected
+                    sel = inj["et"] > OBJECT_MIN_ET_GEV
+                    b = abs_eta_bin(inj["abs_eta"][sel])
+                    ok = b >= 0
+                    for k in parts:
+                        inj_sum[k] += np.bincount(b[ok], inj[k][sel][ok], minlength=len(inj_n))
+                    inj_n += np.bincount(b[ok], minlength=len(inj_n))
                 writer.write(cols)
                 log.info("%s: chunk %d/%d written", out.name, i + 1, n_chunks)
         os.replace(tmp, out)
@@ -96,22 +112,28 @@ def generate_file(
         "standard_calibration": energy_fn is not None,
         "compression": compression,
     }
-    if kind == "data":
+    if kind == "data" and cfg.data is not None:
+        def _mean(k: str, offset: float) -> list[float | None]:
+            m = np.where(inj_n > 0, inj_sum[k] / np.maximum(inj_n, 1), np.nan) - offset
+            return [None if not np.isfinite(x) else float(x) for x in m]
+
         cond = {
-            "abs_eta_edges": list(_edges()),
-            "scale_offsets": list(cfg.scale_offsets),
-            "extra_constant_term": cfg.extra_constant,
+            **cfg.data.sidecar(),
+            "abs_eta_edges": list(ABS_ETA_EDGES),
+            # the expectation of the η-shift closure: the mean over reconstructed objects
+            # (E_T > OBJECT_MIN_ET_GEV) of each |η| bin of the scale the detector applied
+            "scale_offsets": _mean("scale", 1.0),
+            # the two parts: the smooth map alone and the E_T non-linearity alone
+            "scale_offsets_alpha": _mean("alpha", 0.0),
+            "scale_offsets_nonlinearity": _mean("nonlinearity", 1.0),
+            "scale_offsets_objects": inj_n.tolist(),
+            "scale_offsets_definition": (
+                "per |eta| bin: mean over reconstructed objects with E_T > "
+                f"{OBJECT_MIN_ET_GEV} GeV of (1 + signal-weighted cell alpha) x "
+                "non-linearity, minus 1"),
             "mu_profile": profile,
-            "definition": "E_measured = (1 + scale_offsets[bin]) * E_true-scale response; "
-            "extra_constant_term added in quadrature to the constant term",
             "process": process,
             "seed": seed,
         }
         conditions_path(out).write_text(json.dumps(cond, indent=2) + "\n")
     return summary
-
-
-def _edges():
-    from calocoffea.binning import ABS_ETA_EDGES
-
-    return ABS_ETA_EDGES

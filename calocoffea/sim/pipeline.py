@@ -35,6 +35,10 @@ class Columns:
     n_events: int
     event: dict[str, np.ndarray] = field(default_factory=dict)
     collections: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
+    #: Data-like files only, never written to the file: per reconstructed object its |η|,
+    #: E_T (GeV) and the injected scale factor (1 + ⟨α⟩_cells) × non-linearity, for the
+    #: conditions sidecar (the closure tests' expectation).
+    injected: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _counts(event: np.ndarray, n_events: int) -> np.ndarray:
@@ -90,6 +94,9 @@ class _Chunk:
     # reconstructed cells and clusters (steps 4-5)
     sc: dict[str, np.ndarray] = field(default_factory=dict)
     cells: dict[str, np.ndarray] = field(default_factory=dict)
+    injected_scale: np.ndarray | None = None
+    injected_alpha: np.ndarray | None = None
+    injected_nonlinearity: np.ndarray | None = None
     cell_cl: np.ndarray | None = None
     is_e: np.ndarray | None = None
     trk_pu: detector.Tracks | None = None
@@ -104,8 +111,8 @@ class _Chunk:
         return len(self.objs)
 
 
-def _truth(rng: np.random.Generator, process: str, n_events: int, mu_profile: str,
-           gun_options: dict | None) -> _Chunk:
+def _truth(rng: np.random.Generator, process: str, n_events: int, *, mu_profile: str,
+           gun_options: dict | None, cfg: SimConfig) -> _Chunk:
     """Step 1: generator particles, ⟨μ⟩ and the in-time pile-up interactions per event, the
     reconstructable e/γ objects, their showers (after brem and conversions in the inner
     detector) and the hard tracks."""
@@ -113,7 +120,9 @@ def _truth(rng: np.random.Generator, process: str, n_events: int, mu_profile: st
     mu = pileup.sample_mu(rng, n_events, mu_profile)
     inter = pileup.interactions(rng, mu)
     objs = detector.select_objects(gen)
-    showers, trk_hard = detector.propagate(rng, gen, objs)
+    showers, trk_hard = detector.propagate(
+        rng, gen, objs, cfg.id_material_factor if cfg.data is not None else None
+    )
     return _Chunk(n_events, gen, mu, inter, objs, showers, trk_hard)
 
 
@@ -186,9 +195,12 @@ def _reconstruct_cells(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> 
     spots = shower.Spots.concat([sp_sh, sp_it, sp_oot, sp_mu])
     e_sig, e_oth, t_num, t_den = shower.deposit(spots, win, evt_cl_off)
 
-    # per-cluster multiplicative factor: local constant term and data-like scale
+    # per-cluster multiplicative factor: local constant term, and for the data-like detector
+    # its E_T non-linearity (the scale map acts cell by cell, in finalize_cells)
     a_obj = np.abs(ch.impact_eta)
-    factor = (1.0 + cfg.constant_term(a_obj) * rng.standard_normal(n_obj)) * cfg.scale(a_obj)
+    factor = 1.0 + cfg.constant_term(a_obj) * rng.standard_normal(n_obj)
+    if cfg.data is not None:
+        factor = factor * cfg.data.nonlinearity_factor(objs.pt)
     cell_cl = np.repeat(np.arange(n_obj), np.diff(win.offsets))
     e_cell, t_cell = reconstruction.finalize_cells(
         rng,
@@ -198,11 +210,21 @@ def _reconstruct_cells(rng: np.random.Generator, ch: _Chunk, cfg: SimConfig) -> 
         t_den,
         layer=win.layer,
         eta=win.eta,
+        phi=win.phi,
         cluster_of_cell=cell_cl,
         cluster_factor=factor,
         cfg=cfg,
     )
     ch.e_tg = ch.e_tg * factor
+    if cfg.data is not None:
+        # the scale the data-like detector applied to this object's shower: its signal-
+        # weighted cell α and its non-linearity (the constant-term smearing has mean 1)
+        w = np.maximum(e_sig, 0.0)
+        num = np.bincount(cell_cl, w * cfg.data.alpha(win.eta, win.phi), minlength=n_obj)
+        den = np.bincount(cell_cl, w, minlength=n_obj)
+        ch.injected_alpha = num / np.maximum(den, 1e-12)
+        ch.injected_nonlinearity = cfg.data.nonlinearity_factor(objs.pt)
+        ch.injected_scale = (1.0 + ch.injected_alpha) * ch.injected_nonlinearity
     ch.is_e = is_e = np.abs(objs.pdg) == 11
 
     # dynamic superclusters on the window cells, with the total (electronic + pile-up) noise
@@ -367,6 +389,10 @@ def _nanoaod(ch: _Chunk, energy: np.ndarray, cfg: SimConfig, first_event: int) -
     r_eta = np.nan_to_num(sc["rEta"], nan=0.0)
 
     cols = Columns(n_events=n_events)
+    if ch.injected_scale is not None:
+        cols.injected = {"abs_eta": np.abs(sc["eta"]), "et": pt_obj,
+                         "scale": ch.injected_scale, "alpha": ch.injected_alpha,
+                         "nonlinearity": ch.injected_nonlinearity}
     ev = cols.event
     ev["run"] = np.full(n_events, 1 if cfg.kind == "mc" else 350000, np.uint32)
     ev["event"] = (first_event + np.arange(n_events) + 1).astype(np.uint64)
@@ -487,7 +513,8 @@ def simulate_chunk(
     """Simulate and reconstruct ``n_events`` events of ``process`` with ⟨μ⟩ drawn from
     ``mu_profile``; ``energy_fn`` gives the stored standard-calibration energy (None: E_acc).
     The steps run in a fixed order on one generator, so a seed gives one chunk."""
-    ch = _truth(rng, process, n_events, mu_profile, gun_options)
+    ch = _truth(rng, process, n_events, mu_profile=mu_profile, gun_options=gun_options,
+                cfg=cfg)
     _develop_showers(rng, ch, cfg)
     _seed_windows(ch)
     _reconstruct_cells(rng, ch, cfg)

@@ -201,11 +201,13 @@ def _tilted(rng: np.random.Generator, p3: np.ndarray, theta: np.ndarray) -> np.n
     )
 
 
-def _radiate(rng: np.random.Generator, lep: np.ndarray, m_lepton: float):
-    """FSR off leptons ``lep`` (n, 4): (radiates (n,) bool, lepton after, photon), (n, 4)."""
+def _radiate(rng: np.random.Generator, lep: np.ndarray, m_lepton: float, enabled: bool = True):
+    """FSR off leptons ``lep`` (n, 4): (radiates (n,) bool, lepton after, photon), (n, 4).
+    ``enabled`` False radiates nothing but draws the same random numbers (the events are
+    otherwise those of the FSR sample)."""
     n = len(lep)
     e = lep[:, 3]
-    rad = rng.uniform(0, 1, n) < fsr_probability(e, m_lepton)
+    rad = (rng.uniform(0, 1, n) < fsr_probability(e, m_lepton)) & enabled
     zf = _fsr_splitting(rng, n, *FSR_Z_RANGE)
     theta0 = m_lepton / e
     # dtheta^2 / (theta^2 + theta0^2) on [0, theta_max] by inverse CDF
@@ -219,16 +221,18 @@ def _radiate(rng: np.random.Generator, lep: np.ndarray, m_lepton: float):
     return rad, after, g
 
 
-def gen_zee(rng: np.random.Generator, n: int) -> GenParticles:
-    """Z -> e+ e- (gamma): each electron may radiate one QED FSR photon (:func:`fsr_probability`).
+def gen_zee(rng: np.random.Generator, n: int, fsr: bool = True) -> GenParticles:
+    """Z -> e+ e- (gamma): each electron may radiate one QED FSR photon (:func:`fsr_probability`);
+    ``fsr`` False gives the Breit–Wigner line shape of the electrons alone (the truth-energy
+    check of the mass fits).
 
     Momenta are rescaled so that m(e e [gamma gamma]) equals the Breit-Wigner mass. GenPart
     rows per event: Z (0), e- (1), e+ (2), then the FSR photon(s) with ``mother`` 1 or 2.
     The electrons are the bare (post-FSR) leptons, as in ATLAS/CMS truth matching.
     """
     z, em, ep = generate_zll(rng, n, 11)
-    rad_m, em, g_m = _radiate(rng, em, ME_GEV)
-    rad_p, ep, g_p = _radiate(rng, ep, ME_GEV)
+    rad_m, em, g_m = _radiate(rng, em, ME_GEV, fsr)
+    rad_p, ep, g_p = _radiate(rng, ep, ME_GEV, fsr)
     tot = em + ep + g_m + g_p
     m_now = np.sqrt(np.maximum(tot[:, 3] ** 2 - np.sum(tot[:, :3] ** 2, axis=1), 1e-9))
     m_target = np.sqrt(np.maximum(z[:, 3] ** 2 - np.sum(z[:, :3] ** 2, axis=1), 1e-9))
@@ -391,9 +395,13 @@ def gen_gun(
 
 
 def generate(rng: np.random.Generator, process: str, n: int, **gun_options) -> GenParticles:
-    """Generator particles of ``n`` events of ``process`` (one of :data:`PROCESSES`)."""
+    """Generator particles of ``n`` events of ``process`` (one of :data:`PROCESSES`);
+    ``gun_options`` go to the guns, and ``fsr`` to Z→ee."""
     if process == "zee":
-        return gen_zee(rng, n)
+        unknown = set(gun_options) - {"fsr"}
+        if unknown:
+            raise ValueError(f"zee takes only the option 'fsr', got {sorted(unknown)}")
+        return gen_zee(rng, n, **gun_options)
     if process == "zmumugamma":
         return gen_zmumugamma(rng, n)
     if process == "hgamgam":

@@ -17,7 +17,7 @@ ENDCAP_NOISE_FACTOR = 1.3
 
 def noise_sigma(layer: np.ndarray, abs_eta: np.ndarray, cfg: SimConfig) -> np.ndarray:
     """Electronic noise per cell (GeV)."""
-    base = np.asarray(cfg.noise_gev)[layer]
+    base = np.asarray(cfg.noise_gev)[layer] * cfg.noise_scale()
     return base * np.where(geo.is_barrel(abs_eta), 1.0, ENDCAP_NOISE_FACTOR)
 
 
@@ -87,12 +87,14 @@ def finalize_cells(
     *,
     layer: np.ndarray,
     eta: np.ndarray,
+    phi: np.ndarray,
     cluster_of_cell: np.ndarray,
     cluster_factor: np.ndarray,
     cfg: SimConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cell energy (GeV) and time (ns): shower-development (spot) fluctuations, sampling
-    fluctuations, scale, noise, timing."""
+    fluctuations, scale, noise, timing. For the data-like detector every cell's energy is
+    scaled by 1 + α(η, φ) of its own position and every cell time is offset."""
     aeta = np.abs(eta)
     e_sig = spot_fluctuations(rng, e_sig, cluster_of_cell, cfg)
     a = np.where(layer == 0, cfg.sampling_presampler, cfg.sampling_term(aeta))
@@ -102,8 +104,12 @@ def finalize_cells(
     sampled = np.where(pos, rng.gamma(shape, a**2), 0.0)
     sigma = noise_sigma(layer, aeta, cfg)
     e = (sampled + e_other) * cluster_factor[cluster_of_cell]
+    if cfg.data is not None:
+        e = e * (1.0 + cfg.data.alpha(eta, phi))
     e = e + sigma * rng.standard_normal(len(e))
     t_true = np.where(t_den > 0, t_num / np.maximum(t_den, 1e-12), 0.0)
+    if cfg.data is not None:
+        t_true = t_true + cfg.data.time_offset_ns()
     ae = np.maximum(np.abs(e), 1e-3)
     sig_t = np.hypot(cfg.time_a_ns_gev / ae, cfg.time_c_ns)
     t = t_true + np.minimum(sig_t, 25.0) * rng.standard_normal(len(e))

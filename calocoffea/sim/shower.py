@@ -169,7 +169,7 @@ def lateral_spots(
     rank = np.where(core, j, j - n_core[rows])
     n_comp = np.where(core, n_core[rows], flat_n[rows] - n_core[rows])
     u = np.minimum((rank + rng.uniform(0, 1, m)) / np.maximum(n_comp, 1), 0.995)
-    r = np.where(core, r_c[rows], r_t[rows]) * np.sqrt(u / (1 - u)) * cfg.moliere_cm
+    r = np.where(core, r_c[rows], r_t[rows]) * np.sqrt(u / (1 - u)) * cfg.moliere()
     psi = 2 * np.pi * ((rank * 0.6180339887 + rng.uniform(0, 1, len(flat_n))[rows]) % 1.0)
     dist = geo.calo_front_radius(eta[ish]) * LAYER_RADIUS_FACTOR[ilay]
     e_spot = (layer_energy.reshape(-1) / np.maximum(flat_n, 1))[rows]

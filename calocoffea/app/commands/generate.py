@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
-
-from calocoffea.binning import ABS_ETA_EDGES
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +16,22 @@ def _floats(text: str) -> tuple[float, ...]:
         return tuple(float(x) for x in text.split(","))
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+
+
+_CONDITIONS = ("scale", "nonlinearity", "shower_width", "material", "noise", "time_offset",
+               "extra_constant")
+
+
+def _condition(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or name not in _CONDITIONS:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=STRENGTH with NAME one of {', '.join(_CONDITIONS)}, got {text!r}")
+    try:
+        return name, float(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"strength of {name} must be a number, got "
+                                         f"{value!r}") from err
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,17 +54,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "fixed:V; default: the kind's profile",
     )
     parser.add_argument(
-        "--scale-offsets",
-        type=_floats,
-        default=None,
-        help=f"data-like energy-scale offsets, one per |eta| bin {ABS_ETA_EDGES} "
-        "(comma-separated fractions); default: the documented set",
+        "--condition",
+        action="append",
+        default=[],
+        type=_condition,
+        metavar="NAME=STRENGTH",
+        help="data-like detector: strength of one data-vs-MC difference (1 = its documented "
+        "size, 0 = off), repeatable; NAME one of " + ", ".join(_CONDITIONS) + "; "
+        "default: every effect at 1 (docs/simulation.md)",
     )
     parser.add_argument(
-        "--extra-constant",
-        type=float,
+        "--mc-like",
+        action="store_true",
+        help="data-like file whose detector is the MC one (every condition at 0): the "
+        "closure sample of the data/MC tests",
+    )
+    parser.add_argument(
+        "--map-seed",
+        type=int,
         default=None,
-        help="data-like extra constant term (fraction), default 0.007",
+        help="seed of the data-like detector's scale map (default: the documented one, so "
+        "that every data-like file sees the same detector)",
     )
     parser.add_argument(
         "--no-standard-calibration",
@@ -76,6 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="fixed gun energy in GeV (overrides --gun-et)",
     )
+    parser.add_argument(
+        "--no-fsr",
+        action="store_true",
+        help="zee: no final-state radiation (the truth mass is the Breit-Wigner alone)",
+    )
     parser.add_argument("--chunk-size", type=int, default=5000, help="events per chunk")
     parser.add_argument(
         "--compression",
@@ -87,25 +117,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from calocoffea.sim import default_config, generate_file
+    from calocoffea.sim.conditions import DataConditions
 
-    cfg = default_config(args.kind)
-    if args.kind == "mc" and (args.scale_offsets or args.extra_constant is not None):
-        print(
-            "calocoffea generate: --scale-offsets/--extra-constant need --kind data",
-            file=sys.stderr,
-        )
+    if args.kind == "mc" and (args.condition or args.mc_like or args.map_seed is not None):
+        print("calocoffea generate: --condition/--mc-like/--map-seed need --kind data",
+              file=sys.stderr)
         return 2
-    try:
-        if args.scale_offsets is not None:
-            cfg = dataclasses.replace(cfg, scale_offsets=args.scale_offsets)
-        if args.extra_constant is not None:
-            cfg = dataclasses.replace(cfg, extra_constant=args.extra_constant)
-    except ValueError as err:
-        print(f"calocoffea generate: {err}", file=sys.stderr)
+    if args.mc_like and args.condition:
+        print("calocoffea generate: --mc-like sets every condition to 0; drop --condition",
+              file=sys.stderr)
         return 2
+    data = None
+    if args.kind == "data":
+        try:
+            data = DataConditions.mc_like() if args.mc_like else DataConditions()
+            changes = dict(args.condition)
+            if args.map_seed is not None:
+                changes["map_seed"] = args.map_seed
+            data = dataclasses.replace(data, **changes)
+        except ValueError as err:
+            print(f"calocoffea generate: {err}", file=sys.stderr)
+            return 2
+    cfg = default_config(args.kind, data)
     gun: dict = {}
     for name in ("gun_et", "gun_eta"):
         value = getattr(args, name)
@@ -116,6 +150,11 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    if args.no_fsr:
+        if args.process != "zee":
+            print("calocoffea generate: --no-fsr is a zee option", file=sys.stderr)
+            return 2
+        gun["fsr"] = False
     if args.process.endswith("gun"):
         if args.gun_et is not None:
             gun["et_range"] = tuple(args.gun_et)

@@ -38,6 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recompute the standard (BDT) energy of the --test objects with "
                         "the models in DIR (for test files generated with "
                         "--no-standard-calibration); default: the file's pt*cosh(eta)")
+    parser.add_argument("--data-train", nargs="*", default=[], metavar="FILE",
+                        help="ensemble training (thesis eq. 5.9): data-like Z->ee files whose "
+                        "electrons, labelled with E_label,data (eq. 5.6), are trained on "
+                        "together with the MC files (electrons)")
+    parser.add_argument("--type-scalar", action="store_true",
+                        help="thesis 5.4: an MC/data type scalar as an extra input (the "
+                        "exported model runs in data mode); needs --data-train")
+    parser.add_argument("--equalise-to", nargs="*", default=[], metavar="FILE",
+                        help="thesis 7.4 histogram equalisation: map the MC scalar inputs "
+                        "onto the marginals of these data-like Z->ee files (electrons)")
+    parser.add_argument("--init-from", default=None, metavar="PT",
+                        help="fine-tune: start from the network and preprocessing of the .pt "
+                        "a previous training wrote beside its .onnx")
     parser.add_argument("--eval-only", action="store_true",
                         help="only evaluate the existing --out model on --test and update "
                         "its card")
@@ -62,12 +75,14 @@ def run(args: argparse.Namespace) -> int:
         config=args.config, seed=args.seed, threads=args.threads, epochs=args.epochs,
         max_objects=args.max_objects, max_minutes=args.max_minutes, mislabel_k=args.mislabel_k,
         sigma=args.sigma, cache_dir=args.cache_dir, bdt_models=args.bdt_models,
-        eval_only=args.eval_only,
+        eval_only=args.eval_only, data_train=list(args.data_train),
+        type_scalar=args.type_scalar, equalise_to=list(args.equalise_to),
+        init_from=args.init_from,
         reproduce=shlex.join(["calocoffea", "train", "cnn", *rest]) if rest else None,
     )
     try:
         card = train_cnn(cfg)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"calocoffea train cnn: {err}", file=sys.stderr)
         return 2
     out = cfg.out_path()

@@ -35,6 +35,13 @@ class Sample:
     e_bdt: np.ndarray  # (n,) GeV, standard calibration pt·cosh(η)
     mu: np.ndarray  # (n,) ⟨μ⟩
     files: list[str] = field(default_factory=list)
+    #: (n,) bool: a data object, whose ``e_true`` is E_label,data (calocoffea.cnn.training
+    #: .labels); None: all MC
+    is_data: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.is_data is None:
+            self.is_data = np.zeros(len(self.e_true), bool)
 
     def __len__(self) -> int:
         return len(self.e_true)
@@ -54,18 +61,20 @@ class Sample:
 
     def subset(self, idx: np.ndarray) -> Sample:
         return Sample(self.particle, self.images[idx], self.scalars[idx], self.tracks[idx],
-                      self.e_true[idx], self.e_bdt[idx], self.mu[idx], list(self.files))
+                      self.e_true[idx], self.e_bdt[idx], self.mu[idx], list(self.files),
+                      self.is_data[idx])
 
     def save(self, path: str | Path) -> None:
         np.savez(path, particle=self.particle, images=self.images, scalars=self.scalars,
                  tracks=self.tracks, e_true=self.e_true, e_bdt=self.e_bdt, mu=self.mu,
-                 files=np.array(self.files))
+                 files=np.array(self.files), is_data=self.is_data)
 
     @classmethod
     def load(cls, path: str | Path) -> Sample:
         d = np.load(path)
         return cls(str(d["particle"]), d["images"], d["scalars"], d["tracks"], d["e_true"],
-                   d["e_bdt"], d["mu"], [str(f) for f in d["files"]])
+                   d["e_bdt"], d["mu"], [str(f) for f in d["files"]],
+                   d.get("is_data"))
 
 
 def _collection(events, particle: str):
@@ -162,14 +171,19 @@ def concat(samples: list[Sample]) -> Sample:
         np.concatenate([s.e_bdt for s in samples]),
         np.concatenate([s.mu for s in samples]),
         [f for s in samples for f in s.files],
+        np.concatenate([s.is_data for s in samples]),
     )
 
 
 def build_sample(files: list[str | Path], particle: str, max_objects: int | None = None,
                  cache_dir: str | Path | None = None, bdt=None) -> Sample:
-    """Concatenated sample of ``files`` (each cached as ``<cache_dir>/<stem>.<particle>.npz``
-    keyed by the file's size and mtime, when ``cache_dir`` is given; a cache made with
-    ``bdt`` has a ``.bdt`` suffix)."""
+    """Concatenated sample of ``files``, at most ``max_objects`` (the first ones) of each.
+
+    With ``cache_dir``, each file's sample is cached as
+    ``<cache_dir>/<stem>.<particle>.<size>.<mtime>[.max<N>][.bdt].npz`` (keyed by the file's
+    size and mtime; ``.bdt`` when made with ``bdt``); a cache of the whole file also serves
+    any ``max_objects``, since reading stops at the first ``max_objects`` objects.
+    """
     samples = []
     for name in files:
         f = Path(name)
@@ -177,10 +191,15 @@ def build_sample(files: list[str | Path], particle: str, max_objects: int | None
         if cache_dir is not None:
             st = f.stat()
             tag = ".bdt" if bdt is not None else ""
-            cached = (Path(cache_dir)
-                      / f"{f.stem}.{particle}.{st.st_size}.{st.st_mtime_ns}{tag}.npz")
-            if cached.is_file():
-                samples.append(Sample.load(cached))
+            stem = Path(cache_dir) / f"{f.stem}.{particle}.{st.st_size}.{st.st_mtime_ns}"
+            whole = Path(f"{stem}{tag}.npz")
+            cached = whole if max_objects is None else Path(f"{stem}.max{max_objects}{tag}.npz")
+            found = next((c for c in (whole, cached) if c.is_file()), None)
+            if found is not None:
+                s = Sample.load(found)
+                if max_objects is not None and len(s) > max_objects:
+                    s = s.subset(np.arange(max_objects))
+                samples.append(s)
                 continue
         s = read_file(f, particle, max_objects=max_objects, bdt=bdt)
         if cached is not None:

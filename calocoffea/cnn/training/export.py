@@ -63,8 +63,14 @@ class DeepCaloExport(nn.Module):
         x = torch.clamp(x, min=lo[0], max=hi[-1] - 1e-4)
         return ((x[:, None] >= lo) & (x[:, None] < hi)).to(torch.float32)
 
-    def forward(self, images, scalars, tracks):
+    def forward(self, images, scalars, tracks, domain=None):
+        """``domain`` (n,) float: the type scalar of a ``type_scalar`` network (0 MC, 1 data)
+        in training; None (the exported graph) feeds 1, the model as applied to data."""
         img, sc, trk, mask = self.pre(images, scalars, tracks)
+        if self.net.cfg.type_scalar:
+            if domain is None:
+                domain = torch.ones_like(sc[:, 0])
+            sc = torch.cat([sc, domain[:, None].to(sc.dtype)], dim=1)
         ratio, sigma_prime = self.net(img, sc, trk, mask)
         aeta = torch.abs(scalars[:, self.eta_index])
         onehot = self._onehot(aeta, self.eta_lo, self.eta_hi).to(ratio.dtype)

@@ -40,6 +40,9 @@ class ModelConfig:
     track_units: tuple[int, ...] = (32,)
     top_units: tuple[int, ...] = (64, 32)
     sigma_output: bool = False
+    #: thesis §5.4: one more scalar input, 0 for MC and 1 for data objects in training; the
+    #: exported graph feeds it the constant 1 (the model as applied to data)
+    type_scalar: bool = False
     # training
     batch_size: int = 256
     epochs: int = 12
@@ -117,7 +120,7 @@ class DeepCaloNet(nn.Module):
     def __init__(self, cfg: ModelConfig, n_scalars: int, n_track_vars: int):
         super().__init__()
         self.cfg = cfg
-        self.scalar_net, n_sc = _dense(n_scalars, cfg.scalar_units)
+        self.scalar_net, n_sc = _dense(n_scalars + int(cfg.type_scalar), cfg.scalar_units)
         self.film_gen, n_film = _dense(n_sc, cfg.film_units)
         self.n_film = [c for c in cfg.block_channels]
         self.film_out = nn.Linear(n_film, 2 * sum(self.n_film))

@@ -160,3 +160,40 @@ class Preprocess(nn.Module):
     def forward(self, images, scalars, tracks):
         t, mask = self.tracks(tracks)
         return self.images(images, scalars), self.scalars(scalars), t, mask
+
+
+#: quantiles of the histogram-equalisation maps (thesis §7.4)
+N_EQUALISATION_QUANTILES = 201
+#: scalars never equalised: the energy the target is a ratio to, and the position and the
+#: integer-valued counts (a CDF map of a discrete variable is not a bijection)
+NOT_EQUALISED = ("e_acc", "eta", "eta_index", "n_tracks", "n_vtx")
+
+
+def equalisation_maps(mc: np.ndarray, data: np.ndarray, names: list[str]) -> dict:
+    """Thesis §7.4 histogram equalisation, 1-D per scalar: x → F_data⁻¹(F_MC(x)), as
+    piecewise-linear maps between the MC and data quantiles of each column of ``mc`` and
+    ``data`` ((n, S) raw scalars in ``names`` order) except :data:`NOT_EQUALISED`.
+    Correlations between scalars are not matched (the thesis' stated limitation)."""
+    probs = np.linspace(0.0, 1.0, N_EQUALISATION_QUANTILES)
+    maps = {}
+    for k, name in enumerate(names):
+        if name in NOT_EQUALISED:
+            continue
+        xm = np.quantile(mc[:, k], probs)
+        xd = np.quantile(data[:, k], probs)
+        # ties (a spike, e.g. f0 = 0 beyond |η| = 1.8) collapse to their first knot
+        xm, first = np.unique(xm, return_index=True)
+        maps[name] = {"mc": xm.tolist(), "data": xd[first].tolist()}
+    return {"definition": "x -> interp(x, mc_quantiles, data_quantiles) per scalar",
+            "quantiles": N_EQUALISATION_QUANTILES, "maps": maps}
+
+
+def apply_equalisation(scalars: np.ndarray, names: list[str], maps: dict) -> np.ndarray:
+    """MC scalars (n, S) mapped onto the data marginals by :func:`equalisation_maps`."""
+    out = np.array(scalars, copy=True)
+    for name, m in maps["maps"].items():
+        k = names.index(name)
+        if len(m["mc"]) < 2:  # a constant column: nothing to map
+            continue
+        out[:, k] = np.interp(out[:, k], m["mc"], m["data"])
+    return out

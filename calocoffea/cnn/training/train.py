@@ -42,16 +42,29 @@ def set_seed(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def logcosh(pred: torch.Tensor, target: torch.Tensor, delta: float) -> torch.Tensor:
-    """Mean of δ·logcosh((pred − target)/δ), computed without overflow."""
+def logcosh(pred: torch.Tensor, target: torch.Tensor, delta: float, *,
+            reduce: bool = True) -> torch.Tensor:
+    """δ·logcosh((pred − target)/δ) per object (its mean with ``reduce``), without
+    overflow."""
     x = torch.abs(pred - target) / delta
-    return delta * (x + torch.log1p(torch.exp(-2.0 * x)) - math.log(2.0)).mean()
+    per = delta * (x + torch.log1p(torch.exp(-2.0 * x)) - math.log(2.0))
+    return per.mean() if reduce else per
 
 
-def gaussian_nll(pred: torch.Tensor, sigma_prime: torch.Tensor, target: torch.Tensor
-                 ) -> torch.Tensor:
-    """Thesis eq. 4.4 with σ² = exp(σ'): (y − ŷ)²/(2e^σ') + σ'/2, averaged."""
-    return ((target - pred) ** 2 / (2.0 * torch.exp(sigma_prime)) + 0.5 * sigma_prime).mean()
+def gaussian_nll(pred: torch.Tensor, sigma_prime: torch.Tensor, target: torch.Tensor, *,
+                 reduce: bool = True) -> torch.Tensor:
+    """Thesis eq. 4.4 with σ² = exp(σ'): (y − ŷ)²/(2e^σ') + σ'/2 (averaged with ``reduce``)."""
+    per = (target - pred) ** 2 / (2.0 * torch.exp(sigma_prime)) + 0.5 * sigma_prime
+    return per.mean() if reduce else per
+
+
+def ensemble_mean(per_object: torch.Tensor, is_data: torch.Tensor) -> torch.Tensor:
+    """Thesis eq. 5.9: the unweighted sum over the samples (MC, data) present in the batch of
+    each sample's mean loss; the plain mean when the batch holds one sample only."""
+    n_data = int(is_data.sum())
+    if n_data in (0, len(is_data)):
+        return per_object.mean()
+    return per_object[~is_data].mean() + per_object[is_data].mean()
 
 
 @dataclass
@@ -74,19 +87,23 @@ def _batch(sample: Sample, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
         torch.from_numpy(sample.scalars[idx]),
         torch.from_numpy(sample.tracks[idx]),
         torch.from_numpy(sample.target[idx]),
+        torch.from_numpy(sample.is_data[idx]),
     )
 
 
-def predict(model: torch.nn.Module, sample: Sample, batch_size: int = 4096
-            ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(ratio (n,), sigma_prime (n,) or None) of an eval-mode wrapper on ``sample``."""
+def predict(model: torch.nn.Module, sample: Sample, batch_size: int = 4096, *,
+            domain: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(ratio (n,), sigma_prime (n,) or None) of an eval-mode wrapper on ``sample``;
+    ``domain`` is the type scalar fed to a ``type_scalar`` network (None: the exported
+    graph's constant 1)."""
     model.eval()
     ratios, sigmas = [], []
     with torch.no_grad():
         for start in range(0, len(sample), batch_size):
             idx = np.arange(start, min(start + batch_size, len(sample)))
-            img, sc, trk, _ = _batch(sample, idx)
-            out = model(img, sc, trk)
+            img, sc, trk, _, _ = _batch(sample, idx)
+            dom = None if domain is None else torch.full((len(idx),), float(domain))
+            out = model(img, sc, trk, dom) if model.net.cfg.type_scalar else model(img, sc, trk)
             if isinstance(out, tuple):
                 ratios.append(out[0].numpy())
                 sigmas.append(out[1].numpy())
@@ -127,26 +144,37 @@ def sigma_scale_table(ratio: np.ndarray, sigma_prime: np.ndarray, target: np.nda
 
 
 def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
-          max_minutes: float | None = None) -> TrainResult:
+          max_minutes: float | None = None, *, init_state: dict | None = None
+          ) -> TrainResult:
     """Train on ``sample`` (split internally into train/validation) and return the eval-mode
-    export wrapper with preprocessing and bias correction in place."""
+    export wrapper with preprocessing and bias correction in place. ``init_state`` (the
+    ``.pt`` a previous training wrote: ``{"net", "preprocessing"}``) starts from that
+    network and keeps its preprocessing (fine-tuning)."""
     t0 = time.perf_counter()
     set_seed(seed)
     torch.set_num_threads(threads)
+    if len(sample) and sample.is_data.all():
+        raise ValueError("training sample without MC objects: the bias correction and the "
+                         "sigma calibration need E_true")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(sample))
     n_val = max(round(cfg.val_fraction * len(sample)), 1)
     val, trn = sample.subset(np.sort(perm[:n_val])), sample.subset(np.sort(perm[n_val:]))
     particle = sample.particle
     s_names, t_names = scalar_names(particle), track_names()
-    pre_params = fit_preprocessing(
-        trn.scalars, trn.tracks, trn.tracks[:, :, 0] != 0, scalar_names=s_names,
-        track_names=t_names, track_log=TRACK_LOG_VARS,
-        eacc_index=s_names.index("e_acc"), eta_index=s_names.index("eta"),
-    )
+    if init_state is not None:
+        pre_params = init_state["preprocessing"]
+    else:
+        pre_params = fit_preprocessing(
+            trn.scalars, trn.tracks, trn.tracks[:, :, 0] != 0, scalar_names=s_names,
+            track_names=t_names, track_log=TRACK_LOG_VARS,
+            eacc_index=s_names.index("e_acc"), eta_index=s_names.index("eta"),
+        )
     pre = Preprocess(pre_params, cfg.image_channels)
     net = DeepCaloNet(cfg, len(s_names), len(t_names))
-    if cfg.sigma_output:
+    if init_state is not None:
+        net.load_state_dict(init_state["net"])
+    elif cfg.sigma_output:
         with torch.no_grad():
             net.out.bias[1] = 2.0 * math.log(0.03)
     model = DeepCaloExport(pre, net, s_names.index("eta"), [0.0, 10.0], [1.0])
@@ -157,22 +185,26 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
     )
     gen = torch.Generator().manual_seed(seed)
 
-    def loss_fn(out, y):
+    def per_object(out, y):
         if cfg.sigma_output:
-            return (logcosh(out[0], y, cfg.logcosh_delta)
-                    + gaussian_nll(out[0].detach(), out[1], y))
-        return logcosh(out, y, cfg.logcosh_delta)
+            return (logcosh(out[0], y, cfg.logcosh_delta, reduce=False)
+                    + gaussian_nll(out[0].detach(), out[1], y, reduce=False))
+        return logcosh(out, y, cfg.logcosh_delta, reduce=False)
+
+    def forward(img, sc, trk, dom):
+        return model(img, sc, trk, dom.to(torch.float32) if cfg.type_scalar else None)
 
     def val_loss() -> float:
+        # eq. 5.9 on the whole validation split: per-sample means, summed
         model.eval()
-        tot, n = 0.0, 0
+        losses, doms = [], []
         with torch.no_grad():
             for start in range(0, len(val), 4096):
                 idx = np.arange(start, min(start + 4096, len(val)))
-                img, sc, trk, y = _batch(val, idx)
-                tot += float(loss_fn(model(img, sc, trk), y)) * len(idx)
-                n += len(idx)
-        return tot / n
+                img, sc, trk, y, dom = _batch(val, idx)
+                losses.append(per_object(forward(img, sc, trk, dom), y))
+                doms.append(dom)
+        return float(ensemble_mean(torch.cat(losses), torch.cat(doms)))
 
     best, best_state, bad_epochs, history = float("inf"), None, 0, []
     stopped_early = False
@@ -182,8 +214,8 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
         run_loss = 0.0
         for step in range(steps_per_epoch):
             idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            img, sc, trk, y = _batch(trn, idx)
-            loss = loss_fn(model(img, sc, trk), y)
+            img, sc, trk, y, dom = _batch(trn, idx)
+            loss = ensemble_mean(per_object(forward(img, sc, trk, dom), y), dom)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -210,14 +242,22 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
             break
     model.load_state_dict(best_state)
     model.eval()
-    ratio, _ = predict(model, val)
+    # the corrections need E_true: measured on the MC objects of the validation split
+    if val.is_data.all():
+        raise ValueError("training sample without MC objects: the bias correction and the "
+                         "sigma calibration need E_true")
+    val = val.subset(np.flatnonzero(~val.is_data))
+    # a type-scalar network: the corrections of its MC mode (the data mode, which the
+    # exported graph runs, has no truth to measure them on)
+    mode = 0.0 if cfg.type_scalar else None
+    ratio, _ = predict(model, val, domain=mode)
     aeta = np.abs(val.eta)
     corr = _bias_corrections(ratio / val.target, aeta)
     final = DeepCaloExport(pre, net, s_names.index("eta"), BIAS_ETA_EDGES, corr,
                            eacc_index=s_names.index("e_acc")).eval()
     sigma_calibration = None
     if cfg.sigma_output:
-        ratio_c, sigma_prime = predict(final, val)
+        ratio_c, sigma_prime = predict(final, val, domain=mode)
         scale = sigma_scale_table(ratio_c, sigma_prime, val.target, aeta,
                                   val.e_acc / np.cosh(val.eta))
         final = DeepCaloExport(pre, net, s_names.index("eta"), BIAS_ETA_EDGES, corr,
@@ -228,7 +268,7 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
                              "scale": scale, "measured_on": "validation split",
                              "definition": "sigma_prime += 2 ln s, s = IQR(pull)/1.349 of "
                                            "(r - E_true/E_acc)/exp(sigma_prime/2) per bin"}
-    ratio_c, _ = predict(final, val)
+    ratio_c, _ = predict(final, val, domain=mode)
     table = resolution_table(ratio_c * val.e_acc, val.e_bdt, val.e_true, val.eta, val.mu)
     return TrainResult(
         model=final, preprocessing=pre_params,

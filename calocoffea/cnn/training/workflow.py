@@ -36,6 +36,16 @@ class CNNTrainingConfig:
     cache_dir: Path | None = None
     bdt_models: str | None = None
     eval_only: bool = False
+    #: ensemble training (thesis eq. 5.9): data-like Z→ee files whose electrons, labelled
+    #: with E_label,data (eq. 5.6), join the MC sample; the loss sums the per-sample means
+    data_train: list[str] = field(default_factory=list)
+    #: thesis §5.4: a type scalar (0 MC, 1 data) as an extra network input
+    type_scalar: bool = False
+    #: thesis §7.4: map the MC scalars onto the marginals of these data-like Z→ee files
+    equalise_to: list[str] = field(default_factory=list)
+    #: fine-tune: start from the network (and preprocessing) of this ``.pt``, which every
+    #: training writes beside its ``.onnx`` (not shipped)
+    init_from: Path | None = None
     #: The command line recorded in the model card (None: not recorded).
     reproduce: str | None = None
 
@@ -58,6 +68,13 @@ def input_spec(particle: str, n_channels: int) -> list[dict]:
          "description": "tracks within dR < 0.4 sorted by pT*exp(-dR/0.1), zero-padded",
          "columns": tcols},
     ]
+
+
+def _bdt_calibration(bdt_models: str | None):
+    """The standard calibration of ``bdt_models`` (None: the shipped one)."""
+    from calocoffea.bdt.standard import load_standard_calibration
+
+    return load_standard_calibration(Path(bdt_models) if bdt_models else None)
 
 
 def evaluate_model(model_path: Path, files: list[str], particle: str, cache_dir,
@@ -129,6 +146,12 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
     if cfg.epochs is not None:
         model_cfg.epochs = cfg.epochs
     model_cfg.sigma_output = bool(cfg.sigma)
+    model_cfg.type_scalar = bool(cfg.type_scalar)
+    if (cfg.data_train or cfg.type_scalar or cfg.equalise_to) and cfg.particle != "electron":
+        raise ValueError("data labels (E_label,data) and equalisation use Z→ee data-like "
+                         "files: electrons only")
+    if cfg.type_scalar and not cfg.data_train:
+        raise ValueError("type_scalar needs data_train files (MC and data objects)")
     t0 = time.time()
     sample = build_sample(cfg.train, cfg.particle, max_objects=cfg.max_objects,
                           cache_dir=cache_dir)
@@ -137,11 +160,52 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
         sample = sample.subset(np.flatnonzero(mislabel_mask(sample, cfg.mislabel_k)))
     log.info("training sample: %d %ss (%d before the mislabel cut), read in %.0f s",
              len(sample), cfg.particle, n_read, time.time() - t0)
+    info = {"files": [str(f) for f in cfg.train], "mislabel_k": cfg.mislabel_k,
+            "max_objects_per_file": cfg.max_objects}
+    data_samples = []
+    if cfg.data_train or cfg.equalise_to:
+        from calocoffea.cnn.training.labels import LABEL_MASS_WINDOW, read_zee_labelled
+
+        bdt = _bdt_calibration(cfg.bdt_models)
+        for f in dict.fromkeys([*cfg.data_train, *cfg.equalise_to]):
+            data_samples.append((f, read_zee_labelled(f, bdt, max_objects=cfg.max_objects)[0]))
+    if cfg.equalise_to:
+        from calocoffea.cnn.inputs import scalar_names
+        from calocoffea.cnn.training.dataset import concat
+        from calocoffea.cnn.training.preprocessing import apply_equalisation, equalisation_maps
+
+        names = scalar_names(cfg.particle)
+        target = concat([s for f, s in data_samples if f in cfg.equalise_to])
+        maps = equalisation_maps(sample.scalars, target.scalars, names)
+        sample.scalars = apply_equalisation(sample.scalars, names, maps).astype(np.float32)
+        info["equalisation"] = {"to": list(cfg.equalise_to), **maps}
+    if cfg.data_train:
+        from calocoffea.cnn.training.dataset import concat
+
+        data = concat([s for f, s in data_samples if f in cfg.data_train])
+        sample = concat([sample, data])
+        info["ensemble"] = {
+            "data_files": list(cfg.data_train), "n_data_objects": len(data),
+            "label": "E_label,data (thesis eq. 5.6) from the partner's standard energy, "
+                     f"{LABEL_MASS_WINDOW[0]} <= m_ee <= {LABEL_MASS_WINDOW[1]} GeV",
+            "loss": "thesis eq. 5.9: mean loss of the MC objects + mean loss of the data "
+                    "objects in each batch",
+            "type_scalar": cfg.type_scalar,
+        }
+        log.info("ensemble sample: %d MC + %d data-like electrons", len(sample) - len(data),
+                 len(data))
+    init_state = None
+    if cfg.init_from is not None:
+        import torch
+
+        init_state = torch.load(Path(cfg.init_from), weights_only=False)
+        if init_state.get("config", {}).get("type_scalar", False) != model_cfg.type_scalar:
+            raise ValueError(f"{cfg.init_from}: type_scalar differs from this training's")
+        info["init_from"] = {"file": str(cfg.init_from),
+                             "sha256_of_onnx": init_state.get("onnx_sha256")}
     card = train_and_export(
         sample, model_cfg, out, seed=cfg.seed, threads=cfg.threads, max_minutes=cfg.max_minutes,
-        training_info={"files": [str(f) for f in cfg.train], "mislabel_k": cfg.mislabel_k,
-                       "max_objects_per_file": cfg.max_objects},
-        reproduce=cfg.reproduce,
+        training_info=info, reproduce=cfg.reproduce, init_state=init_state,
     )
     if cfg.test:
         card["test"] = evaluate_model(out, cfg.test, cfg.particle, cache_dir, cfg.bdt_models)
@@ -151,7 +215,7 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
 
 def train_and_export(sample, cfg, out: Path, *, seed: int, threads: int = 2,
                      max_minutes: float | None = None, training_info: dict | None = None,
-                     reproduce: str | None = None) -> dict:
+                     reproduce: str | None = None, init_state: dict | None = None) -> dict:
     """Train on ``sample``, export ``out`` (.onnx) and write its card; returns the card."""
 
     import numpy as np
@@ -164,9 +228,16 @@ def train_and_export(sample, cfg, out: Path, *, seed: int, threads: int = 2,
     from calocoffea.cnn.training.train import predict, train
 
     particle = sample.particle
-    res = train(sample, cfg, seed=seed, threads=threads, max_minutes=max_minutes)
+    res = train(sample, cfg, seed=seed, threads=threads, max_minutes=max_minutes,
+                init_state=init_state)
     n_s, n_t = len(scalar_names(particle)), len(TRACK_VARS)
     outputs = export_onnx(res.model, out, n_s, n_t)
+    from calocoffea.cnn.training.export import sha256_file
+
+    # the torch state for fine-tuning (CNNTrainingConfig.init_from); not shipped
+    torch.save({"net": res.model.net.state_dict(), "preprocessing": res.preprocessing,
+                "config": cfg.to_dict(), "onnx_sha256": sha256_file(out)},
+               Path(out).with_suffix(".pt"))
     # ONNX vs torch on (up to) 1000 objects, recorded in the card
     check = sample.subset(np.arange(min(1000, len(sample))))
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
