@@ -120,9 +120,21 @@ class FirstChunkWatch(threading.Thread):
             return
 
 
+#: Where the job logs go (set by :func:`run`: a temporary directory).
+_LOGS: dict[str, str] = {}
+
+
+def _batch():
+    from calocoffea.execution.clusters import BatchOptions
+
+    return BatchOptions(log_directory=_LOGS.get("dir"))
+
+
 def _run(proc, fileset, **opts):
     from calocoffea.execution import runner
 
+    if opts.get("cluster") == "slurm":
+        opts["batch"] = _batch()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
@@ -152,13 +164,13 @@ def _slurm_rate(proc, fileset, jobs: int, warmup) -> tuple[float, float, dict, t
     this process's CPU s) of the warm run) on ``jobs`` fresh Slurm jobs."""
     from distributed import Client
 
-    from calocoffea.execution.clusters import BatchOptions, batch_cluster, check_submission
+    from calocoffea.execution.clusters import batch_cluster, check_submission
 
     t0 = time.perf_counter()
     _, cold = _run(proc, fileset, executor="dask", cluster="slurm", workers=jobs,
                    chunksize=CHUNKSIZE)
     cold_rate = cold["events"] / (time.perf_counter() - t0)
-    batch = BatchOptions()
+    batch = _batch()
     cluster = batch_cluster("slurm", batch)
     try:
         check_submission("slurm", cluster, batch)
@@ -241,6 +253,7 @@ def run() -> dict:
                                         capture_output=True, text=True,
                                         check=False).stdout.strip()})
     with tempfile.TemporaryDirectory() as tmpdir:
+        _LOGS["dir"] = str(Path(tmpdir) / "logs")  # the job logs (not the working directory)
         one = bp.copies(sample, 1, Path(tmpdir))
         out["first_chunk"] = first_chunk(proc, one)
         many = bp.copies(sample, SPEEDUP_COPIES, Path(tmpdir))

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +45,12 @@ def _status() -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def slurm() -> str:
-    """A usable one-node Slurm cluster; returns `sinfo`'s summary line."""
+def slurm() -> Iterator[str]:
+    """A usable one-node Slurm cluster; yields `sinfo`'s summary line. A cluster started here
+    is stopped again at the end of the session (one started before, e.g. by .ci/run, is
+    left running)."""
     status = _status()
+    started = False
     if status.returncode != 0:
         if os.geteuid() != 0:
             have = all(shutil.which(c) for c in ("sbatch", "slurmctld", "slurmd", "munged"))
@@ -59,9 +63,12 @@ def slurm() -> str:
                                timeout=600, check=False)
         if start.returncode != 0:
             pytest.fail(f"scripts/slurm-local.sh start failed:\n{start.stdout}{start.stderr}")
+        started = True
         status = _status()
         assert status.returncode == 0, status.stderr
-    return status.stderr.strip()
+    yield status.stderr.strip()
+    if started:
+        subprocess.run([str(SCRIPT), "stop"], capture_output=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +203,7 @@ class JobCanceller(threading.Thread):
 
 
 @pytest.mark.slow
-def test_cancelled_job_mid_run_gives_identical_histograms(slurm, zee):
+def test_cancelled_job_mid_run_gives_identical_histograms(slurm, zee, tmp_path):
     """``scancel`` of one of 2 jobs after the first chunks: the scheduler reruns its tasks on
     the other worker, calocoffea submits a replacement job that joins the run, and the
     histograms are bit-identical to the iterative reference."""
@@ -206,7 +213,8 @@ def test_cancelled_job_mid_run_gives_identical_histograms(slurm, zee):
     canceller = JobCanceller()
     canceller.start()
     options = runner.RunOptions(executor="dask", cluster="slurm", workers=2, chunksize=10,
-                                progress=False)
+                                progress=False,
+                                batch=BatchOptions(log_directory=str(tmp_path)))
     # dask-jobqueue forgets a lost job after this delay (default 15 s); the replacement
     # follows within a second
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
@@ -248,18 +256,19 @@ def test_bad_partition_fails_at_once_in_one_line(slurm, zee, tmp_path, capsys):
     assert our_jobs() == []
 
 
-@pytest.mark.parametrize(("directive", "expected", "limit_s"), [
+@pytest.mark.parametrize("case", [
     # accepted, but would start in an hour: the start timeout (6 s) ends the wait
     ("--begin=now+3600", r"no dask worker joined within 6 s; jobs \d+ PENDING \(BeginTime\)",
      30),
     # held: a pending reason that never resolves by itself, detected at once
     ("--hold", r"job\(s\) cannot start: \d+ PENDING \(JobHeldUser\)", 20),
-])
-def test_job_that_cannot_start_fails_within_bounded_time(slurm, zee, directive, expected,
-                                                         limit_s):
+], ids=["begin-in-an-hour", "held"])
+def test_job_that_cannot_start_fails_within_bounded_time(slurm, zee, case, tmp_path):
+    directive, expected, limit_s = case
     fileset, _ = zee
     options = runner.RunOptions(executor="dask", cluster="slurm", workers=1, progress=False,
-                                batch=BatchOptions(job_extra=[directive], start_timeout=6.0))
+                                batch=BatchOptions(job_extra=[directive], start_timeout=6.0,
+                                                   log_directory=str(tmp_path)))
     t0 = time.monotonic()
     with pytest.raises(ClusterUnavailable, match=expected) as info:
         runner.run(make_processor("zee"), fileset, options)
