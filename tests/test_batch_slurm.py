@@ -137,6 +137,17 @@ def test_zee_cnn_on_two_slurm_jobs_is_bit_identical(slurm, zee, tmp_path):
     assert not set(jobs) & set(our_jobs())  # no job outlives the run
 
 
+def test_adaptive_jobs_stay_within_bounds_and_are_bit_identical(slurm, zee, tmp_path):
+    fileset, ref = zee
+    options = runner.RunOptions(executor="dask", cluster="slurm", chunksize=50, progress=False,
+                                batch=BatchOptions(adapt=(1, 2), log_directory=str(tmp_path)))
+    out, metrics = runner.run(make_processor("zee"), fileset, options)
+    assert 1 <= len(metrics["batch_jobs"]) <= 2 and metrics["replaced_jobs"] == 0
+    assert metrics["options"]["batch"]["adapt"] == (1, 2)
+    assert_identical(ref, out)
+    assert not set(metrics["batch_jobs"]) & set(our_jobs())
+
+
 def _task_counts(dask_scheduler=None) -> dict[str, int]:
     """Tasks per state, summed over task prefixes (runs inside the scheduler, which runs in
     this process; the workers could not import this module: they run os.getenv)."""
