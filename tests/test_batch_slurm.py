@@ -110,10 +110,16 @@ def job_state(job_id: str) -> str:
     return "unknown (forgotten by slurmctld)"
 
 
-def our_jobs() -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-n", "calocoffea-worker", "-o", "%i"],
-                         capture_output=True, text=True, check=True).stdout
-    return out.split()
+def our_jobs(settle_s: float = 10.0) -> list[str]:
+    """Worker jobs still pending or running; a job the run has just cancelled may take a
+    moment to leave those states on a loaded machine, so wait up to ``settle_s`` for it."""
+    t_end = time.monotonic() + settle_s
+    while True:
+        out = subprocess.run(["squeue", "-h", "-n", "calocoffea-worker", "-t", "PD,CF,R,S",
+                              "-o", "%i"], capture_output=True, text=True, check=True).stdout
+        if not out.split() or time.monotonic() > t_end:
+            return out.split()
+        time.sleep(0.5)
 
 
 def test_zee_cnn_on_two_slurm_jobs_is_bit_identical(slurm, zee, tmp_path):
