@@ -394,10 +394,18 @@ class JobKeeper:
     def _watch(self) -> None:
         cluster = self.cluster
         asked: dict[str, float] = {}  # job name -> when its replacement was asked for
+        started: set[str] = set(cluster.workers)  # names of jobs that were submitted
         while not self._stop.wait(self.interval):
-            self.jobs.update(job_ids(cluster))
+            try:  # the cluster's event loop changes these dicts: copy them
+                self.jobs.update(job_ids(cluster))
+                workers, planned = set(cluster.workers), set(cluster.worker_spec)
+            except RuntimeError:  # changed size during iteration: next tick
+                continue
             now = time.monotonic()
-            missing = set(cluster.worker_spec) - set(cluster.workers)
+            # lost: planned, once started, now forgotten (jobs that adaptive scaling has
+            # planned but not submitted yet are not lost)
+            started.update(workers)
+            missing = (planned & started) - workers
             asked = {name: t for name, t in asked.items() if name in missing}
             new = {name for name in missing if now - asked.get(name, -1e9) > 60.0}
             if new:
@@ -406,7 +414,7 @@ class JobKeeper:
                 asked.update(dict.fromkeys(new, now))
                 # scale to the current plan: no job added or removed, the cluster then
                 # starts one job per planned job it no longer has (in its event loop)
-                cluster.loop.add_callback(cluster.scale, jobs=len(cluster.worker_spec))
+                cluster.loop.add_callback(cluster.scale, jobs=len(planned))
 
     def __enter__(self) -> JobKeeper:
         self._thread.start()
