@@ -4,7 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_output
-PYTEST_ARGS ?= -n 2
+# loadgroup: the tests of one xdist_group (the Slurm tests) run in one worker, one at a time
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: demo test lint clean venv
 

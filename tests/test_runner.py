@@ -82,10 +82,10 @@ def test_cuda_cluster_falls_back_to_cpu(sample_small):
     assert_identical(ref, out)
 
 
-def test_condor_without_dask_jobqueue_is_a_clear_error(sample_small):
-    if importlib.util.find_spec("dask_jobqueue") is not None:
-        pytest.skip("dask-jobqueue is installed; would submit real jobs")
-    with pytest.raises(ClusterUnavailable, match="dask-jobqueue"):
+def test_condor_without_dask_jobqueue_or_htcondor_is_a_clear_error(sample_small, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no condor_submit: nothing can be submitted
+    with pytest.raises(ClusterUnavailable, match=r"dask-jobqueue|condor_submit not found"):
         _run(sample_small, executor="dask", cluster="condor")
 
 

@@ -5,7 +5,8 @@ Executors (``RunOptions.executor``):
 - ``iterative``: one process, chunk after chunk (debugging, reference results);
 - ``futures``: a local process pool of ``workers`` processes (loky);
 - ``dask``: a ``distributed`` client, on a cluster chosen by ``RunOptions.cluster``
-  (:mod:`calocoffea.execution.clusters`: local, cuda, condor) or an existing scheduler.
+  (:mod:`calocoffea.execution.clusters`: local, cuda, or batch jobs on slurm or condor
+  configured by ``RunOptions.batch``, docs/batch.md) or an existing scheduler.
 
 Unless ``RunOptions.retain_memory`` is False, the processes that run chunks keep freed memory
 for the next chunk (:mod:`calocoffea.execution.memory`), set up where each executor starts
@@ -38,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calocoffea.execution.clusters import CLUSTERS, dask_client
+from calocoffea.execution.clusters import BATCH_CLUSTERS, CLUSTERS, BatchOptions, dask_client
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,12 @@ class RunOptions:
     skip_bad_files: bool = False
     progress: bool = True
     maxchunks: int | None = None
+    #: Extra ``HTCondorCluster`` keywords (older spelling of ``batch.extra`` for condor).
     condor: dict[str, Any] = field(default_factory=dict)
+    #: Site options of the batch jobs of ``cluster="slurm"|"condor"``.
+    batch: BatchOptions = field(default_factory=BatchOptions)
+    #: Seconds to wait for an existing ``scheduler`` before failing.
+    scheduler_timeout: float = 10.0
     #: Workers keep freed memory for the next chunk (:mod:`calocoffea.execution.memory`).
     retain_memory: bool = True
 
@@ -78,6 +84,10 @@ class RunOptions:
             raise ValueError(f"chunksize must be >= 1, got {self.chunksize}")
         if self.executor != "dask" and (self.scheduler or self.cluster != "local"):
             raise ValueError("--cluster/--scheduler only apply to --executor dask")
+        if self.scheduler_timeout <= 0:
+            raise ValueError(f"scheduler_timeout must be > 0 s, got {self.scheduler_timeout}")
+        if self.cluster in BATCH_CLUSTERS:
+            self.batch.check()
 
 
 def uproot_options(fileset: Mapping[str, Any]) -> dict[str, Any]:

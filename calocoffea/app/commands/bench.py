@@ -21,8 +21,9 @@ from calocoffea import __version__
 
 log = logging.getLogger(__name__)
 
-#: Benchmarks in the order they run (cheap ones first).
-BENCHMARKS: tuple[str, ...] = ("images", "inference", "generate", "fits", "processor")
+#: Benchmarks in the order they run (cheap ones first; ``batch`` records why it was skipped
+#: where no Slurm cluster is usable).
+BENCHMARKS: tuple[str, ...] = ("images", "inference", "generate", "fits", "processor", "batch")
 
 
 def _load(path: Path):

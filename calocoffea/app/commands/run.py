@@ -17,6 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
+from calocoffea.app import batch_args
 from calocoffea.execution import runner
 from calocoffea.execution.clusters import CLUSTERS, ClusterUnavailable
 from processors import PROCESSORS, make_processor
@@ -47,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=CLUSTERS,
         default="local",
         help="dask cluster: LocalCluster, dask-cuda LocalCUDACluster (CPU fallback when "
-        "unavailable) or dask-jobqueue HTCondorCluster",
+        "unavailable), or batch jobs: dask-jobqueue HTCondorCluster or SLURMCluster "
+        "(docs/batch.md)",
     )
     parser.add_argument("--scheduler", default=None, help="existing dask scheduler tcp://...")
     parser.add_argument(
@@ -57,8 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="HTCondorCluster keyword (memory=8GB, disk=4GB, cores=1, "
-        "job_script_prologue=..., log_directory=...); repeatable",
+        "job_script_prologue=..., log_directory=...); repeatable (same as --job-option)",
     )
+    batch_args.add_arguments(parser)
     parser.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files")
     parser.add_argument("--calibrations", default=None, help="comma list of bdt,cnn,truth")
     parser.add_argument("--model", type=Path, default=None, help="CNN model .onnx")
@@ -100,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             maxchunks=args.maxchunks,
             condor=condor,
             retain_memory=not args.release_memory,
+            batch=batch_args.batch_options(args),
+            scheduler_timeout=args.scheduler_timeout,
         )
         options.check()
     except (ValueError, FileNotFoundError, ModelError) as err:
