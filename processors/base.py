@@ -19,7 +19,18 @@ filled and merged.
 
 Files without ``Cluster``/``CaloCell`` (real CMS NanoAOD) are processed in
 standard-calibration-only mode (no ``cnn`` entries), announced by a single
-:class:`StandardOnlyWarning` per process.
+:class:`StandardOnlyWarning` per process and recorded in ``meta["cnn_dropped"]``, but only
+when the calibrations were left to their default: ``cnn`` asked for explicitly on such a file
+is an error (:class:`calocoffea.validation.InputDataError`).
+
+Every chunk is validated first (:mod:`calocoffea.validation`): index columns, the cell
+grouping, the columns weights and axes come from; a violation raises
+:class:`~calocoffea.validation.InputDataError` naming file, branch, entry and value. Nothing
+leaves a histogram without a count: objects with non-finite kinematics are rejected by the
+selection (``cutflow["rejected: non-finite <Collection> kinematics"]``), CNN fallbacks are
+counted per reason (``cutflow["fallback: <reason>"]``, their sum ``cutflow["fallback"]``), and
+selected events without a finite mass under a calibration are counted in
+``cutflow["no <calibration> mass"]`` (in MC: unmatched truth).
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from calocoffea import binning
+from calocoffea import binning, validation
 from calocoffea import energies as calib
 from calocoffea.channels import CHANNELS
 from calocoffea.kinematics import invariant_mass, massless_p4
@@ -76,9 +87,10 @@ class CaloProcessor(processor.ProcessorABC):
     selection
         The channel's selection configuration (default: the channel's default dataclass).
     calibrations
-        Subset of ("bdt", "cnn", "truth"); default all of them when the CNN model for the
-        channel's particle is available, else ("bdt", "truth") with a log message. Asking
-        explicitly for "cnn" without a model is an error. "truth" is skipped in data.
+        Subset of ("bdt", "cnn", "truth"); default all of them. The CNN model must load
+        either way (a missing or broken model is an error, never a silent downgrade); with
+        the default, ``cnn`` is dropped only for files without cells (standard-only mode,
+        see the module docstring). "truth" is skipped in data.
     model_path
         CNN model file (default ``models/deepcalo_<particle>.onnx``).
     weights
@@ -129,11 +141,16 @@ class CaloProcessor(processor.ProcessorABC):
         # absolute, so that workers with another working directory find the same file
         self.model_path = str(Path(model_path).resolve()) if model_path is not None else None
         known = calib.CALIBRATIONS
+        #: "cnn" was asked for explicitly: a file without cells is then an error
+        self.cnn_explicit = calibrations is not None and "cnn" in calibrations
         if calibrations is None:
+            wanted = known
             reason = calib.cnn_unavailable_reason(self.particle, self.model_path)
-            wanted = tuple(c for c in known if c != "cnn" or reason is None)
             if reason is not None:
-                log.warning("%s: CNN calibration disabled: %s", self.channel, reason)
+                raise FileNotFoundError(
+                    f"CNN calibration unavailable: {reason}; pass calibrations without 'cnn' "
+                    "(--calibrations bdt,truth) to run the standard calibration only"
+                )
         else:
             wanted = tuple(calibrations)
             unknown = sorted(set(wanted) - set(known))
@@ -180,6 +197,25 @@ class CaloProcessor(processor.ProcessorABC):
             out.append((f"Muon_{tight}",))
         return list(dict.fromkeys(out))
 
+    def missing_branches(self, keys: set[str] | frozenset[str]) -> list[str]:
+        """Branches the CNN needs that a file with branches ``keys`` lacks: none for a file
+        without cells (standard-only mode) unless ``cnn`` was asked for explicitly, then the
+        cell collections themselves; every CNN input branch for a file with cells.
+        :func:`calocoffea.execution.runner.check_files` calls it for every local file."""
+        if "cnn" not in self.calibrations:
+            return []
+        from calocoffea.cnn.inputs import required_branches
+
+        has_cells = any(k.startswith("Cluster_") for k in keys) and any(
+            k.startswith("CaloCell_") for k in keys)
+        if not has_cells:
+            if self.cnn_explicit:
+                return ["Cluster/CaloCell (calibration 'cnn' was requested; files without "
+                        "cells run with the standard calibration only when the calibrations "
+                        "are left to their default)"]
+            return []
+        return [b for b in required_branches(self.particle) if b not in keys]
+
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
         """Histograms, cutflow and metadata of one chunk of ``events``."""
@@ -187,11 +223,21 @@ class CaloProcessor(processor.ProcessorABC):
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields
         meta = events.metadata if hasattr(events, "metadata") else {}
+        filename = str(meta.get("filename", "input file"))
         calibs = [c for c in self.calibrations if c != "truth" or is_mc]
-        if not has_cells:
-            _warn_standard_only(str(meta.get("filename", "input file")))
-            if "cnn" in calibs:
-                calibs.remove("cnn")
+        dropped: dict[str, set] = {}
+        if not has_cells and "cnn" in calibs:
+            if self.cnn_explicit:
+                raise validation.InputDataError(
+                    f"{filename}: calibration 'cnn' requested but the file has no "
+                    "Cluster/CaloCell collections"
+                )
+            _warn_standard_only(filename)
+            calibs.remove("cnn")
+            dropped = {"cnn_dropped": {"no Cluster/CaloCell collections (standard-only mode)"}}
+        elif not has_cells:
+            _warn_standard_only(filename)
+        self._validate(events, calibs, is_mc, fields)
 
         # sparse while chunks are merged, dense hist.Hist after postprocess()
         out = {
@@ -211,18 +257,26 @@ class CaloProcessor(processor.ProcessorABC):
         energies: dict[str, np.ndarray] = {}
         energies["bdt"] = calib.standard_energy(objects)
         fallback = np.zeros(n_sel * k, dtype=bool)
+        reasons = np.zeros(n_sel * k, dtype=np.uint8)
         if "cnn" in calibs:
-            energies["cnn"], fallback = calib.cnn_energy(
-                objects, ev, self.particle, energies["bdt"], model_path=self.model_path
+            energies["cnn"], fallback, reasons = calib.cnn_energy(
+                objects, ev, self.particle, energies["bdt"], model_path=self.model_path,
+                reasons=True,
             )
         e_true = et_true = np.full(n_sel * k, np.nan)
         if is_mc:
             e_true, et_true = calib.true_energy(objects)
+            self._check_truth(events, selected, objects, e_true)
             if "truth" in calibs:
                 energies["truth"] = e_true
             cutflow["truth unmatched"] = int(np.sum(~np.isfinite(e_true)))
         cutflow["objects"] = n_sel * k
         cutflow["fallback"] = int(fallback.sum())
+        if "cnn" in calibs:
+            from calocoffea.cnn.inference import FALLBACK_REASONS
+
+            for code, name in FALLBACK_REASONS.items():
+                cutflow[f"fallback: {name}"] = int(np.sum(reasons == code))
 
         weight = self._weights(ev, is_mc)
         mu = self._mu(ev)
@@ -233,6 +287,8 @@ class CaloProcessor(processor.ProcessorABC):
             p4 = massless_p4(energies[name], eta, phi).reshape(n_sel, k, 4)
             mass = invariant_mass(p4, extra)
             ok = np.isfinite(mass)
+            # every selected event is in the mass histogram or counted here
+            cutflow[f"no {name} mass"] = int(n_sel - ok.sum())
             out["mass"].fill(
                 calibration=name, etacat=etacat[ok], mu=mu[ok], mass=mass[ok], weight=weight[ok]
             )
@@ -261,9 +317,51 @@ class CaloProcessor(processor.ProcessorABC):
             "calibrations": set(calibs),
             "datasets": {str(meta.get("dataset", ""))},
             "weights": {self.weights},
+            **dropped,
             **self._provider_meta("cnn" in calibs),
         }
         return out
+
+    def _validate(self, events: ak.Array, calibs: list[str], is_mc: bool, fields: set[str]
+                  ) -> None:
+        """Index columns, the columns of weights and axes, and (CNN) the branches the CNN
+        inputs read; the cell grouping is checked where the CNN inputs are built
+        (:func:`calocoffea.validation.check_cells`). Raises InputDataError."""
+        coll = self.collection
+        if "cnn" in calibs:
+            present = {f"{c}_{f}" for c in fields
+                       for f in getattr(events[c], "fields", ()) or ()} | fields
+            missing = self.missing_branches(present)
+            if missing:
+                filename, _ = validation.chunk_origin(events)
+                raise validation.InputDataError(
+                    f"{filename}: branch(es) {', '.join(missing)} missing: the CNN inputs need "
+                    "them"
+                )
+            validation.check_local_index(events, coll, "clusterIdx", "Cluster")
+            if coll == "Electron":
+                validation.check_local_index(events, coll, "trackIdx", "Track")
+            validation.check_flat_finite(events, "Track", ("pt", "eta", "phi", "d0Sig", "z0"))
+            validation.check_event_column(events, "PV", "npvs", minimum=0)
+        if is_mc:
+            validation.check_local_index(events, coll, "genPartIdx", "GenPart")
+            if self.weights == "sign" and "genWeight" in fields:
+                values = np.asarray(ak.to_numpy(events.genWeight))
+                validation.check_finite(events, "genWeight", values)
+        validation.check_event_column(events, "Pileup", "nTrueInt")
+
+    def _check_truth(self, events, selected, objects, e_true: np.ndarray) -> None:
+        """A matched generator particle (index ≥ 0) must have a finite energy."""
+        if "genPartIdx" not in objects.fields:
+            return
+        idx = np.asarray(ak.to_numpy(ak.flatten(objects.genPartIdx)))
+        bad = (idx >= 0) & ~np.isfinite(e_true)
+        if bad.any():
+            pos = int(np.argmax(bad))
+            event = int(np.flatnonzero(selected.mask)[pos // self.n_calo])
+            validation.fail(events, "GenPart_pt/eta/mass", event, e_true[pos],
+                            f"the {self.collection} matched to GenPart {int(idx[pos])} gets a "
+                            "non-finite true energy")
 
     def postprocess(self, accumulator: dict) -> dict:
         """Turn the merged :class:`~calocoffea.sparsehist.SparseHist` into ``hist.Hist`` and

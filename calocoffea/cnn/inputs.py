@@ -19,20 +19,20 @@ import logging
 from dataclasses import dataclass, field
 
 import awkward as ak
-import numba
 import numpy as np
 
+from calocoffea._numba import njit
 from calocoffea.channels import PARTICLES
 from calocoffea.cnn.images import IMAGE_SHAPE, N_LAYERS, prepare_cells
 from calocoffea.geometry import ETA_MAX, LAYER2_DETA
 from calocoffea.kinematics import wrap_phi, wrap_phi_scalar
 from calocoffea.schema import (
-    check_cell_counts,
     flat_column,
     linked_columns,
     linked_content,
     take_or_fill,
 )
+from calocoffea.validation import check_cells
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,25 @@ _TRACK_FIELDS = ("pt", "eta", "phi", "charge", "d0Sig", "vtxIdx", "z0", "nPixHit
                  "nSCTHits", "nTRTHits")
 
 
+def required_branches(particle: str) -> list[str]:
+    """Branches the CNN inputs of ``particle`` read from a file with cells (the cell sizes
+    ``CaloCell_deta``/``_dphi`` are optional: the geometry gives them); ``CaloCell_clusterIdx``
+    is read to check the cell grouping (:func:`calocoffea.validation.check_cells`)."""
+    _check_particle(particle)
+    collection = "Electron" if particle == "electron" else "Photon"
+    own = ["clusterIdx", "trackIdx"] if particle == "electron" else [
+        "clusterIdx", "convType", "convRadius"]
+    cluster = [f for f in _CLUSTER_FIELDS if f != "phiMod" or particle == "photon"]
+    return [
+        *(f"{collection}_{f}" for f in own),
+        *(f"Cluster_{f}" for f in [*cluster, "nCell"]),
+        *(f"CaloCell_{f}" for f in ("e", "eta", "phi", "layer", "clusterIdx")),
+        *(f"Track_{f}" for f in _TRACK_FIELDS),
+        "Pileup_nTrueInt",
+        "PV_npvs",
+    ]
+
+
 @dataclass
 class _Clusters:
     """Per-object cluster columns (float64, NaN without a cluster) and the cluster cells:
@@ -248,10 +267,8 @@ def _clusters_nanoevents(objects, linked) -> _Clusters:
     has = gidx >= 0
     columns = {f: take_or_fill(flat_column(content, f), gidx, np.nan)
                for f in _CLUSTER_FIELDS if f in content.fields}
-    check_cell_counts(full)
+    check_cells(full)
     n_cell = flat_column(content, "nCell").astype(np.int64)
-    if n_cell.size and n_cell.min() < 0:
-        raise ValueError(f"negative Cluster_nCell ({n_cell.min()}) in this chunk")
     first = np.zeros(n_cell.size + 1, np.int64)
     np.cumsum(n_cell, out=first[1:])
     starts = np.zeros(gidx.size, np.int64)
@@ -289,7 +306,7 @@ def _own_track(objects) -> dict[str, np.ndarray]:
     return {f: _np(_flat(trk[f]), fill=fill) for f, fill in _OWN_TRACK_FIELDS.items()}
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _layer2_max_eta(cell_e, cell_eta, cell_layer, starts, stops):
     """η of the most energetic layer-2 cell of each range (the first one on ties, as
     ``ak.argmax``); NaN for a range without layer-2 cells."""
@@ -309,7 +326,7 @@ def _layer2_max_eta(cell_e, cell_eta, cell_layer, starts, stops):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _cone_pairs(trk_offsets, evt, trk_eta, trk_phi, clu_eta, clu_phi, max_dr):  # noqa: PLR0917
     """Tracks of each object's event within ΔR < ``max_dr`` of its cluster: per-object
     offsets into the pair arrays, and per pair the track index, ΔR and Δφ (float64; the
@@ -344,7 +361,7 @@ def _cone_pairs(trk_offsets, evt, trk_eta, trk_phi, clu_eta, clu_phi, max_dr):  
     return offsets, index, dr_out, dphi_out
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _fill_tracks(  # noqa: PLR0917 (numba kernel: positional arrays)
     offsets, index, dr, dphi, weight, pt, charge, d0sig, vtx, z0, eta, npix,
     nsct, ntrt, out,
