@@ -19,9 +19,11 @@ photons with E_T/m_γγ > 0.35 and 0.25 and m_γγ in [105, 160] GeV.
 All cuts use the kinematics stored in the file, i.e. the standard (BDT) calibration, so that
 every calibration is compared on exactly the same events and objects. Energies in GeV.
 
-Objects whose stored pt, η, φ or mass is not finite (NaN, ±inf) fail every object cut, so
-they never enter a pair or a mass; each selector counts them per collection in its cutflow
-as ``"rejected: non-finite <Collection> kinematics"`` (objects, not events).
+Objects whose stored pt, η or φ (and, for muons, whose mass enters the μμ(γ) mass, mass) is
+not finite (NaN, ±inf) fail every object cut, so they never enter a pair or a mass; each
+selector counts them per collection in its cutflow as ``"rejected: non-finite <Collection>
+kinematics"`` (objects, not events). Electron and photon masses are never used (the masses
+are recomputed from massless four-momenta) and are not read.
 """
 
 from __future__ import annotations
@@ -138,11 +140,11 @@ def id_level(objects: ak.Array, branch: str) -> ak.Array:
     raise KeyError(f"identification branch '{branch}' not found among {sorted(fields)}")
 
 
-def _finite(objects: ak.Array, flat: bool = False):
-    """Mask (jagged, or flat numpy with ``flat``) of objects whose pt, eta, phi and mass
-    (those of the fields the collection has) are finite."""
+def _finite(objects: ak.Array, flat: bool = False, with_mass: bool = False):
+    """Mask (jagged, or flat numpy with ``flat``) of objects whose pt, eta, phi (and mass
+    with ``with_mass``; those of the fields the collection has) are finite."""
     ok = None
-    for name in ("pt", "eta", "phi", "mass"):
+    for name in ("pt", "eta", "phi", "mass") if with_mass else ("pt", "eta", "phi"):
         if name not in objects.fields:
             continue
         values = objects[name]
@@ -153,9 +155,9 @@ def _finite(objects: ak.Array, flat: bool = False):
     return ok
 
 
-def non_finite_count(objects: ak.Array) -> int:
-    """Number of objects (any nesting) with a non-finite pt, eta, phi or mass."""
-    ok = _finite(objects)
+def non_finite_count(objects: ak.Array, with_mass: bool = False) -> int:
+    """Number of objects with a non-finite pt, eta, phi (or mass, ``with_mass``)."""
+    ok = _finite(objects, with_mass=with_mass)
     return 0 if ok is None else int(ak.sum(~ok, axis=None))
 
 
@@ -163,11 +165,12 @@ def _rejected_key(collection: str) -> str:
     return f"rejected: non-finite {collection} kinematics"
 
 
-def object_mask(objects: ak.Array, cuts: ObjectCuts) -> ak.Array:
-    """Jagged boolean mask of the objects passing ``cuts`` (and with finite kinematics)."""
+def object_mask(objects: ak.Array, cuts: ObjectCuts, with_mass: bool = False) -> ak.Array:
+    """Jagged boolean mask of the objects passing ``cuts`` with finite pt, eta, phi (and
+    mass, ``with_mass``: muons, whose mass enters the μμ(γ) mass)."""
     abseta = abs(objects.eta)
     mask = (objects.pt > cuts.et_min) & (abseta < cuts.abseta_max)
-    finite = _finite(objects)
+    finite = _finite(objects, with_mass=with_mass)
     if finite is not None:
         mask = mask & finite
     mask = mask & (id_level(objects, cuts.id_branch) >= cuts.id_min)
@@ -306,7 +309,7 @@ def select_zee(events: ak.Array, cfg: ZeeSelection) -> Selected:
 def select_zmumugamma(events: ak.Array, cfg: ZmumugammaSelection) -> Selected:
     """Z→μμγ selection (see :class:`ZmumugammaSelection`)."""
     muons = events.Muon
-    good = object_mask(muons, cfg.muon)
+    good = object_mask(muons, cfg.muon, with_mass=True)
     cand = ak.local_index(muons)[good]
     pairs = ak.combinations(cand, 2)
     m_mumu = _pair_mass(muons[pairs["0"]], muons[pairs["1"]])
@@ -341,7 +344,7 @@ def select_zmumugamma(events: ak.Array, cfg: ZmumugammaSelection) -> Selected:
     cutflow["photon"] = int(np.sum(ak.to_numpy(ak.sum(level0, axis=1)) >= 1))
     cutflow["unique photon"] = int(np.sum(chosen_photon >= 0))
 
-    cutflow[_rejected_key("Muon")] = non_finite_count(muons)
+    cutflow[_rejected_key("Muon")] = non_finite_count(muons, with_mass=True)
     cutflow[_rejected_key("Photon")] = non_finite_count(events.Photon)
     mask = mu_mask.copy()
     mask[np.flatnonzero(mu_mask)[chosen_photon < 0]] = False

@@ -73,17 +73,40 @@ class InputDataError(ValueError):
     """A chunk's columns are inconsistent or out of range: names file, branch, entry, value."""
 
 
-def check_branch_types(interpretations: Mapping[str, Any]) -> list[str]:
-    """Messages for the branches of :data:`BRANCH_KINDS` whose uproot interpretation
-    (``{branch: interpretation}``) has another numeric kind, e.g. a float ``clusterIdx``."""
+#: numpy dtype of a ROOT leaf class (signed; ``fIsUnsigned`` makes it unsigned).
+_LEAF_DTYPES = {"TLeafF": "float32", "TLeafD": "float64", "TLeafF16": "float32",
+                "TLeafD32": "float64", "TLeafB": "int8", "TLeafS": "int16", "TLeafI": "int32",
+                "TLeafL": "int64", "TLeafO": "bool", "TLeafG": "int64"}
+
+
+def branch_dtype(branch: Any) -> np.dtype | None:
+    """numpy dtype of a flat or jagged numeric uproot TBranch from its leaf (the TTree
+    metadata already read; much cheaper than building the interpretation), or None."""
+    try:
+        leaves = branch.member("fLeaves")
+    except Exception:  # any uproot model: fall back to the interpretation
+        leaves = []
+    if len(leaves) == 1 and leaves[0].classname in _LEAF_DTYPES:
+        dtype = np.dtype(_LEAF_DTYPES[leaves[0].classname])
+        if dtype.kind == "i" and leaves[0].member("fIsUnsigned"):
+            dtype = np.dtype(dtype.str.replace("i", "u"))
+        return dtype
+    interp = branch.interpretation
+    dtype = getattr(getattr(interp, "content", interp), "numpy_dtype", None)
+    return None if dtype is None else np.dtype(dtype)
+
+
+def check_branch_types(dtypes: Mapping[str, np.dtype | None]) -> list[str]:
+    """Messages for the branches of :data:`BRANCH_KINDS` whose dtype (``{branch: dtype}``,
+    :func:`branch_dtype`; None: not numeric) has another numeric kind, e.g. a float
+    ``clusterIdx``."""
     wrong = []
-    for name, interp in interpretations.items():
+    for name, dtype in dtypes.items():
         kinds = BRANCH_KINDS.get(name)
         if kinds is None:
             continue
-        dtype = getattr(getattr(interp, "content", interp), "numpy_dtype", None)
         if dtype is None:
-            wrong.append(f"branch {name} is not a numeric column ({interp})")
+            wrong.append(f"branch {name} is not a numeric column")
         elif np.dtype(dtype).kind not in kinds:
             wrong.append(f"branch {name} has type {np.dtype(dtype).name}, expected "
                          f"{_KIND_NAMES[kinds]} (docs/data_format.md)")
@@ -107,14 +130,21 @@ def fail(events: Any, branch: str, event: int, value: Any, what: str) -> None:
 
 def _parts(events: Any, collection: str, field: str | None = None
            ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(offsets (n_events + 1,) int64 from 0, flat column or None) of ``collection``."""
+    """(offsets (n_events + 1,) int64, flat column or None) of ``collection``; straight from
+    the list layout of an unsliced NanoEvents chunk (no copy), else through awkward."""
     coll = events[collection]
+    lists = getattr(coll, "_getlistarray", None)
+    if lists is not None:
+        layout = lists()
+        offsets = np.asarray(layout.offsets.data).astype(np.int64, copy=False)
+        if offsets.size and offsets[0] == 0:
+            if field is None or field not in layout.content.fields:
+                return offsets, None
+            return offsets, ak.to_numpy(ak.Array(layout.content.content(field)))
     counts = ak.to_numpy(ak.num(coll, axis=1)).astype(np.int64)
     offsets = np.zeros(counts.size + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    if field is None:
-        return offsets, None
-    if field not in coll.fields:
+    if field is None or field not in coll.fields:
         return offsets, None
     return offsets, np.asarray(ak.to_numpy(ak.flatten(coll[field], axis=1)))
 
@@ -135,6 +165,21 @@ def _first_bad_index(src_offsets, index, tgt_offsets):
             if v < -1 or v >= n_t:
                 return i
     return -1
+
+
+@njit(nogil=True)
+def _check_counts(clu_offsets, n_cell, cell_offsets):
+    """(code, position): 1 negative ``Cluster_nCell`` (cluster), 2 ``sum(Cluster_nCell) !=
+    nCaloCell`` (event); (0, -1) when consistent. Clusters only: cheap."""
+    for e in range(clu_offsets.shape[0] - 1):
+        total = 0
+        for k in range(clu_offsets[e], clu_offsets[e + 1]):
+            if n_cell[k] < 0:
+                return 1, k
+            total += n_cell[k]
+        if total != cell_offsets[e + 1] - cell_offsets[e]:
+            return 2, e
+    return 0, -1
 
 
 @njit(nogil=True)
@@ -208,6 +253,27 @@ def check_cells(events: Any, require_index: bool = True) -> None:
         cluster_idx = np.zeros(0, np.int32)
     code, pos = _check_cells(clu, n_cell.astype(np.int64, copy=False), cells, cluster_idx,
                              layer, N_LAYERS, with_index)
+    if code in (1, 2):
+        _raise_counts(events, code, pos, clu, n_cell, cells)
+    elif code in (3, 4):
+        cell_range_error(events, code, pos, cluster_idx, layer)
+
+
+def check_cluster_counts(events: Any) -> None:
+    """``Cluster_nCell`` ≥ 0 and adding up to ``nCaloCell`` in every event (clusters only;
+    the cells' own ``CaloCell_clusterIdx`` is checked where the cells are read, by
+    :func:`calocoffea.cnn.inputs.inputs_from_events`, on the cells it uses)."""
+    clu, n_cell = _parts(events, "Cluster", "nCell")
+    cells, _ = _parts(events, "CaloCell")
+    if n_cell is None:
+        filename, _ = chunk_origin(events)
+        raise InputDataError(f"{filename}: branch Cluster_nCell missing: the cells cannot be "
+                             "grouped by cluster")
+    code, pos = _check_counts(clu, n_cell.astype(np.int64, copy=False), cells)
+    _raise_counts(events, code, pos, clu, n_cell, cells)
+
+
+def _raise_counts(events, code, pos, clu, n_cell, cells) -> None:  # noqa: PLR0917
     if code == 1:
         fail(events, "Cluster_nCell", _event_of(clu, pos), int(n_cell[pos]),
              "negative number of cells")
@@ -216,16 +282,23 @@ def check_cells(events: Any, require_index: bool = True) -> None:
         fail(events, "Cluster_nCell", pos, total,
              f"(sum over the event's clusters) differs from nCaloCell = "
              f"{int(cells[pos + 1] - cells[pos])}")
-    elif code == 3:
-        e = _event_of(cells, pos)
-        k = int(np.searchsorted(np.cumsum(n_cell[clu[e]:clu[e + 1]]), pos - cells[e],
-                                side="right"))
-        fail(events, "CaloCell_clusterIdx", e, int(cluster_idx[pos]),
-             f"cell {int(pos - cells[e])} of the event belongs to cluster {k} by the "
-             "Cluster_nCell grouping (cells must be stored cluster by cluster, in order)")
-    elif code == 4:
-        fail(events, "CaloCell_layer", _event_of(cells, pos), int(layer[pos]),
-             f"layer outside 0-{N_LAYERS - 1}")
+
+
+def cell_range_error(events: Any, kind: int, pos: int, cell_cluster: np.ndarray,
+                     layer: np.ndarray) -> None:
+    """Raise for cell ``pos`` (flat CaloCell position) of the chunk ``events``: kind 3 its
+    ``CaloCell_clusterIdx`` is not the cluster the ``Cluster_nCell`` grouping gives it,
+    kind 4 its layer is outside 0-3."""
+    clu, n_cell = _parts(events, "Cluster", "nCell")
+    cells, _ = _parts(events, "CaloCell")
+    e = _event_of(cells, pos)
+    if kind == 4:
+        fail(events, "CaloCell_layer", e, int(layer[pos]), f"layer outside 0-{N_LAYERS - 1}")
+    k = int(np.searchsorted(np.cumsum(n_cell[clu[e]:clu[e + 1]]), pos - cells[e],
+                            side="right"))
+    fail(events, "CaloCell_clusterIdx", e, int(cell_cluster[pos]),
+         f"cell {int(pos - cells[e])} of the event belongs to cluster {k} by the "
+         "Cluster_nCell grouping (cells must be stored cluster by cluster, in order)")
 
 
 def check_finite(events: Any, branch: str, values: np.ndarray, offsets: np.ndarray | None = None
@@ -265,6 +338,34 @@ def check_flat_finite(events: Any, collection: str, fields: tuple[str, ...]) -> 
             continue
         offsets = offsets_f if offsets is None else offsets
         check_finite(events, f"{collection}_{field}", values, offsets)
+
+
+def check_allowed(events: Any, collection: str, field: str, allowed: tuple[int, ...]) -> None:
+    """Every value of ``{collection}_{field}`` is one of ``allowed`` (e.g. a charge ±1);
+    nothing is checked when the file lacks the column."""
+    if collection not in events.fields:
+        return
+    offsets, values = _parts(events, collection, field)
+    if values is None:
+        return
+    bad = ~np.isin(values, allowed)
+    if bad.any():
+        pos = int(np.argmax(bad))
+        fail(events, f"{collection}_{field}", _event_of(offsets, pos), values[pos],
+             f"expected one of {list(allowed)}")
+
+
+def check_vertex_index(events: Any, offsets: np.ndarray, vtx: np.ndarray,
+                       n_vertices: np.ndarray) -> None:
+    """``Track_vtxIdx`` (flat, jagged by ``offsets``) is -1 or below the event's
+    ``PV_npvs`` (``n_vertices``, per event)."""
+    per_track = np.repeat(np.maximum(n_vertices.astype(np.int64), 1), np.diff(offsets))
+    bad = (vtx < -1) | (vtx >= per_track)
+    if bad.any():
+        pos = int(np.argmax(bad))
+        fail(events, "Track_vtxIdx", _event_of(offsets, pos), int(vtx[pos]),
+             f"vertex index outside the event's {int(per_track[pos])} vertices (PV_npvs) "
+             "and not -1")
 
 
 def finite_kinematics(objects: Any) -> ak.Array:

@@ -325,9 +325,13 @@ class CaloProcessor(processor.ProcessorABC):
     def _validate(self, events: ak.Array, calibs: list[str], is_mc: bool, fields: set[str]
                   ) -> None:
         """Index columns, the columns of weights and axes, and (CNN) the branches the CNN
-        inputs read; the cell grouping is checked where the CNN inputs are built
-        (:func:`calocoffea.validation.check_cells`). Raises InputDataError."""
+        inputs read; the cell grouping and the track columns are checked where the CNN
+        inputs read them (:mod:`calocoffea.cnn.inputs`). Raises InputDataError."""
         coll = self.collection
+        # the pairs are formed from these charges: any other value would silently pair wrong
+        for name, value in vars(self.selection).items():
+            if isinstance(value, ObjectCuts) and name in ("electron", "muon"):
+                validation.check_allowed(events, _COLLECTIONS[name], "charge", (-1, 1))
         if "cnn" in calibs:
             present = {f"{c}_{f}" for c in fields
                        for f in getattr(events[c], "fields", ()) or ()} | fields
@@ -341,7 +345,8 @@ class CaloProcessor(processor.ProcessorABC):
             validation.check_local_index(events, coll, "clusterIdx", "Cluster")
             if coll == "Electron":
                 validation.check_local_index(events, coll, "trackIdx", "Track")
-            validation.check_flat_finite(events, "Track", ("pt", "eta", "phi", "d0Sig", "z0"))
+            else:
+                validation.check_allowed(events, coll, "convType", (0, 1, 2))
             validation.check_event_column(events, "PV", "npvs", minimum=0)
         if is_mc:
             validation.check_local_index(events, coll, "genPartIdx", "GenPart")

@@ -108,8 +108,10 @@ def test_cells_stored_out_of_cluster_order_are_an_error(tmp_path, sim_file):
         ("electron trackIdx past the event", "Electron_trackIdx", "index outside"),
         ("electron genPartIdx past the event", "Electron_genPartIdx", "index outside"),
         ("track NaN eta", "Track_eta", "not a finite number"),
-        ("track vtx", "PV_npvs", "below 0"),
+        ("npvs negative", "PV_npvs", "below 0"),
+        ("track vtxIdx", "Track_vtxIdx", "vertex index outside"),
         ("genWeight NaN", "genWeight", "not a finite number"),
+        ("electron charge 0", "Electron_charge", "expected one of [-1, 1]"),
         ("pileup inf", "Pileup_nTrueInt", "not a finite number"),
         ("genpart NaN pt", "GenPart_pt/eta/mass", "non-finite true energy"),
     ],
@@ -135,6 +137,8 @@ def test_inconsistent_columns_are_errors_naming_branch_entry_value(tmp_path, sim
             edit_flat(cols, "CaloCell", "clusterIdx", int(n_cells[:first].sum()) + 3, 1)
         elif case == "layer 7":
             edit_flat(cols, "CaloCell", "layer", 10, 7)
+        elif case == "electron charge 0":
+            edit_flat(cols, "Electron", "charge", 5, 0)
         elif case.startswith("electron"):
             field = case.split()[1]
             n_el = ak.to_numpy(ak.num(cols["Electron"]))
@@ -145,9 +149,13 @@ def test_inconsistent_columns_are_errors_naming_branch_entry_value(tmp_path, sim
                       -2 if case.endswith("-2") else n_target)
         elif case == "track NaN eta":
             edit_flat(cols, "Track", "eta", 3, np.nan)
-        elif case == "track vtx":
+        elif case == "npvs negative":
             cols["PV_npvs"] = cols["PV_npvs"].copy()
             cols["PV_npvs"][4] = -3
+        elif case == "track vtxIdx":
+            n_trk = ak.to_numpy(ak.num(cols["Track"]))
+            k = int(np.flatnonzero(n_trk >= 1)[2])
+            edit_flat(cols, "Track", "vtxIdx", int(n_trk[:k].sum()), int(cols["PV_npvs"][k]))
         elif case == "genWeight NaN":
             cols["genWeight"] = cols["genWeight"].copy()
             cols["genWeight"][7] = np.nan

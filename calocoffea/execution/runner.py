@@ -156,7 +156,7 @@ def check_files(
     import uproot
 
     from calocoffea.fileset import is_remote
-    from calocoffea.validation import check_branch_types
+    from calocoffea.validation import BRANCH_KINDS, branch_dtype, check_branch_types
 
     kept: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -176,7 +176,7 @@ def check_files(
                     n = int(ttree.num_entries)
                     keys = set(ttree.keys())
                     uuid = f.file.fUUID
-                    types = {k: ttree[k].interpretation for k in keys}
+                    types = {k: branch_dtype(ttree[k]) for k in keys if k in BRANCH_KINDS}
             except Exception as err:  # uproot raises OSError, ValueError, KeyError, ...
                 reason = f"{path}: cannot read tree {tree!r}: {type(err).__name__}: {err}"
                 if not skip_bad_files:
