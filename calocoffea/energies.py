@@ -77,7 +77,8 @@ def cnn_model_path(particle: str, model_path: str | Path | None = None) -> Path:
 
 
 def cnn_unavailable_reason(particle: str, model_path: str | Path | None = None) -> str | None:
-    """Why the CNN calibration cannot run for ``particle`` here, or None when it can."""
+    """Why the CNN calibration cannot run for ``particle`` here (onnxruntime missing, no
+    model file), or None when it can."""
     try:
         import calocoffea.cnn.inference  # noqa: F401
     except ImportError as err:
@@ -89,23 +90,33 @@ def cnn_unavailable_reason(particle: str, model_path: str | Path | None = None) 
 
 
 def cnn_energy(
-    objects: ak.Array, events: ak.Array, particle: str, standard: np.ndarray, model_path=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """CNN energy (GeV, flat float64) and the fallback mask (bool) of ``objects``.
+    objects: ak.Array, events: ak.Array, particle: str, standard: np.ndarray, model_path=None,
+    *, reasons: bool = False,
+):
+    """CNN energy (GeV, flat float64) and the fallback mask (bool) of ``objects``; with
+    ``reasons=True`` also the reason code per object
+    (:data:`calocoffea.cnn.inference.FALLBACK_REASONS`, 0 = CNN used).
 
-    Objects whose CNN inputs are invalid (no cells, non-finite, E_acc ≤ 0) get the
-    ``standard`` energy instead and are flagged in the mask.
+    Objects whose CNN inputs are invalid (no cells, non-finite, E_acc ≤ 0) or whose CNN
+    ratio is non-finite or unphysical get the ``standard`` energy instead and are flagged.
     """
+    from calocoffea.cnn.inference import FALLBACK_NONFINITE
     from calocoffea.cnn.inference import cnn_energy as _cnn_energy
 
-    energy, fallback = _cnn_energy(objects, events, particle, model_path=model_path)
+    energy, fallback, code = _cnn_energy(objects, events, particle, model_path=model_path,
+                                         reasons=True)
     energy = np.asarray(energy, dtype=np.float64).reshape(-1)
-    fallback = np.asarray(fallback, dtype=bool).reshape(-1) | ~np.isfinite(energy)
     if energy.shape != standard.shape:
         raise ValueError(
             f"cnn_energy returned {energy.shape[0]} energies for {standard.shape[0]} objects"
         )
-    return np.where(fallback, standard, energy), fallback
+    code = np.asarray(code, dtype=np.uint8).reshape(-1).copy()
+    code[(code == 0) & ~np.isfinite(energy)] = FALLBACK_NONFINITE
+    fallback = code > 0
+    energy = np.where(fallback, standard, energy)
+    if reasons:
+        return energy, fallback, code
+    return energy, fallback
 
 
 def shapes_unavailable_reason(models_dir: str | Path | None = None) -> str | None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from calocoffea._numba import njit
 
 _TWO_PI = 2.0 * math.pi
 
@@ -23,7 +24,7 @@ def _wrap(phi):
 
 
 #: φ folded into [-π, π), for scalars inside numba kernels (the same formula as :func:`wrap_phi`).
-wrap_phi_scalar = numba.njit(cache=True, nogil=True, inline="always")(_wrap)
+wrap_phi_scalar = njit(nogil=True, inline="always")(_wrap)
 
 
 def wrap_phi(phi: np.ndarray) -> np.ndarray:

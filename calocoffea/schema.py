@@ -61,17 +61,12 @@ def _set_repr_name(name: str) -> None:
 
 
 def check_cell_counts(events) -> None:
-    """Per-event consistency of the cluster → cell grouping (cheap: counts only)."""
-    per_cluster = awkward.sum(events.Cluster.nCell, axis=1)
-    stored = awkward.num(events.CaloCell, axis=1)
-    mismatch = awkward.to_numpy(per_cluster != stored)
-    if mismatch.any():
-        i = int(np.argmax(mismatch))
-        raise ValueError(
-            f"Cluster_nCell does not add up to nCaloCell in {int(mismatch.sum())} event(s) of "
-            f"this chunk, first at entry {i} (event {events.event[i]}): "
-            f"sum(Cluster_nCell) = {per_cluster[i]}, nCaloCell = {stored[i]}"
-        )
+    """Consistency of the cluster → cell grouping (:func:`calocoffea.validation.check_cells`:
+    counts, ``CaloCell_clusterIdx`` where the file has it, layers); raises
+    :class:`calocoffea.validation.InputDataError` (a ValueError) naming file, branch, entry."""
+    from calocoffea.validation import check_cells
+
+    check_cells(events, require_index=False)
 
 
 def _cross_reference(target: str, index: str, doc: str):
@@ -104,8 +99,9 @@ class Cluster(base.NanoCollection):
     def cells(self):
         """The cluster's ``CaloCell`` records (one more list level than the clusters).
 
-        Raises ValueError when ``Cluster_nCell`` does not add up to ``nCaloCell`` in some
-        event (cells would otherwise be attributed to the wrong clusters or events).
+        Raises ValueError (:func:`check_cell_counts`) when ``Cluster_nCell`` does not add up
+        to ``nCaloCell`` in some event or ``CaloCell_clusterIdx`` disagrees with the grouping
+        (cells would otherwise be attributed to the wrong clusters or events).
         """
         events = self._events()
         check_cell_counts(events)

@@ -18,6 +18,12 @@ photons with E_T/m_γγ > 0.35 and 0.25 and m_γγ in [105, 160] GeV.
 
 All cuts use the kinematics stored in the file, i.e. the standard (BDT) calibration, so that
 every calibration is compared on exactly the same events and objects. Energies in GeV.
+
+Objects whose stored pt, η or φ (and, for muons, whose mass enters the μμ(γ) mass, mass) is
+not finite (NaN, ±inf) fail every object cut, so they never enter a pair or a mass; each
+selector counts them per collection in its cutflow as ``"rejected: non-finite <Collection>
+kinematics"`` (objects, not events). Electron and photon masses are never used (the masses
+are recomputed from massless four-momenta) and are not read.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import awkward as ak
-import numba
 import numpy as np
 
+from calocoffea._numba import njit
 from calocoffea.geometry import CRACK, ETA_MAX
 from calocoffea.kinematics import delta_r, invariant_mass, massless_p4
 
@@ -138,10 +144,39 @@ def id_level(objects: ak.Array, branch: str) -> ak.Array:
     raise KeyError(f"identification branch '{branch}' not found among {sorted(fields)}")
 
 
-def object_mask(objects: ak.Array, cuts: ObjectCuts) -> ak.Array:
-    """Jagged boolean mask of the objects passing ``cuts``."""
+def _finite(objects: ak.Array, flat: bool = False, with_mass: bool = False):
+    """Mask (jagged, or flat numpy with ``flat``) of objects whose pt, eta, phi (and mass
+    with ``with_mass``; those of the fields the collection has) are finite."""
+    ok = None
+    for name in ("pt", "eta", "phi", "mass") if with_mass else ("pt", "eta", "phi"):
+        if name not in objects.fields:
+            continue
+        values = objects[name]
+        if flat:
+            values = ak.to_numpy(ak.flatten(values, axis=1))
+        good = np.isfinite(values)
+        ok = good if ok is None else ok & good
+    return ok
+
+
+def non_finite_count(objects: ak.Array, with_mass: bool = False) -> int:
+    """Number of objects with a non-finite pt, eta, phi (or mass, ``with_mass``)."""
+    ok = _finite(objects, with_mass=with_mass)
+    return 0 if ok is None else int(ak.sum(~ok, axis=None))
+
+
+def _rejected_key(collection: str) -> str:
+    return f"rejected: non-finite {collection} kinematics"
+
+
+def object_mask(objects: ak.Array, cuts: ObjectCuts, with_mass: bool = False) -> ak.Array:
+    """Jagged boolean mask of the objects passing ``cuts`` with finite pt, eta, phi (and
+    mass, ``with_mass``: muons, whose mass enters the μμ(γ) mass)."""
     abseta = abs(objects.eta)
     mask = (objects.pt > cuts.et_min) & (abseta < cuts.abseta_max)
+    finite = _finite(objects, with_mass=with_mass)
+    if finite is not None:
+        mask = mask & finite
     mask = mask & (id_level(objects, cuts.id_branch) >= cuts.id_min)
     if cuts.exclude_crack:
         mask = mask & ~((abseta >= CRACK[0]) & (abseta < CRACK[1]))
@@ -201,20 +236,25 @@ def _opposite_charge(objects: ak.Array, pairs: ak.Array) -> ak.Array:
     return objects.charge[pairs["0"]] + objects.charge[pairs["1"]] == 0
 
 
-def _flat_object_mask(objects: ak.Array, cuts: ObjectCuts) -> np.ndarray:
-    """:func:`object_mask` on the flattened objects (numpy, same comparisons)."""
+def _flat_object_mask(objects: ak.Array, cuts: ObjectCuts, finite: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """:func:`object_mask` on the flattened objects (numpy, same comparisons); ``finite``:
+    the flat finiteness mask when already computed."""
     def flat(values):
         return ak.to_numpy(ak.flatten(values, axis=1))
 
     abseta = np.abs(flat(objects.eta))
     mask = (flat(objects.pt) > cuts.et_min) & (abseta < cuts.abseta_max)
+    finite = _finite(objects, flat=True) if finite is None else finite
+    if finite is not None:
+        mask &= finite
     mask &= flat(id_level(objects, cuts.id_branch)) >= cuts.id_min
     if cuts.exclude_crack:
         mask &= ~((abseta >= CRACK[0]) & (abseta < CRACK[1]))
     return mask
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _pairs_per_event(offsets, good, charge, opposite):
     """Per event: number of candidates, number of candidate pairs passing the charge
     requirement, and the local indices (i, j) of the first such pair, pairs enumerated in
@@ -249,7 +289,8 @@ def select_zee(events: ak.Array, cfg: ZeeSelection) -> Selected:
     counts = ak.to_numpy(ak.num(electrons, axis=1))
     offsets = np.zeros(counts.size + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    good = _flat_object_mask(electrons, cfg.electron)
+    finite = _finite(electrons, flat=True)
+    good = _flat_object_mask(electrons, cfg.electron, finite)
     charge = ak.to_numpy(ak.flatten(electrons.charge, axis=1))
     n_cand, n_pass, first = _pairs_per_event(offsets, good, charge, cfg.opposite_charge)
     mask = n_pass == 1
@@ -258,6 +299,7 @@ def select_zee(events: ak.Array, cfg: ZeeSelection) -> Selected:
         "2 electrons": int(np.sum(n_cand >= 2)),
         "ee pair": int(np.sum(n_pass >= 1)),
         "unique ee pair": int(mask.sum()),
+        _rejected_key("Electron"): 0 if finite is None else int((~finite).sum()),
     }
     i, j = first[mask, 0], first[mask, 1]
     pt = ak.to_numpy(ak.flatten(electrons.pt, axis=1))
@@ -271,7 +313,7 @@ def select_zee(events: ak.Array, cfg: ZeeSelection) -> Selected:
 def select_zmumugamma(events: ak.Array, cfg: ZmumugammaSelection) -> Selected:
     """Z→μμγ selection (see :class:`ZmumugammaSelection`)."""
     muons = events.Muon
-    good = object_mask(muons, cfg.muon)
+    good = object_mask(muons, cfg.muon, with_mass=True)
     cand = ak.local_index(muons)[good]
     pairs = ak.combinations(cand, 2)
     m_mumu = _pair_mass(muons[pairs["0"]], muons[pairs["1"]])
@@ -306,6 +348,8 @@ def select_zmumugamma(events: ak.Array, cfg: ZmumugammaSelection) -> Selected:
     cutflow["photon"] = int(np.sum(ak.to_numpy(ak.sum(level0, axis=1)) >= 1))
     cutflow["unique photon"] = int(np.sum(chosen_photon >= 0))
 
+    cutflow[_rejected_key("Muon")] = non_finite_count(muons, with_mass=True)
+    cutflow[_rejected_key("Photon")] = non_finite_count(events.Photon)
     mask = mu_mask.copy()
     mask[np.flatnonzero(mu_mask)[chosen_photon < 0]] = False
     keep = chosen_photon >= 0
@@ -352,5 +396,6 @@ def select_hgamgam(events: ak.Array, cfg: HgamgamSelection) -> Selected:
         "2 photons": int(two.sum()),
         "mass window": int(pass_m.sum()),
         "ET/m": int((pass_et & pass_m).sum()),
+        _rejected_key("Photon"): non_finite_count(photons),
     }
     return Selected(mask, lead2[pass_et & pass_m], None, cutflow)

@@ -18,8 +18,20 @@ sets into plain values (``meta["channel"] == "zee"``). Weights are exactly repre
 filled and merged.
 
 Files without ``Cluster``/``CaloCell`` (real CMS NanoAOD) are processed in
-standard-calibration-only mode (no ``cnn`` entries), announced by a single
-:class:`StandardOnlyWarning` per process.
+standard-calibration-only mode (no ``cnn`` or ``bdt_shapes`` entries: both read the cells),
+announced by a single :class:`StandardOnlyWarning` per process and recorded in
+``meta["cnn_dropped"]`` / ``meta["bdt_shapes_dropped"]``, but only when the calibrations were
+left to their default: either asked for explicitly on such a file is an error
+(:class:`calocoffea.validation.InputDataError`).
+
+Every chunk is validated first (:mod:`calocoffea.validation`): index columns, the cell
+grouping, the columns weights and axes come from; a violation raises
+:class:`~calocoffea.validation.InputDataError` naming file, branch, entry and value. Nothing
+leaves a histogram without a count: objects with non-finite kinematics are rejected by the
+selection (``cutflow["rejected: non-finite <Collection> kinematics"]``), CNN fallbacks are
+counted per reason (``cutflow["fallback: <reason>"]``, their sum ``cutflow["fallback"]``), and
+selected events without a finite mass under a calibration are counted in
+``cutflow["no <calibration> mass"]`` (in MC: unmatched truth).
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from calocoffea import binning
+from calocoffea import binning, validation
 from calocoffea import energies as calib
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.kinematics import invariant_mass, massless_p4
@@ -45,6 +57,9 @@ log = logging.getLogger(__name__)
 
 #: Event-weight modes: "sign" (sign of genWeight in MC, 1 in data), "unit" (always 1).
 WEIGHT_MODES: tuple[str, ...] = ("sign", "unit")
+#: calibrations that read the cluster cells: dropped (default) or refused (explicit) for files
+#: without them
+_NEED_CELLS: tuple[str, ...] = ("cnn", "bdt_shapes")
 
 
 class StandardOnlyWarning(UserWarning):
@@ -76,9 +91,11 @@ class CaloProcessor(processor.ProcessorABC):
     selection
         The channel's selection configuration (default: the channel's default dataclass).
     calibrations
-        Subset of ("bdt", "bdt_shapes", "cnn", "truth"); default every one whose models
-        are available (a log message names a missing one). Asking explicitly for a
-        calibration whose model is missing is an error. "truth" is skipped in data.
+        Subset of ("bdt", "bdt_shapes", "cnn", "truth"); default all of them. Every model
+        must load either way (a missing or broken model is an error, never a silent
+        downgrade); with the default, ``cnn`` and ``bdt_shapes`` are dropped only for files
+        without cells (standard-only mode, see the module docstring). "truth" is skipped in
+        data.
     model_path
         CNN model file (default ``models/deepcalo_<particle>.onnx``).
     bdt_models
@@ -137,14 +154,21 @@ class CaloProcessor(processor.ProcessorABC):
             "cnn": lambda: calib.cnn_unavailable_reason(self.particle, self.model_path),
             "bdt_shapes": lambda: calib.shapes_unavailable_reason(self.bdt_models),
         }
+        #: calibrations needing cells that were asked for explicitly: a file without cells
+        #: is then an error
+        self.cells_explicit = tuple(
+            c for c in _NEED_CELLS if calibrations is not None and c in calibrations
+        )
         if calibrations is None:
-            wanted = []
+            wanted = list(known)
             for c in known:
                 reason = reasons[c]() if c in reasons else None
                 if reason is not None:
-                    log.warning("%s: calibration %s disabled: %s", self.channel, c, reason)
-                    continue
-                wanted.append(c)
+                    others = ",".join(x for x in known if x != c)
+                    raise FileNotFoundError(
+                        f"calibration {c!r} unavailable: {reason}; pass calibrations without "
+                        f"it (--calibrations {others}) to run without it"
+                    )
         else:
             wanted = list(calibrations)
             unknown = sorted(set(wanted) - set(known))
@@ -191,6 +215,25 @@ class CaloProcessor(processor.ProcessorABC):
             out.append((f"Muon_{tight}",))
         return list(dict.fromkeys(out))
 
+    def missing_branches(self, keys: set[str] | frozenset[str]) -> list[str]:
+        """Branches the CNN needs that a file with branches ``keys`` lacks: none for a file
+        without cells (standard-only mode) unless ``cnn`` was asked for explicitly, then the
+        cell collections themselves; every CNN input branch for a file with cells.
+        :func:`calocoffea.execution.runner.check_files` calls it for every local file."""
+        if "cnn" not in self.calibrations:
+            return []
+        from calocoffea.cnn.inputs import required_branches
+
+        has_cells = any(k.startswith("Cluster_") for k in keys) and any(
+            k.startswith("CaloCell_") for k in keys)
+        if not has_cells:
+            if self.cells_explicit:
+                return ["Cluster/CaloCell (calibration 'cnn' was requested; files without "
+                        "cells run with the standard calibration only when the calibrations "
+                        "are left to their default)"]
+            return []
+        return [b for b in required_branches(self.particle) if b not in keys]
+
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
         """Histograms, cutflow and metadata of one chunk of ``events``."""
@@ -198,12 +241,24 @@ class CaloProcessor(processor.ProcessorABC):
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields
         meta = events.metadata if hasattr(events, "metadata") else {}
+        filename = str(meta.get("filename", "input file"))
         calibs = [c for c in self.calibrations if c != "truth" or is_mc]
+        dropped: dict[str, set] = {}
         if not has_cells:
-            _warn_standard_only(str(meta.get("filename", "input file")))
-            for name in ("cnn", "bdt_shapes"):
+            explicit = [c for c in self.cells_explicit if c in calibs]
+            if explicit:
+                raise validation.InputDataError(
+                    f"{filename}: calibration(s) {explicit} requested but the file has no "
+                    "Cluster/CaloCell collections"
+                )
+            _warn_standard_only(filename)
+            for name in _NEED_CELLS:
                 if name in calibs:
                     calibs.remove(name)
+                    dropped[f"{name}_dropped"] = {
+                        "no Cluster/CaloCell collections (standard-only mode)"
+                    }
+        self._validate(events, calibs, is_mc, fields)
 
         # sparse while chunks are merged, dense hist.Hist after postprocess()
         out = {
@@ -223,23 +278,31 @@ class CaloProcessor(processor.ProcessorABC):
         energies: dict[str, np.ndarray] = {}
         energies["bdt"] = calib.standard_energy(objects)
         fallback = np.zeros(n_sel * k, dtype=bool)
+        reasons = np.zeros(n_sel * k, dtype=np.uint8)
         if "bdt_shapes" in calibs:
             energies["bdt_shapes"], shapes_fallback = calib.shapes_energy(
                 objects, self.particle, energies["bdt"], models_dir=self.bdt_models
             )
             cutflow["fallback bdt_shapes"] = int(shapes_fallback.sum())
         if "cnn" in calibs:
-            energies["cnn"], fallback = calib.cnn_energy(
-                objects, ev, self.particle, energies["bdt"], model_path=self.model_path
+            energies["cnn"], fallback, reasons = calib.cnn_energy(
+                objects, ev, self.particle, energies["bdt"], model_path=self.model_path,
+                reasons=True,
             )
         e_true = et_true = np.full(n_sel * k, np.nan)
         if is_mc:
             e_true, et_true = calib.true_energy(objects)
+            self._check_truth(events, selected, objects, e_true)
             if "truth" in calibs:
                 energies["truth"] = e_true
             cutflow["truth unmatched"] = int(np.sum(~np.isfinite(e_true)))
         cutflow["objects"] = n_sel * k
         cutflow["fallback"] = int(fallback.sum())
+        if "cnn" in calibs:
+            from calocoffea.cnn.inference import FALLBACK_REASONS
+
+            for code, name in FALLBACK_REASONS.items():
+                cutflow[f"fallback: {name}"] = int(np.sum(reasons == code))
 
         weight = self._weights(ev, is_mc)
         mu = self._mu(ev)
@@ -250,6 +313,8 @@ class CaloProcessor(processor.ProcessorABC):
             p4 = massless_p4(energies[name], eta, phi).reshape(n_sel, k, 4)
             mass = invariant_mass(p4, extra)
             ok = np.isfinite(mass)
+            # every selected event is in the mass histogram or counted here
+            cutflow[f"no {name} mass"] = int(n_sel - ok.sum())
             out["mass"].fill(
                 calibration=name, etacat=etacat[ok], mu=mu[ok], mass=mass[ok], weight=weight[ok]
             )
@@ -278,9 +343,56 @@ class CaloProcessor(processor.ProcessorABC):
             "calibrations": set(calibs),
             "datasets": {str(meta.get("dataset", ""))},
             "weights": {self.weights},
+            **dropped,
             **self._provider_meta("cnn" in calibs),
         }
         return out
+
+    def _validate(self, events: ak.Array, calibs: list[str], is_mc: bool, fields: set[str]
+                  ) -> None:
+        """Index columns, the columns of weights and axes, and (CNN) the branches the CNN
+        inputs read; the cell grouping and the track columns are checked where the CNN
+        inputs read them (:mod:`calocoffea.cnn.inputs`). Raises InputDataError."""
+        coll = self.collection
+        # the pairs are formed from these charges: any other value would silently pair wrong
+        for name, value in vars(self.selection).items():
+            if isinstance(value, ObjectCuts) and name in ("electron", "muon"):
+                validation.check_allowed(events, _COLLECTIONS[name], "charge", (-1, 1))
+        if "cnn" in calibs:
+            present = {f"{c}_{f}" for c in fields
+                       for f in getattr(events[c], "fields", ()) or ()} | fields
+            missing = self.missing_branches(present)
+            if missing:
+                filename, _ = validation.chunk_origin(events)
+                raise validation.InputDataError(
+                    f"{filename}: branch(es) {', '.join(missing)} missing: the CNN inputs need "
+                    "them"
+                )
+            validation.check_local_index(events, coll, "clusterIdx", "Cluster")
+            if coll == "Electron":
+                validation.check_local_index(events, coll, "trackIdx", "Track")
+            else:
+                validation.check_allowed(events, coll, "convType", (0, 1, 2))
+            validation.check_event_column(events, "PV", "npvs", minimum=0)
+        if is_mc:
+            validation.check_local_index(events, coll, "genPartIdx", "GenPart")
+            if self.weights == "sign" and "genWeight" in fields:
+                values = np.asarray(ak.to_numpy(events.genWeight))
+                validation.check_finite(events, "genWeight", values)
+        validation.check_event_column(events, "Pileup", "nTrueInt")
+
+    def _check_truth(self, events, selected, objects, e_true: np.ndarray) -> None:
+        """A matched generator particle (index ≥ 0) must have a finite energy."""
+        if "genPartIdx" not in objects.fields:
+            return
+        idx = np.asarray(ak.to_numpy(ak.flatten(objects.genPartIdx)))
+        bad = (idx >= 0) & ~np.isfinite(e_true)
+        if bad.any():
+            pos = int(np.argmax(bad))
+            event = int(np.flatnonzero(selected.mask)[pos // self.n_calo])
+            validation.fail(events, "GenPart_pt/eta/mass", event, e_true[pos],
+                            f"the {self.collection} matched to GenPart {int(idx[pos])} gets a "
+                            "non-finite true energy")
 
     def postprocess(self, accumulator: dict) -> dict:
         """Turn the merged :class:`~calocoffea.sparsehist.SparseHist` into ``hist.Hist`` and

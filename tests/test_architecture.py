@@ -124,7 +124,7 @@ def test_wheel_installed_outside_the_repository_runs_zee_with_the_cnn(tmp_path):
         "--out", "zee.root")
     (work / "fileset.json").write_text(json.dumps({"zee": {"files": {"zee.root": "Events"}}}))
     run("run", "--processor", "zee", "fileset.json", "--executor", "iterative",
-        "--calibrations", "bdt,cnn,truth", "--out", "out.coffea", "--metrics", "m.json",
+        "--calibrations", "bdt,cnn,truth", "--out", "out.hist.zip", "--metrics", "m.json",
         "--no-progress")
     metrics = json.loads((work / "m.json").read_text())
     model = Path(metrics["model"])
@@ -132,7 +132,8 @@ def test_wheel_installed_outside_the_repository_runs_zee_with_the_cnn(tmp_path):
     card = json.loads(model.with_suffix(".json").read_text())
     assert metrics["model_sha256"] == card["sha256"]
     assert "cnn" in metrics["calibrations"]
-    run("fit", "out.coffea", "--out", "results.json")
+    assert metrics["status"] == "complete"
+    run("fit", "out.hist.zip", "--out", "results.json")
     results = json.loads((work / "results.json").read_text())
     assert results["channel"] == "zee"
     assert {"bdt", "cnn"} <= set(results["mass"]["inclusive"])

@@ -111,6 +111,11 @@ def test_chunk_arrays_are_not_kept_by_uproot_cache(tmp_path):
     path = tmp_path / "zee.root"
     generate_file(path, "zee", n_events=200, seed=5)
     fileset = {"zee": {"files": {str(path): "Events"}}}
+    # what another test in this worker may leave behind: a file opened with uproot's default
+    # array cache, holding arrays; it must not count (whatever the test order)
+    other = uproot.open(path)
+    other["Events"]["Electron_pt"].array()
+    assert other.file.array_cache.current > 0
     gc.collect()
     # held (not just their ids) so that no new cache can reuse the id of a freed one
     before = [o for o in gc.get_objects() if isinstance(o, uproot.cache.LRUArrayCache)]
@@ -124,5 +129,7 @@ def test_chunk_arrays_are_not_kept_by_uproot_cache(tmp_path):
         caches = [o for o in gc.get_objects()
                   if isinstance(o, uproot.cache.LRUArrayCache) and id(o) not in known]
         assert all(c.current == 0 for c in caches), [c.current for c in caches]
+        assert other.file.array_cache in before  # the leftover was seen, and ignored
     finally:
         gc.enable()
+        other.close()

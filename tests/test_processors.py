@@ -495,8 +495,12 @@ def test_cnn_requested_without_model_is_a_clear_error(tmp_path):
     missing = tmp_path / "nope.onnx"
     with pytest.raises(FileNotFoundError, match=r"nope\.onnx"):
         ZeeProcessor(calibrations=("bdt", "cnn"), model_path=missing)
-    proc = ZeeProcessor(model_path=missing)  # default: CNN disabled with a log message
-    assert proc.calibrations == ("bdt", "truth")
+    # a model given but missing is an error also with the default calibrations (it used to
+    # drop the CNN with a log message, and the run exited 0 without it)
+    with pytest.raises(FileNotFoundError, match=r"nope\.onnx.*--calibrations bdt,truth"):
+        ZeeProcessor(model_path=missing)
+    assert ZeeProcessor(calibrations=("bdt", "truth"), model_path=missing).calibrations == (
+        "bdt", "truth")
     with pytest.raises(ValueError, match="unknown calibrations"):
         ZeeProcessor(calibrations=("bdt", "gbr"))
     with pytest.raises(ValueError, match="weights"):

@@ -210,11 +210,14 @@ def test_cli_skip_bad_files_lists_them_in_metrics_json(tmp_path, good_files, bad
     m = json.loads(metrics_path.read_text())
     assert m["skipped_files"] == [str(bad_files["notroot"])]
     assert m["events"] == 1600 and m["files"] == 2
-    # without the flag: an error, no output
-    metrics_path.unlink()
+    assert m["status"] == "complete" and (tmp_path / "out.coffea").exists()
+    # without the flag: an error, no output (the previous one is removed, not left looking
+    # like this run's result), the metrics say why
     assert main(args) == 2
     assert str(bad_files["notroot"]) in capsys.readouterr().err
-    assert not metrics_path.exists()
+    assert not (tmp_path / "out.coffea").exists()
+    failed = json.loads(metrics_path.read_text())
+    assert failed["status"] == "failed" and str(bad_files["notroot"]) in failed["error"]
 
 
 # ------------------------------------------------------------------------------ branches

@@ -164,3 +164,159 @@ def test_cli_run_with_bad_model_exits_2_naming_inputs(tmp_path, synthetic_nanoao
     err = capsys.readouterr().err
     assert "bad.onnx" in err and "scalars (n, 12)" in err and "scalars (n, 16)" in err
     assert not (tmp_path / "o.coffea").exists()
+
+
+# ------------------------------------------------------------------ outputs (issue 16)
+def write_output_model(path: Path, kind: str, card_outputs: list[str] | None = None,
+                       value: float = 1.0) -> Path:
+    """A model with the good inputs and an odd ``ratio`` output: ``"two columns"`` (n, 2),
+    ``"constant"`` (every ratio = ``value``), ``"column"`` (n, 1), ``"symbolic"`` (n, m) with
+    m = 2 at run time, ``"renamed"`` (the graph's output is ``energy``)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("ReduceMean", ["scalars"], ["r"], axes=[1], keepdims=0)]
+    init = [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("value", TensorProto.FLOAT, [], [value]),
+            helper.make_tensor("axis1", TensorProto.INT64, [1], [1])]
+    for k, name in enumerate(("images", "tracks")):
+        nodes += [helper.make_node("ReduceMean", [name], [f"m{k}"],
+                                   axes=list(range(1, len(GOOD_INPUTS[name]))), keepdims=0),
+                  helper.make_node("Mul", [f"m{k}", "zero"], [f"z{k}"])]
+    nodes += [helper.make_node("Sum", ["r", "z0", "z1"], ["s"]),  # (n,)
+              helper.make_node("Unsqueeze", ["s", "axis1"], ["col"])]  # (n, 1)
+    out_name, shape = "ratio", ["n"]
+    if kind == "two columns":
+        nodes.append(helper.make_node("Concat", ["col", "col"], ["ratio"], axis=1))
+        shape = ["n", 2]
+    elif kind == "symbolic":
+        # (n, 16) through a data-dependent Tile: the graph cannot state the second axis
+        init += [helper.make_tensor("one", TensorProto.INT64, [1], [1]),
+                 helper.make_tensor("two", TensorProto.INT64, [1], [2])]
+        nodes += [helper.make_node("Shape", ["scalars"], ["sh"]),
+                  helper.make_node("Slice", ["sh", "one", "two"], ["d"]),
+                  helper.make_node("Concat", ["one", "d"], ["reps"], axis=0),
+                  helper.make_node("Tile", ["col", "reps"], ["ratio"])]
+        shape = ["n", "m"]
+    elif kind == "column":
+        nodes.append(helper.make_node("Identity", ["col"], ["ratio"]))
+        shape = ["n", 1]
+    elif kind == "constant":
+        nodes += [helper.make_node("Mul", ["s", "zero"], ["c0"]),
+                  helper.make_node("Add", ["c0", "value"], ["ratio"])]
+    elif kind == "renamed":
+        nodes.append(helper.make_node("Identity", ["s"], ["energy"]))
+        out_name = "energy"
+    graph = helper.make_graph(
+        nodes, "outputs",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", *s[1:]])
+         for n, s in GOOD_INPUTS.items()],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, shape)],
+        initializer=init,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    write_card(path, {
+        "particle": "electron",
+        "inputs": [{"name": n, "shape": s, "dtype": "float32"} for n, s in GOOD_INPUTS.items()],
+        "outputs": card_outputs or ["ratio"],
+    })
+    return path
+
+
+def test_ratio_with_two_columns_fails_at_load(tmp_path):
+    """Class 2. An (n, 2) ratio passed the card check and interleaved two columns into one
+    list of energies. Now refused when the processor is built, naming the output shape."""
+    path = write_output_model(tmp_path / "two.onnx", "two columns")
+    with pytest.raises(ModelError, match=r"two\.onnx: output 'ratio' has shape \(n, 2\)"):
+        ZeeProcessor(calibrations=("bdt", "cnn"), model_path=path)
+
+
+def test_symbolic_output_shape_is_caught_by_the_probe(tmp_path):
+    path = write_output_model(tmp_path / "sym.onnx", "symbolic")
+    with pytest.raises(ModelError, match=r"output 'ratio' has shape \(16, 16\) for 16 objects"):
+        inference.load_model(path)
+
+
+def test_card_output_missing_from_graph_fails_at_load(tmp_path):
+    """The card names ``ratio``, the graph only has ``energy``: before, four failed retries
+    of the first chunk; now an error when the processor is built."""
+    path = write_output_model(tmp_path / "renamed.onnx", "renamed")
+    with pytest.raises(ModelError, match=r"card output\(s\) \['ratio'\] not in the graph, "
+                                         r"whose outputs are \['energy'\]"):
+        ZeeProcessor(calibrations=("bdt", "cnn"), model_path=path)
+    path = write_output_model(tmp_path / "nocard.onnx", "renamed", card_outputs=["energy"])
+    with pytest.raises(ModelError, match=r"lack 'ratio'"):
+        inference.load_model(path)
+
+
+def test_column_output_n_by_1_is_accepted(tmp_path):
+    """(n, 1) is one value per object: accepted, and gives the same ratios as (n,)."""
+    path = write_output_model(tmp_path / "col.onnx", "column")
+    model = inference.load_model(path)
+    rng = np.random.default_rng(1)
+    feed = {k: rng.normal(1, 0.1, (21, *s[1:])).astype(np.float32)
+            for k, s in GOOD_INPUTS.items()}
+    np.testing.assert_allclose(model.predict(feed)["ratio"], feed["scalars"].mean(axis=1),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (1e30, "CNN ratio outside (0.2, 5)"), (0.0, "CNN ratio outside (0.2, 5)"),
+    (-1.0, "CNN ratio outside (0.2, 5)"), (7.5, "CNN ratio outside (0.2, 5)"),
+    (np.inf, "non-finite CNN output"), (np.nan, "non-finite CNN output"),
+])
+def test_unphysical_ratios_fall_back_and_are_counted(tmp_path, deepcalo_sim_files, value,
+                                                     reason):
+    """Class 2. A model returning 1e30 sent every object to the overflow bin, no fallback.
+    Now every object whose ratio is not finite or outside (0.2, 5) gets the standard
+    energy, counted under its reason."""
+    import warnings
+
+    from test_processors import run_local
+
+    path = write_output_model(tmp_path / "const.onnx", "constant", value=value)
+    proc = ZeeProcessor(calibrations=("bdt", "cnn", "truth"), model_path=path)
+    ref = ZeeProcessor(calibrations=("bdt", "truth"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = run_local(proc, deepcalo_sim_files["zee"])
+        std = run_local(ref, deepcalo_sim_files["zee"])
+    cf = out["cutflow"]
+    assert cf["objects"] > 0 and cf["fallback"] == cf["objects"]
+    invalid = cf["fallback: invalid CNN inputs"]
+    assert cf[f"fallback: {reason}"] == cf["objects"] - invalid > 0
+    # the cnn histograms are then exactly the standard ones
+    cnn = out["mass"][{"calibration": "cnn"}].view(flow=True)
+    assert np.array_equal(cnn, std["mass"][{"calibration": "bdt"}].view(flow=True))
+
+
+def test_ratio_inside_the_range_is_used(tmp_path, deepcalo_sim_files):
+    """Guards the range check against false alarms: ratio 1.2 is used (no fallback beyond
+    invalid inputs) and gives E = 1.2 E_acc."""
+    import warnings
+
+    from test_processors import run_local
+
+    path = write_output_model(tmp_path / "ok.onnx", "constant", value=1.2)
+    proc = ZeeProcessor(calibrations=("bdt", "cnn"), model_path=path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = run_local(proc, deepcalo_sim_files["zee"])
+    cf = out["cutflow"]
+    assert cf["fallback"] == cf["fallback: invalid CNN inputs"] < cf["objects"]
+
+
+def test_batch_output_of_wrong_length_is_an_error(tmp_path):
+    """A graph that passes the load checks but returns another number of rows at run time
+    (here: the probe is bypassed) stops with the output's shape, never reshaped silently."""
+    path = write_output_model(tmp_path / "sym2.onnx", "symbolic")
+    card = inference.load_card(path)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model = inference.Model(path, card, session, "CPUExecutionProvider")
+    feed = {k: np.zeros((5, *s[1:]), np.float32) for k, s in GOOD_INPUTS.items()}
+    with pytest.raises(ModelError, match=r"output 'ratio' has shape \(16, 16\) for a batch of 16"):
+        model.predict(feed)

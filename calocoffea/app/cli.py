@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -43,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="CNN vs BDT energy calibration of electrons and photons with coffea.",
     )
     parser.add_argument("--version", action="version", version=f"calocoffea {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging: -v INFO, -vv DEBUG and dependencies' INFO")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -60,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from calocoffea.app.terminal import configure_logging
+
+    configure_logging(args.verbose)
     if args._module is None:
         print(f"calocoffea {args._name}: not built yet", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@ the shipped models, fit, and write ``summary.json``, ``summary.md`` and the plot
 
 Layout of the output directory ``DIR``::
 
-    DIR/outputs/<channel>_<kind>.coffea     processor outputs (coffea.util.save)
+    DIR/outputs/<channel>_<kind>.hist.zip   processor outputs (calocoffea.execution.outputs)
     DIR/outputs/<channel>_<kind>.metrics.json
     DIR/results/<channel>_<kind>.json       `calocoffea fit` results (docs/fit_results.md)
     DIR/plots/*.png, *.pdf                  figures (redrawn by `calocoffea plot DIR`)
@@ -31,6 +31,10 @@ from calocoffea.resources import data_dir, models_dir
 from processors import make_processor
 
 log = logging.getLogger(__name__)
+
+#: File ending of the processor outputs (uhi serialisation in a zip, no code on loading).
+OUTPUT_SUFFIX = ".hist.zip"
+
 
 @dataclass(frozen=True)
 class DemoSample:
@@ -99,6 +103,8 @@ def _generate_one(sample: DemoSample, path: str) -> dict[str, Any]:
 
 def generate_samples(samples: Sequence[DemoSample], cache: Path, workers: int) -> dict[str, Path]:
     """Generate (or reuse from ``cache``) every sample; returns name -> ROOT file path."""
+    from calocoffea.execution.outputs import write_json
+
     cache.mkdir(parents=True, exist_ok=True)
     fingerprint = _models_fingerprint()
     paths: dict[str, Path] = {}
@@ -118,7 +124,7 @@ def generate_samples(samples: Sequence[DemoSample], cache: Path, workers: int) -
             for fut in concurrent.futures.as_completed(futures):
                 sample, path, stamp = futures[fut]
                 summary = fut.result()
-                path.with_name(path.name + ".demo.json").write_text(json.dumps(stamp))
+                write_json(stamp, path.with_name(path.name + ".demo.json"))
                 log.info("generated %s: %s", sample.name, summary)
     return paths
 
@@ -146,9 +152,10 @@ def run_processors(
                 scheduler=client.scheduler.address, progress=False,
             )
             proc = make_processor(sample.process)
-            output, met = runner.run(proc, fileset, options)
-            runner.save_output(output, out_dir / f"{sample.name}.coffea")
-            runner.write_metrics(met, out_dir / f"{sample.name}.metrics.json")
+            _, met = runner.run_to_files(
+                proc, fileset, options, out_dir / f"{sample.name}{OUTPUT_SUFFIX}",
+                out_dir / f"{sample.name}.metrics.json",
+            )
             metrics[sample.name] = met
             log.info("%s: %d events in %.1f s", sample.name, met["events"], met["wall_time_s"])
     return metrics
@@ -156,17 +163,16 @@ def run_processors(
 
 def fit_outputs(samples: Sequence[DemoSample], out_dir: Path, results_dir: Path) -> dict[str, dict]:
     """`calocoffea fit` on every output; results JSON per sample."""
-    from coffea.util import load
-
+    from calocoffea.execution.outputs import load_output, write_json
     from calocoffea.fitting.pipeline import fit_output
 
     results_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for sample in samples:
-        path = out_dir / f"{sample.name}.coffea"
-        res = fit_output(load(str(path)))
+        path = out_dir / f"{sample.name}{OUTPUT_SUFFIX}"
+        res = fit_output(load_output(path))
         res["input"] = str(path)
-        (results_dir / f"{sample.name}.json").write_text(json.dumps(res, indent=1))
+        write_json(res, results_dir / f"{sample.name}.json", indent=1)
         results[sample.name] = res
     return results
 
@@ -196,9 +202,11 @@ def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> 
     results = fit_outputs(samples, out / "outputs", out / "results")
     cfg.timings["fit"] = time.perf_counter() - t0
 
+    from calocoffea.execution.outputs import write_json
+
     summary = make_summary(samples, files, metrics, results, cfg.timings)
     # written before the plots: they read the injected offsets from it
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(summary, out / "summary.json", indent=2)
     if cfg.plots:
         t0 = time.perf_counter()
         say("drawing plots")
@@ -207,6 +215,6 @@ def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> 
         draw_all(out)
         cfg.timings["plot"] = time.perf_counter() - t0
         summary["timings"]["plot"] = cfg.timings["plot"]
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_json(summary, out / "summary.json", indent=2)
     write_summary_markdown(summary, out / "summary.md")
     return summary

@@ -1,9 +1,17 @@
 """Draw every figure of a results directory (the layout written by ``calocoffea demo``).
 
-Reads ``DIR/outputs/<channel>_<kind>.coffea`` (histograms) and ``DIR/results/<channel>_<kind>
-.json`` (fits) and writes PNG + PDF into ``DIR/plots``: per sample the mass peaks with fit
-curves and pulls; in MC the E/E_true distributions and eIQR versus |η|, E_T and ⟨μ⟩; for Z→ee
-the η-shift α_i (with the injected offsets on data-like samples); the per-|η| resolution.
+Reads ``DIR/outputs/<channel>_<kind>.hist.zip`` (histograms; ``.hist.json`` too, and a pickled
+``.coffea`` only with ``trust_pickle=True``: loading a pickle can run code embedded in it)
+and ``DIR/results/<channel>_<kind>.json`` (fits) and writes PNG + PDF into ``DIR/plots``: per
+sample the mass peaks with fit curves (accepted fits) and pulls; in MC the E/E_true
+distributions and eIQR versus |η|, E_T and ⟨μ⟩; for Z→ee the η-shift α_i (with the injected
+offsets on data-like samples); the per-|η| resolution.
+
+Partial results are drawn as far as they go: a fit that was not accepted gets no curve and
+its reason in the legend, bins no accepted fit constrains say "not measured" (never a 0 drawn
+as if measured), a missing response histogram or resolution skips those figures, and a
+result that cannot be drawn at all (unknown channel, no mass fits) is skipped with a warning
+naming it; the other samples are still drawn.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from calocoffea import binning
+from calocoffea.app.terminal import batch_backend
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.fitting.curves import expected_counts
 from calocoffea.plots.mass import plot_mass_peaks
@@ -30,25 +39,37 @@ MIN_ENTRIES_PER_BIN = 100
 AXIS_EDGES = {"abseta": binning.ABS_ETA_EDGES, "et": binning.ET_EDGES, "mu": binning.MU_EDGES}
 
 
+#: Output file names tried per sample, safe formats first.
+OUTPUT_SUFFIXES = (".hist.zip", ".hist.json", ".coffea")
+
+
 def _mass_figure(name: str, output: dict, result: dict, simulation: bool):
     channel = result["channel"]
-    h = output["mass"]
-    mass = result["mass"]
+    h = output.get("mass")
+    mass = result.get("mass") or {}
     hists, curves, text = {}, {}, {}
+    categories = list(h.axes["calibration"]) if h is not None else []
     for cal in mass.get("calibrations", []):
+        if cal not in categories:
+            continue
         h1 = h[{"calibration": cal}].project("mass")
         hists[cal] = h1
         fit = mass.get("inclusive", {}).get(cal)
-        if fit:
-            edges = h1.axes[0].edges
-            curve = expected_counts(fit, edges, float(h1.values().sum()))
-            if curve is not None:
-                curves[cal] = curve
-            sigma, err = fit["values"].get("sigma"), fit["errors"].get("sigma")
-            if sigma is not None and err is not None:
-                gauss = CHANNELS[channel].mass_model == "double_gauss"
-                sym = r"\sigma" if gauss else r"\sigma_{CB}"
-                text[cal] = f"${sym}$ = {sigma:.2f} ± {err:.2f} GeV"
+        if not fit:
+            continue
+        if not fit.get("accepted"):
+            # a rejected fit is not a measurement: no curve, no width, the reason instead
+            text[cal] = f"fit not accepted ({fit.get('reason') or fit.get('status')})"
+            continue
+        edges = h1.axes[0].edges
+        curve = expected_counts(fit, edges, float(h1.values().sum()))
+        if curve is not None:
+            curves[cal] = curve
+        sigma, err = fit["values"].get("sigma"), fit["errors"].get("sigma")
+        if sigma is not None and err is not None:
+            gauss = CHANNELS[channel].mass_model == "double_gauss"
+            sym = r"\sigma" if gauss else r"\sigma_{CB}"
+            text[cal] = f"${sym}$ = {sigma:.2f} ± {err:.2f} GeV"
     return plot_mass_peaks(hists, curves, text, channel=channel, simulation=simulation)
 
 
@@ -56,9 +77,9 @@ def _response_figures(name: str, output: dict, result: dict, out: Path) -> None:
     response = result.get("response") or {}
     particle = CHANNELS[result["channel"]].particle
     cals = [c for c in RESPONSE_CALIBRATIONS if particle in response.get(c, {})]
-    if not cals:
+    h = output.get("response")
+    if not cals or h is None:
         return
-    h = output["response"]
     hists = {c: h[{"calibration": c, "particle": particle}].project("response") for c in cals}
     eiqr = {c: response[c][particle]["inclusive"]["eiqr75"] for c in cals}
     save(plot_response(hists, eiqr, title=name.replace("_", " ")), out, f"response_{name}")
@@ -83,13 +104,16 @@ def draw_sample(name: str, output: dict, result: dict, out: Path,
     save(_mass_figure(name, output, result, simulation), out, f"mass_{name}")
     if simulation:
         _response_figures(name, output, result, out)
-    mass = result["mass"]
+    mass = result.get("mass") or {}
     if "eta_shift" in mass:
         alpha = {c: (v["alpha"], v["alpha_error"]) for c, v in mass["eta_shift"].items()}
         save(plot_alpha(binning.ABS_ETA_EDGES, alpha, injected_alpha, simulation=simulation),
              out, f"alpha_{name}")
     if "resolution" in mass:
-        sig = {c: (v["sigma"], v["sigma_error"]) for c, v in mass["resolution"].items()}
+        # σ_i² < 0 (physical false) says the bin adds no width: no σ_i to draw
+        sig = {c: ([s if ok else None for s, ok in zip(v["sigma"], v.get(
+                    "physical", [True] * len(v["sigma"])), strict=True)], v["sigma_error"])
+               for c, v in mass["resolution"].items()}
         save(plot_eta_resolution(binning.ABS_ETA_EDGES, sig, simulation=simulation), out,
              f"eta_resolution_{name}")
     elif "photon_width" in mass:
@@ -100,10 +124,29 @@ def draw_sample(name: str, output: dict, result: dict, out: Path,
                                  simulation=simulation), out, f"eta_resolution_{name}")
 
 
-def draw_all(directory: str | Path) -> list[Path]:
-    """Draw the figures of every ``results/*.json`` in ``directory``; returns the PNG paths."""
-    from coffea.util import load
+def find_output(directory: Path, name: str) -> Path:
+    """``directory/outputs/<name>`` with the first of :data:`OUTPUT_SUFFIXES` that exists."""
+    for suffix in OUTPUT_SUFFIXES:
+        path = directory / "outputs" / f"{name}{suffix}"
+        if path.exists():
+            return path
+    raise FileNotFoundError(
+        f"{directory / 'outputs' / (name + OUTPUT_SUFFIXES[0])} (histograms for "
+        f"results/{name}.json) is missing"
+    )
 
+
+def draw_all(directory: str | Path, *, trust_pickle: bool = False,
+             progress=None) -> list[Path]:
+    """Draw the figures of every ``results/*.json`` in ``directory``; returns the PNG paths.
+
+    ``progress(done, total)`` is called after each sample. Raises FileNotFoundError without
+    results, :class:`~calocoffea.execution.outputs.UntrustedPickleError` for a pickled output
+    without ``trust_pickle``.
+    """
+    from calocoffea.execution.outputs import load_output
+
+    batch_backend()
     directory = Path(directory)
     out = directory / "plots"
     results = sorted((directory / "results").glob("*.json"))
@@ -111,15 +154,24 @@ def draw_all(directory: str | Path) -> list[Path]:
         raise FileNotFoundError(f"no results/*.json in {directory}")
     summary_path = directory / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    # every input is located and loaded before the first figure: a missing or untrusted
+    # file stops here, not halfway through the plots
+    samples = []
     for path in results:
+        output = load_output(find_output(directory, path.stem), trust_pickle=trust_pickle)
+        samples.append((path, output))
+    for k, (path, output) in enumerate(samples):
         name = path.stem
-        coffea_file = directory / "outputs" / f"{name}.coffea"
-        if not coffea_file.exists():
-            raise FileNotFoundError(f"{coffea_file} (histograms for {path}) is missing")
         result = json.loads(path.read_text())
-        channel, kind = result["channel"], result.get("kind")
+        channel, kind = result.get("channel"), result.get("kind")
+        if channel not in CHANNELS or not isinstance(result.get("mass"), dict):
+            log.warning("%s: not a calocoffea fit result of a known channel (channel %r): "
+                        "skipped", path, channel)
+            continue
         injected = (summary.get("channels", {}).get(channel, {}).get(kind, {})
                     .get("eta_shift", {}).get("injected_alpha"))
         log.info("drawing %s", name)
-        draw_sample(name, load(str(coffea_file)), result, out, injected)
+        draw_sample(name, output, result, out, injected)
+        if progress is not None:
+            progress(k + 1, len(samples))
     return sorted(out.glob("*.png"))

@@ -215,5 +215,6 @@ def write_summary_markdown(summary: Mapping[str, Any], path: Path) -> Path:
               "Gaussian of the double-Gaussian fit); fits that were not accepted show —.",
               "", "Timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in
                                               summary.get("timings", {}).items()), ""]
-    path.write_text("\n".join(lines))
-    return path
+    from calocoffea.execution.outputs import atomic_write_text
+
+    return atomic_write_text(path, "\n".join(lines))

@@ -46,10 +46,10 @@ import math
 from dataclasses import dataclass
 
 import awkward as ak
-import numba
 import numpy as np
 
 from calocoffea import geometry
+from calocoffea._numba import njit
 from calocoffea.geometry import N_LAYERS
 from calocoffea.kinematics import wrap_phi
 
@@ -83,7 +83,7 @@ def pixel_edges(cluster_eta: float, cluster_phi: float) -> tuple[np.ndarray, np.
     return eta, phi
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _split(size, inv_pitch):
     """Sub-cells along one axis: (count n, width r in pixels, first-centre offset from the
     cell centre in pixels, unit flag: r == 1 or n == 1, i.e. one sub-cell per pixel step).
@@ -98,7 +98,7 @@ def _split(size, inv_pitch):
     return n, r, 0.5 * (r - ratio), n == 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _inside(u_first, r, n, n_pix):
     """Range [k0, k1) of sub-cells whose centre ``u_first + k r`` (pixels) is in [0, n_pix).
 
@@ -143,7 +143,7 @@ _ETA_SPAN: float = N_ETA * geometry.IMAGE_ETA_PITCH
 _PHI_SPAN: float = N_PHI * geometry.IMAGE_PHI_PITCH
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _table_sizes(layer, eta, start, stop, table, size_e, size_p):  # noqa: PLR0917 (numba)
     """Step 1 (files without cell sizes): Δη, Δφ (rad) of cells ``start:stop`` from the
     geometry's size table ``(upper |η| edge, Δη, Δφ, segments)`` per layer
@@ -171,7 +171,7 @@ def _table_sizes(layer, eta, start, stop, table, size_e, size_p):  # noqa: PLR09
         size_p[j] = seg_dphi[lay, s]
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _whole_pixel_prepass(  # noqa: PLR0917 (numba kernel: positional arguments)
     cells, deta, dphi, start, stop, c_eta, c_phi, sizes, fast_cells
 ):
@@ -222,7 +222,7 @@ def _whole_pixel_prepass(  # noqa: PLR0917 (numba kernel: positional arguments)
     return bad_layer
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _scatter(  # noqa: PLR0917 (numba kernel: positional arguments)
     cells, deta, dphi, time, start, stop, c_eta, c_phi, sizes, fast_cells, pixels, img, wsum,
 ):
@@ -343,7 +343,7 @@ def _scatter(  # noqa: PLR0917 (numba kernel: positional arguments)
     return ok, abs_sum
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _finish(img, wsum, abs_sum, with_time):
     """Step 4: False when a float32 pixel overflowed (only possible when the cells' Σ|E|
     exceeds half the float32 range); with time channels, the weighted time sums become
@@ -371,7 +371,7 @@ def _finish(img, wsum, abs_sum, with_time):
     return ok
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _kernel(  # noqa: PLR0917 (numba kernel: positional arguments)
     cells, deta, dphi, time, starts, stops, centres, table, images, valid
 ):

@@ -5,8 +5,12 @@ would be rebuilt per chunk. Sessions therefore live in a per-process cache keyed
 (resolved path, sha256, intra-op threads, providers); processors only hold the model path.
 
 Each model ``X.onnx`` has a JSON card ``X.json`` beside it (written by
-``calocoffea.cnn.training.export``): inputs are validated against it and its sha256 must match
-the file.
+``calocoffea.cnn.training.export``): its sha256 must match the file, and at load time the
+graph's inputs and outputs must be those of the card (names, shapes, float type) and the
+card's inputs what :mod:`calocoffea.cnn.inputs` builds; a probe batch checks that every output
+has one value per object. At run time every batch's outputs are checked again (shape), and
+each object's ratio r = E/E_acc must be finite and inside :data:`RATIO_RANGE`; objects
+outside fall back to the standard calibration, counted per reason (:data:`FALLBACK_REASONS`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,18 @@ DEFAULT_GPU_BATCH_SIZE = 4096
 #: bins, depend on the chunk size; padded batches give bit-identical per-object results
 #: (tests/test_reliability_determinism.py).
 PAD_ROWS = 16
+#: Physical range of the CNN output r = E/E_acc (exclusive). E_acc sums layers 1-3 only: the
+#: presampler, the energy lost in front of the calorimeter and the leakage make r ≈ 1.0-1.3
+#: in the barrel and up to ≈ 2 in the crack (thesis fig. 3.6); r outside (0.2, 5) is no
+#: calibration but a model failure (e.g. an input far outside the training range).
+RATIO_RANGE: tuple[float, float] = (0.2, 5.0)
+#: Fallback reason codes of :func:`cnn_energy` (``reasons=True``) and their cutflow names.
+FALLBACK_INPUTS, FALLBACK_NONFINITE, FALLBACK_RANGE = 1, 2, 3
+FALLBACK_REASONS: dict[int, str] = {
+    FALLBACK_INPUTS: "invalid CNN inputs",
+    FALLBACK_NONFINITE: "non-finite CNN output",
+    FALLBACK_RANGE: f"CNN ratio outside ({RATIO_RANGE[0]:g}, {RATIO_RANGE[1]:g})",
+}
 #: Preferred execution providers, in order; CPU is always the last resort.
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -150,8 +166,17 @@ class Model:
                 batch = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)])
                          for k, v in batch.items()}
             res = self.session.run(names, batch)
-            for k, r in zip(names, res, strict=True):
-                outs[k].append(np.asarray(r, np.float32).reshape(-1)[:m])
+            rows = m + pad
+            for k, raw in zip(names, res, strict=True):
+                r = np.asarray(raw)
+                # one value per object: an (n, 2) output flattened would interleave two
+                # columns into one list of energies
+                if r.shape not in ((rows,), (rows, 1)):
+                    raise ModelError(
+                        f"{self.path.name}: output {k!r} has shape {r.shape} for a batch of "
+                        f"{rows} objects, expected ({rows},) or ({rows}, 1)"
+                    )
+                outs[k].append(r.astype(np.float32, copy=False).reshape(-1)[:m])
         return {
             k: (np.concatenate(v) if v else np.zeros(0, np.float32)) for k, v in outs.items()
         }
@@ -244,8 +269,10 @@ def _check_graph(path: Path, card: dict, session) -> None:
             f"{path}: graph inputs differ from its card: expected (card) {describe(declared)}; "
             f"found (graph) {describe(found)}"
         )
+    _check_outputs(path, card, session)
     particle = card.get("particle")
     if particle is None:
+        _probe(path, card, session)
         return
     from calocoffea.cnn.inputs import IMAGE_CHANNELS, IMAGE_SHAPE, N_TRACKS, SCALARS, TRACK_VARS
 
@@ -263,6 +290,57 @@ def _check_graph(path: Path, card: dict, session) -> None:
             f"{path}: inputs do not match what calocoffea.cnn.inputs builds for a {particle}: "
             f"expected {describe(contract)}; found {describe(declared)}"
         )
+    _probe(path, card, session)
+
+
+#: Output the calibration reads (the card may list more).
+RATIO_OUTPUT = "ratio"
+
+
+def _check_outputs(path: Path, card: dict, session) -> None:
+    """Card outputs present in the graph, ``ratio`` among them, each a float tensor of
+    shape (n,) or (n, 1)."""
+    graph = {o.name: o for o in session.get_outputs()}
+    declared = list(card["outputs"])
+    missing = [name for name in declared if name not in graph]
+    if missing:
+        raise ModelError(
+            f"{path}: card output(s) {missing} not in the graph, whose outputs are "
+            f"{sorted(graph)}"
+        )
+    if RATIO_OUTPUT not in declared:
+        raise ModelError(f"{path}: card outputs {declared} lack {RATIO_OUTPUT!r} (E/E_acc)")
+    for name in declared:
+        out = graph[name]
+        if out.type not in ("tensor(float)", "tensor(double)", "tensor(float16)"):
+            raise ModelError(f"{path}: output {name!r} is a {out.type}, expected float")
+        shape = list(out.shape)
+        fixed = [d for d in shape[1:] if isinstance(d, int)]
+        if len(shape) not in (1, 2) or any(d != 1 for d in fixed):
+            raise ModelError(
+                f"{path}: output {name!r} has shape {_shape_text(shape)}, expected (n,) or "
+                "(n, 1): one value per object"
+            )
+
+
+def _probe(path: Path, card: dict, session) -> None:
+    """Run one zero batch of :data:`PAD_ROWS` objects: every card output must have one value
+    per object (catches symbolic output shapes that the graph cannot state)."""
+    feed = {}
+    for spec in card["inputs"]:
+        dims = [PAD_ROWS] + [d if isinstance(d, int) else 1 for d in spec["shape"][1:]]
+        feed[spec["name"]] = np.zeros(dims, np.float32)
+    names = list(card["outputs"])
+    try:
+        res = session.run(names, feed)
+    except Exception as err:
+        raise ModelError(f"{path}: the model fails on a probe batch: {err}") from err
+    for name, r in zip(names, res, strict=True):
+        if np.shape(r) not in ((PAD_ROWS,), (PAD_ROWS, 1)):
+            raise ModelError(
+                f"{path}: output {name!r} has shape {np.shape(r)} for {PAD_ROWS} objects, "
+                f"expected ({PAD_ROWS},) or ({PAD_ROWS}, 1): one value per object"
+            )
 
 
 def cnn_energy(
@@ -273,10 +351,13 @@ def cnn_energy(
     *,
     batch_size: int | None = None,
     intra_op_threads: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
+    reasons: bool = False,
+):
     """CNN-calibrated energy (GeV) of each object, flattened in event order, and the
     ``fallback`` mask (bool) of objects whose CNN inputs are invalid (no cells, non-finite,
-    E_acc ≤ 0, |η| ≥ 2.47).
+    E_acc ≤ 0, |η| ≥ 2.47) or whose output ratio is non-finite or outside
+    :data:`RATIO_RANGE`; with ``reasons=True`` also the reason code of each object (uint8,
+    0 = no fallback, else a key of :data:`FALLBACK_REASONS`).
 
     For fallback objects the returned energy is the standard calibration
     ``pt·cosh(η)`` so that the array is always usable; callers may also branch on the mask.
@@ -297,13 +378,20 @@ def cnn_energy(
     # memory all at once
     inputs = inputs_from_events(objects, events, particle, defer_images=True)
     step = max(int(batch_size), 1) if batch_size is not None else model.default_batch_size
-    ratios = [model.predict(inputs.feed(lo, lo + step), batch_size=step)["ratio"]
+    ratios = [model.predict(inputs.feed(lo, lo + step), batch_size=step)[RATIO_OUTPUT]
               for lo in range(0, len(inputs), step)]
     ratio = np.concatenate(ratios) if ratios else np.zeros(0, np.float32)
     e_acc = inputs.scalars[:, 0].astype(np.float64)
     pt = ak.to_numpy(ak.flatten(objects.pt, axis=1)).astype(np.float64)
     eta = ak.to_numpy(ak.flatten(objects.eta, axis=1)).astype(np.float64)
     standard = pt * np.cosh(eta)
-    fallback = ~inputs.valid | ~np.isfinite(ratio) | (ratio <= 0)
+    code = np.zeros(len(ratio), np.uint8)
+    with np.errstate(invalid="ignore"):
+        code[~((ratio > RATIO_RANGE[0]) & (ratio < RATIO_RANGE[1]))] = FALLBACK_RANGE
+    code[~np.isfinite(ratio)] = FALLBACK_NONFINITE
+    code[~inputs.valid] = FALLBACK_INPUTS
+    fallback = code > 0
     energy = np.where(fallback, standard, ratio * e_acc)
+    if reasons:
+        return energy, fallback, code
     return energy, fallback

@@ -19,19 +19,26 @@ import logging
 from dataclasses import dataclass, field
 
 import awkward as ak
-import numba
 import numpy as np
 
+from calocoffea._numba import njit
 from calocoffea.channels import PARTICLES
 from calocoffea.cnn.images import IMAGE_SHAPE, N_LAYERS, prepare_cells
 from calocoffea.geometry import ETA_MAX, LAYER2_DETA
 from calocoffea.kinematics import wrap_phi, wrap_phi_scalar
 from calocoffea.schema import (
-    check_cell_counts,
     flat_column,
     linked_columns,
     linked_content,
     take_or_fill,
+)
+from calocoffea.validation import (
+    InputDataError,
+    cell_range_error,
+    check_cluster_counts,
+    check_finite,
+    check_vertex_index,
+    chunk_origin,
 )
 
 log = logging.getLogger(__name__)
@@ -226,6 +233,25 @@ _TRACK_FIELDS = ("pt", "eta", "phi", "charge", "d0Sig", "vtxIdx", "z0", "nPixHit
                  "nSCTHits", "nTRTHits")
 
 
+def required_branches(particle: str) -> list[str]:
+    """Branches the CNN inputs of ``particle`` read from a file with cells (the cell sizes
+    ``CaloCell_deta``/``_dphi`` are optional: the geometry gives them); ``CaloCell_clusterIdx``
+    is read to check the cell grouping (:func:`calocoffea.validation.check_cells`)."""
+    _check_particle(particle)
+    collection = "Electron" if particle == "electron" else "Photon"
+    own = ["clusterIdx", "trackIdx"] if particle == "electron" else [
+        "clusterIdx", "convType", "convRadius"]
+    cluster = [f for f in _CLUSTER_FIELDS if f != "phiMod" or particle == "photon"]
+    return [
+        *(f"{collection}_{f}" for f in own),
+        *(f"Cluster_{f}" for f in [*cluster, "nCell"]),
+        *(f"CaloCell_{f}" for f in ("e", "eta", "phi", "layer", "clusterIdx")),
+        *(f"Track_{f}" for f in _TRACK_FIELDS),
+        "Pileup_nTrueInt",
+        "PV_npvs",
+    ]
+
+
 @dataclass
 class _Clusters:
     """Per-object cluster columns (float64, NaN without a cluster) and the cluster cells:
@@ -236,6 +262,11 @@ class _Clusters:
     cells: dict[str, np.ndarray | None]
     starts: np.ndarray
     stops: np.ndarray
+    #: NanoEvents only: each object's cluster index inside its event (-1 without cluster) and
+    #: the flat CaloCell_clusterIdx column, checked against each other on the object's cells
+    local: np.ndarray | None = None
+    cell_cluster: np.ndarray | None = None
+    events: object = None
 
 
 def _clusters_nanoevents(objects, linked) -> _Clusters:
@@ -248,10 +279,8 @@ def _clusters_nanoevents(objects, linked) -> _Clusters:
     has = gidx >= 0
     columns = {f: take_or_fill(flat_column(content, f), gidx, np.nan)
                for f in _CLUSTER_FIELDS if f in content.fields}
-    check_cell_counts(full)
+    check_cluster_counts(full)
     n_cell = flat_column(content, "nCell").astype(np.int64)
-    if n_cell.size and n_cell.min() < 0:
-        raise ValueError(f"negative Cluster_nCell ({n_cell.min()}) in this chunk")
     first = np.zeros(n_cell.size + 1, np.int64)
     np.cumsum(n_cell, out=first[1:])
     starts = np.zeros(gidx.size, np.int64)
@@ -261,7 +290,14 @@ def _clusters_nanoevents(objects, linked) -> _Clusters:
     cell_content = full.CaloCell._content()
     cells = {f: flat_column(cell_content, f) if f in cell_content.fields else None
              for f in _CELL_FIELDS}
-    return _Clusters(columns, has, cells, starts, stops)
+    if "clusterIdx" not in cell_content.fields:
+        raise InputDataError(f"{chunk_origin(full)[0]}: branch CaloCell_clusterIdx missing: "
+                             "the cells cannot be checked against their clusters")
+    cluster_offsets = ak.to_numpy(full.Cluster._getlistarray().offsets.data).astype(np.int64)
+    event = np.searchsorted(cluster_offsets, gidx, side="right") - 1
+    local = np.where(has, gidx - cluster_offsets[np.maximum(event, 0)], -1)
+    return _Clusters(columns, has, cells, starts, stops, local,
+                     flat_column(cell_content, "clusterIdx"), full)
 
 
 def _clusters_records(objects) -> _Clusters:
@@ -289,16 +325,27 @@ def _own_track(objects) -> dict[str, np.ndarray]:
     return {f: _np(_flat(trk[f]), fill=fill) for f, fill in _OWN_TRACK_FIELDS.items()}
 
 
-@numba.njit(cache=True, nogil=True)
-def _layer2_max_eta(cell_e, cell_eta, cell_layer, starts, stops):
-    """η of the most energetic layer-2 cell of each range (the first one on ties, as
-    ``ak.argmax``); NaN for a range without layer-2 cells."""
+@njit(nogil=True)
+def _layer2_max_eta(cell_e, cell_eta, cell_layer, starts, stops,  # noqa: PLR0917
+                    cell_cluster, local, n_layers):
+    """(η of the most energetic layer-2 cell of each range (the first one on ties, as
+    ``ak.argmax``); NaN for a range without layer-2 cells, first bad cell or -1, its kind).
+
+    The same pass checks the cells it reads (when ``local`` is not empty): each cell's
+    ``cell_cluster`` must be its object's cluster ``local[k]`` (kind 3) and its layer in
+    [0, n_layers) (kind 4)."""
     n = starts.shape[0]
     out = np.full(n, np.nan)
+    check = local.shape[0] == n
     for k in range(n):
         best = -1
         best_e = cell_e[0] if stops[k] > starts[k] else 0.0  # typed; replaced by the first
         for i in range(starts[k], stops[k]):
+            if check:
+                if cell_cluster[i] != local[k]:
+                    return out, i, 3
+                if cell_layer[i] >= n_layers:
+                    return out, i, 4
             if cell_layer[i] == 2:
                 e = cell_e[i]
                 if best < 0 or e > best_e:
@@ -306,10 +353,10 @@ def _layer2_max_eta(cell_e, cell_eta, cell_layer, starts, stops):
                     best_e = e
         if best >= 0:
             out[k] = cell_eta[best]
-    return out
+    return out, -1, 0
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _cone_pairs(trk_offsets, evt, trk_eta, trk_phi, clu_eta, clu_phi, max_dr):  # noqa: PLR0917
     """Tracks of each object's event within ΔR < ``max_dr`` of its cluster: per-object
     offsets into the pair arrays, and per pair the track index, ΔR and Δφ (float64; the
@@ -344,7 +391,7 @@ def _cone_pairs(trk_offsets, evt, trk_eta, trk_phi, clu_eta, clu_phi, max_dr):  
     return offsets, index, dr_out, dphi_out
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _fill_tracks(  # noqa: PLR0917 (numba kernel: positional arrays)
     offsets, index, dr, dphi, weight, pt, charge, d0sig, vtx, z0, eta, npix,
     nsct, ntrt, out,
@@ -440,6 +487,10 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
         track_list = full.Track._getlistarray()
         trk_offsets = ak.to_numpy(track_list.offsets.data).astype(np.int64)
         trk_cols = {f: flat_column(track_list.content, f) for f in _TRACK_FIELDS}
+        for f in ("pt", "eta", "phi", "d0Sig", "z0"):  # cone selection and track inputs
+            check_finite(full, f"Track_{f}", trk_cols[f], trk_offsets)
+        check_vertex_index(full, trk_offsets, trk_cols["vtxIdx"],
+                           ak.to_numpy(full["PV", "npvs"]))
     else:
         clusters = _clusters_records(objects)
         trk_evt = evt
@@ -461,8 +512,13 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
     npv = _np(events["PV", "npvs"])[evt]
     dphi_th3 = np.mod(2.0 * np.pi + phi, np.pi / 32) - np.pi / 32
     cells = clusters.cells
-    eta_max = _layer2_max_eta(cells["e"], cells["eta"], cells["layer"], clusters.starts,
-                              clusters.stops)
+    checked = clusters.local is not None
+    eta_max, bad, kind = _layer2_max_eta(
+        cells["e"], cells["eta"], cells["layer"], clusters.starts, clusters.stops,
+        clusters.cell_cluster if checked else np.zeros(0, np.int32),
+        clusters.local if checked else np.zeros(0, np.int64), N_LAYERS)
+    if bad >= 0:
+        cell_range_error(clusters.events, kind, bad, clusters.cell_cluster, cells["layer"])
     cols = {
         "e_acc": e_acc, "eta_index": col["etaIndex"], "f0": f0, "r12": r12,
         "e_tg3": e_tg3, "e_tilegap": etg, "eta": eta, "eta_mod": col["etaMod"],

@@ -24,12 +24,23 @@ Histograms are merged by coffea's ``accumulate``. The processors fill with exact
 representable weights, so the output is bit-identical whatever the executor, the number of
 workers or the chunk size. :func:`run` returns the output and a metrics dict (events,
 objects, wall time, events/s, executor, workers, model and execution provider).
+
+Every fileset is first resolved to real paths (:func:`calocoffea.fileset.resolve_fileset`):
+a file reached through several names is read once, a file in two datasets is an error unless
+``RunOptions.allow_shared_files``. A chunk whose columns are inconsistent
+(:class:`calocoffea.validation.InputDataError`) or a model whose outputs are not what its
+card says (:class:`calocoffea.cnn.inference.ModelError`) stops the run with a
+:class:`BadInputError` carrying that message (file, branch, entry, value).
+
+:func:`run_to_files` is :func:`run` plus the output files (:mod:`calocoffea.execution.outputs`):
+outputs that would overwrite an input or each other are refused, a previous output is removed
+first, the metrics say ``"status": "running"`` while the run goes on and ``"complete"`` or
+``"failed"`` (with the error) at the end; the output is written atomically.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -71,6 +82,8 @@ class RunOptions:
     scheduler_timeout: float = 10.0
     #: Workers keep freed memory for the next chunk (:mod:`calocoffea.execution.memory`).
     retain_memory: bool = True
+    #: A file may be in several datasets (its events are then counted once per dataset).
+    allow_shared_files: bool = False
 
     def check(self) -> None:
         """Raise ValueError for inconsistent options."""
@@ -107,7 +120,28 @@ def uproot_options(fileset: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class BadInputError(RuntimeError):
-    """An input file is not readable ROOT, lacks its tree, or lacks a required branch."""
+    """An input file is not readable ROOT, lacks its tree or a required branch, has a branch
+    of the wrong type or inconsistent contents, or the model does not fit the card."""
+
+
+def _input_error(err: BaseException) -> BaseException | None:
+    """The :class:`~calocoffea.validation.InputDataError` or
+    :class:`~calocoffea.cnn.inference.ModelError` behind an exception coffea raised for a
+    chunk (``Failed processing file: ...``), or None. Through a dask scheduler the chain is
+    lost, so the exception's message is searched as well."""
+    from calocoffea.validation import InputDataError
+
+    seen = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, InputDataError) or type(e).__name__ == "ModelError":
+            return e
+        e = e.__cause__ or e.__context__
+    text = str(err)
+    if "InputDataError(" in text or "ModelError(" in text:
+        return err
+    return None
 
 
 def check_files(
@@ -115,6 +149,7 @@ def check_files(
     required: Sequence[Sequence[str]] = (),
     skip_bad_files: bool = False,
     uuids: dict[str, bytes] | None = None,
+    conditional: Any = None,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, int]]:
     """Open every local file of a normalised ``fileset`` once (metadata only) before a run.
 
@@ -124,10 +159,14 @@ def check_files(
     it means a wrong input, not a damaged one. Remote files are left to coffea.
     Returns (fileset of the readable files, {skipped path: reason}, {path: entries}); a dict
     passed as ``uuids`` receives each readable file's ROOT UUID (for coffea's metadata cache).
+    ``conditional(keys)`` (e.g. ``processor.missing_branches``) returns further missing
+    branches that depend on what the file has (the cell branches of the CNN). Branch types
+    are checked against :data:`calocoffea.validation.BRANCH_KINDS`.
     """
     import uproot
 
     from calocoffea.fileset import is_remote
+    from calocoffea.validation import BRANCH_KINDS, branch_dtype, check_branch_types
 
     kept: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -147,6 +186,7 @@ def check_files(
                     n = int(ttree.num_entries)
                     keys = set(ttree.keys())
                     uuid = f.file.fUUID
+                    types = {k: branch_dtype(ttree[k]) for k in keys if k in BRANCH_KINDS}
             except Exception as err:  # uproot raises OSError, ValueError, KeyError, ...
                 reason = f"{path}: cannot read tree {tree!r}: {type(err).__name__}: {err}"
                 if not skip_bad_files:
@@ -154,10 +194,15 @@ def check_files(
                 skipped[path] = reason
                 continue
             missing = [" or ".join(alt) for alt in required if not any(b in keys for b in alt)]
+            if conditional is not None:
+                missing += [m for m in conditional(keys) if m not in missing]
             if missing:
                 raise BadInputError(
                     f"{path}: required branch(es) {', '.join(missing)} missing from tree {tree!r}"
                 )
+            wrong = check_branch_types(types)
+            if wrong:
+                raise BadInputError(f"{path}: tree {tree!r}: {'; '.join(wrong)}")
             entries[path] = n
             if uuids is not None:
                 uuids[path] = uuid
@@ -210,6 +255,20 @@ def _metadata_cache(
     return cache
 
 
+@contextlib.contextmanager
+def _coffea_console(progress: bool):
+    """coffea's rich console muted unless ``progress``: its iterative and futures executors
+    draw their bars whatever ``status`` says (the flag reaches rich as an unused task field)."""
+    from coffea.util import coffea_console
+
+    saved = coffea_console.quiet
+    coffea_console.quiet = saved or not progress
+    try:
+        yield
+    finally:
+        coffea_console.quiet = saved
+
+
 def _executor(options: RunOptions, client: Any = None):
     """coffea's executor for ``options``; the worker processes it starts keep freed memory
     unless ``options.retain_memory`` is False (the dask workers get it from
@@ -241,15 +300,17 @@ def run(
     """
     from coffea import processor
 
-    from calocoffea.fileset import fileset_files
+    from calocoffea.fileset import fileset_files, resolve_fileset
     from calocoffea.schema import CaloNanoAODSchema
 
     options = options or RunOptions()
     options.check()
+    fileset = resolve_fileset(fileset, options.allow_shared_files)
     required = getattr(processor_instance, "required_branches", lambda: [])()
     uuids: dict[str, bytes] = {}
     fileset, bad_files, entries = check_files(
-        fileset, required, options.skip_bad_files, uuids=uuids
+        fileset, required, options.skip_bad_files, uuids=uuids,
+        conditional=getattr(processor_instance, "missing_branches", None),
     )
     for reason in bad_files.values():
         log.warning("skipping unreadable file %s", reason)
@@ -272,22 +333,35 @@ def run(
         with warnings.catch_warnings():
             # coffea warns per retry; the summary below names every skipped file
             warnings.filterwarnings("ignore", message="Skipping bad file")
-            wrapped = runner.run(dict(fileset), processor_instance,
-                                 uproot_options=uproot_options(fileset))
+            stack.enter_context(_coffea_console(options.progress))
+            try:
+                wrapped = runner.run(dict(fileset), processor_instance,
+                                     uproot_options=uproot_options(fileset))
+            except Exception as err:
+                cause = _input_error(err)
+                if cause is None:
+                    raise
+                raise BadInputError(str(cause)) from err
         wall = time.perf_counter() - t0
     output = wrapped["out"]
-    done: dict[str, int] = {}
+    # per (dataset, file): with allow_shared_files one file is processed once per dataset
+    done_in: dict[tuple[str, str], int] = {}
     for item in wrapped.get("processed", ()):
-        done[item.filename] = done.get(item.filename, 0) + item.entrystop - item.entrystart
+        key = (item.dataset, item.filename)
+        done_in[key] = done_in.get(key, 0) + item.entrystop - item.entrystart
+    done: dict[str, int] = {}
+    for (_, f), n in done_in.items():
+        done[f] = done.get(f, 0) + n
     processed = set(done)
     skipped = list(bad_files) + [f for f in fileset_files(fileset) if f not in processed]
     for f in skipped:
         bad_files.setdefault(f, f"{f}: no chunk could be read (coffea skipbadfiles)")
     # chunks coffea skipped inside a readable file (skip_bad_files): never a silent loss
-    incomplete = {
-        f: n - done[f] for f, n in entries.items()
-        if f in done and done[f] < n and options.maxchunks is None
-    }
+    incomplete: dict[str, int] = {}
+    if options.maxchunks is None:
+        for (_, f), n in done_in.items():
+            if f in entries and n < entries[f]:
+                incomplete[f] = incomplete.get(f, 0) + entries[f] - n
     if incomplete:
         log.warning("events missing from partly unreadable files: %s", incomplete)
     if skipped:
@@ -306,6 +380,7 @@ def run(
         **info,
         "chunksize": options.chunksize,
         "files": len(processed),
+        "dataset_files": len(done_in),
         "skipped_files": skipped,
         "skipped_reasons": bad_files,
         "incomplete_files": incomplete,
@@ -313,6 +388,11 @@ def run(
         "selected_events": int(cutflow.get("selected", 0)),
         "objects": int(cutflow.get("objects", 0)),
         "fallback_objects": int(cutflow.get("fallback", 0)),
+        "fallback_reasons": {k.split(": ", 1)[1]: int(v) for k, v in cutflow.items()
+                             if k.startswith("fallback: ")},
+        "rejected_objects": {k.split(": ", 1)[1]: int(v) for k, v in cutflow.items()
+                             if k.startswith("rejected: ")},
+        "cnn_dropped": meta.get("cnn_dropped"),
         "wall_time_s": wall,
         "setup_time_s": setup_s,
         "events_per_s": events / wall if wall > 0 else None,
@@ -327,18 +407,63 @@ def run(
 
 
 def save_output(output: dict, path: str | Path) -> Path:
-    """Save a processor output with ``coffea.util.save`` (read back with ``coffea.util.load``)."""
-    from coffea.util import save
+    """Save a processor output atomically (:func:`calocoffea.execution.outputs.save_output`:
+    the format follows the name, ``.hist.zip`` by default; read it back with
+    :func:`calocoffea.execution.outputs.load_output`)."""
+    from calocoffea.execution.outputs import save_output as save
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save(output, str(path))
-    return path
+    return save(output, path)
 
 
 def write_metrics(metrics: Mapping[str, Any], path: str | Path) -> Path:
-    """Write the metrics dict as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str) + "\n")
-    return path
+    """Write the metrics dict as JSON (atomically)."""
+    from calocoffea.execution.outputs import write_metrics as write
+
+    return write(metrics, path)
+
+
+def run_to_files(
+    processor_instance: Any,
+    fileset: Mapping[str, Any],
+    options: RunOptions | None,
+    out: str | Path,
+    metrics_path: str | Path | None = None,
+    *,
+    inputs: Sequence[str | Path] = (),
+) -> tuple[dict, dict[str, Any]]:
+    """:func:`run`, then save the output to ``out`` and the metrics to ``metrics_path``.
+
+    Refuses (:class:`~calocoffea.execution.outputs.OutputPathError`, before anything is
+    written) an output path that is an input file, one of ``inputs`` (fileset JSON, model,
+    ...) or the other output. A previous ``out`` is removed first; the metrics file says
+    ``"status": "running"`` during the run, then ``"complete"`` with the metrics, or
+    ``"failed"`` / ``"interrupted"`` with the error (and no output file) when the run or the
+    save raised, which is re-raised.
+    """
+    from calocoffea.execution import outputs
+    from calocoffea.fileset import fileset_files, resolve_fileset
+
+    options = options or RunOptions()
+    fileset = resolve_fileset(fileset, options.allow_shared_files)
+    outputs.check_output_paths({"output": out, "metrics": metrics_path},
+                               [*fileset_files(fileset), *inputs])
+    outputs.output_format(out)
+    if outputs.remove_output(out):
+        log.info("removed the previous output %s", out)
+    status: dict[str, Any] = {"status": "running", "output": str(out), "pid": os.getpid(),
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if metrics_path is not None:
+        write_metrics(status, metrics_path)
+    try:
+        output, metrics = run(processor_instance, fileset, options)
+        outputs.save_output(output, out)
+    except BaseException as err:
+        if metrics_path is not None:
+            failed = "failed" if isinstance(err, Exception) else "interrupted"
+            write_metrics({**status, "status": failed,
+                           "error": f"{type(err).__name__}: {err}"}, metrics_path)
+        raise
+    metrics = {**metrics, "status": "complete", "output": str(out)}
+    if metrics_path is not None:
+        write_metrics(metrics, metrics_path)
+    return output, metrics

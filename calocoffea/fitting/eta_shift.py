@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EtaShift:
-    """α_i per |η| bin with covariance; ``identified[i]`` is False where no accepted
-    category constrains bin i (α_i is then 0 with nan error). ``n_used`` categories entered."""
+    """α_i per |η| bin with covariance; ``identified[i]`` is False where the accepted
+    categories do not determine α_i alone (none constrains bin i, or only combinations such
+    as α_i + α_j are constrained; :func:`calocoffea.fitting.pairs.identified_bins`): α_i is
+    then not measured (None in :meth:`to_dict`, NaN error) and 0 (no correction) is applied
+    to the histogram. ``n_used`` categories entered."""
 
     alpha: np.ndarray
     covariance: np.ndarray
@@ -54,7 +57,10 @@ class EtaShift:
     def to_dict(self) -> dict:
         """JSON-ready dict (see docs/fit_results.md)."""
         return {
-            "alpha": self.alpha.tolist(),
+            # None: not measured; the correction applied there is 0 (``alpha_applied``)
+            "alpha": [float(a) if ok else None
+                      for a, ok in zip(self.alpha, self.identified, strict=True)],
+            "alpha_applied": self.alpha.tolist(),
             "alpha_error": [None if not np.isfinite(e) else float(e) for e in self.errors],
             "covariance": np.nan_to_num(self.covariance, nan=0.0).tolist(),
             "identified": self.identified.tolist(),
@@ -112,24 +118,27 @@ def apply_to_mass_hist(
 ) -> hist.Hist:
     """Copy of the ``mass`` histogram with each calibration's categories rescaled by α.
 
-    Values and variances of every (calibration, etacat, mu) slice are re-binned with
-    :func:`rescale_counts`; flow bins are left unchanged.
+    Values and variances of every (calibration, etacat, mu) slice, the ⟨μ⟩ flow bins
+    included, are re-binned with :func:`rescale_counts`; the mass flow bins are left
+    unchanged.
     """
     out = h.copy()
-    view = out.view(flow=False)
+    view = out.view(flow=True)
     edges = h.axes["mass"].edges
     cal_axis = h.axes["calibration"]
+    under = [int(ax.traits.underflow) for ax in h.axes]
+    mass = slice(under[3], under[3] + h.axes["mass"].size)
     for calib, alpha in alpha_by_calibration.items():
-        ic = cal_axis.index(calib)
+        ic = cal_axis.index(calib) + under[0]
         for cat, (i, j) in enumerate(pairs):
             factor = pair_scale(np.asarray(alpha), i, j)
             if factor == 1.0:
                 continue
-            for imu in range(h.axes["mu"].size):
+            for imu in range(view.shape[2]):
+                cell = view[ic, cat + under[1], imu, mass]
                 if view.dtype.names:  # Weight storage: values and variances
-                    cell = view[ic, cat, imu]
                     cell["value"] = rescale_counts(cell["value"], edges, factor)
                     cell["variance"] = rescale_counts(cell["variance"], edges, factor)
                 else:
-                    view[ic, cat, imu] = rescale_counts(view[ic, cat, imu], edges, factor)
+                    view[ic, cat + under[1], imu, mass] = rescale_counts(cell, edges, factor)
     return out

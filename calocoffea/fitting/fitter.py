@@ -17,6 +17,11 @@ import logging
 import time
 
 import numpy as np
+
+from calocoffea.fitting._quiet import import_tensorflow
+
+import_tensorflow()  # before the imports below: keeps TensorFlow's start-up lines off stderr
+
 import tensorflow as tf
 import zfit
 from zfit._data.binneddatav1 import BinnedData, BinnedHolder
@@ -170,6 +175,7 @@ class MassFitter:
             covariance=cov.tolist(),
             param_names=names,
             at_limit=at_limit,
+            bounds={spec.name: [float(spec.lower), float(spec.upper)] for spec in self.specs},
             converged=bool(minimum.converged),
             valid_covariance=valid_cov,
             n_entries=float(counts.sum()),

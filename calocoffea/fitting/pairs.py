@@ -57,7 +57,12 @@ def accepted_pair_rows(
 class LinearSolution:
     """Weighted least squares over the bins that appear in at least one row: ``solution``
     (n_bins,; NaN where not identified), its ``covariance`` (n_bins, n_bins; NaN outside),
-    the ``identified`` mask, χ² and ndf = rows − identified bins."""
+    the ``identified`` mask, χ² and ndf = rows − rank of the design matrix.
+
+    Bin i is *identified* only when the rows determine it alone: its unit vector e_i lies in
+    the row space of ``x`` (``P[i, i] = 1`` for the projector ``P = pinv(x) x`` onto that
+    space). A bin seen only in combinations, e.g. one category (i, j) fixing α_i + α_j, is
+    not identified even though its column is non-zero."""
 
     solution: np.ndarray
     covariance: np.ndarray
@@ -66,20 +71,37 @@ class LinearSolution:
     ndf: int
 
 
+#: Tolerance on the diagonal of the row-space projector (1 for an identified bin; a bin
+#: constrained only through combinations has P[i, i] ≤ 1/2 for pair rows).
+IDENTIFIED_TOL = 1e-6
+
+
+def identified_bins(x: np.ndarray) -> np.ndarray:
+    """Bins (columns of ``x``) whose unit vector lies in the row space of ``x`` (bool)."""
+    if x.size == 0:
+        return np.zeros(x.shape[1], bool)
+    projector = np.linalg.pinv(x) @ x
+    return np.abs(np.diag(projector) - 1.0) < IDENTIFIED_TOL
+
+
 def solve_weighted(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> LinearSolution:
     """Minimise Σ w (y − x·s)² over s; ``x`` (n_rows, n_bins), ``y`` and ``w`` (n_rows,)."""
     n_bins = x.shape[1]
-    identified = np.any(x != 0, axis=0)
-    xs = x[:, identified]
+    present = np.any(x != 0, axis=0)
+    xs = x[:, present]
     # pinv rather than inv: a bin seen only in mixed pairs with another unconstrained bin
-    # makes the system degenerate; pinv returns the minimum-norm solution instead of failing
+    # makes the system degenerate; pinv returns the minimum-norm solution instead of failing,
+    # whose components are exact for the identified bins (estimable combinations) only
     cov_s = np.linalg.pinv(xs.T @ (w[:, None] * xs))
     sol = cov_s @ (xs.T @ (w * y))
+    identified = identified_bins(x)
+    keep = identified[present]
     solution = np.full(n_bins, np.nan)
-    solution[identified] = sol
+    solution[identified] = sol[keep]
     cov = np.full((n_bins, n_bins), np.nan)
     idx = np.flatnonzero(identified)
-    cov[np.ix_(idx, idx)] = cov_s
+    cov[np.ix_(idx, idx)] = cov_s[np.ix_(keep, keep)]
     resid = y - xs @ sol
+    rank = int(np.linalg.matrix_rank(xs)) if xs.size else 0
     return LinearSolution(solution, cov, identified, float(np.sum(w * resid**2)),
-                          len(y) - int(identified.sum()))
+                          len(y) - rank)

@@ -10,7 +10,10 @@ Per channel:
 Plus eIQR/reIQR of the ``response`` histogram when it has entries (MC).
 
 One :class:`~calocoffea.fitting.fitter.MassFitter` per model is built and reused for all
-categories and calibrations.
+categories and calibrations. The category fits sum the ⟨μ⟩ axis including its flow bins
+(events with ⟨μ⟩ outside the binning, or without ``Pileup_nTrueInt``, are still fitted);
+only the per-⟨μ⟩ fits use the in-range ⟨μ⟩ bins. ``progress(done, total)`` (optional) is
+called after every fit.
 """
 
 from __future__ import annotations
@@ -54,9 +57,18 @@ def _check_mass_hist(h: Any) -> hist.Hist:
 
 
 def category_counts(h: hist.Hist, calibration: str) -> np.ndarray:
-    """Mass counts per category summed over ⟨μ⟩, shape (n_categories, n_mass_bins)."""
+    """Mass counts per category summed over ⟨μ⟩ (flow bins included), shape
+    (n_categories, n_mass_bins): in-range mass bins and categories."""
     ic = h.axes["calibration"].index(calibration)
-    return hist_values(h)[ic].sum(axis=1)
+    view = h.view(flow=True)
+    values = np.asarray(view["value"] if view.dtype.names else view, dtype=float)
+    # flow slots per axis: calibration (StrCategory, flow=False) none; etacat, mu and mass
+    # carry under- and overflow
+    flows = [ax.traits.underflow for ax in h.axes]
+    cal = ic + int(flows[0])
+    cats = slice(int(flows[1]), int(flows[1]) + h.axes["etacat"].size)
+    mass = slice(int(flows[3]), int(flows[3]) + h.axes["mass"].size)
+    return values[cal, cats, :, mass].sum(axis=1)
 
 
 def _categories(channel: str, n_cat: int) -> list[tuple[int, int]] | list[int]:
@@ -73,6 +85,32 @@ def _categories(channel: str, n_cat: int) -> list[tuple[int, int]] | list[int]:
 
 def _fit_all(fitter: MassFitter, counts: np.ndarray, calib: str) -> list[FitResult]:
     return [fitter.fit(c, label=f"{calib}/cat{k}") for k, c in enumerate(counts)]
+
+
+class _Counting:
+    """A fitter that reports every fit to ``progress(done, total)``."""
+
+    def __init__(self, fitter: MassFitter, progress, total: int) -> None:
+        self.fitter, self.progress, self.total, self.done = fitter, progress, total, 0
+
+    def fit(self, counts, label: str = ""):
+        result = self.fitter.fit(counts, label=label)
+        self.done += 1
+        self.progress(self.done, self.total)
+        return result
+
+
+def count_fits(h: hist.Hist, channel: str, do_eta_shift: bool = True, fit_mu: bool = True
+               ) -> int:
+    """Number of fits :func:`fit_output` makes for the ``mass`` histogram ``h``."""
+    calibs = _present(h)
+    n_cat = h.axes["etacat"].size
+    n = len(calibs) * (n_cat + 1)
+    if channel == "zee" and do_eta_shift:
+        n += sum(c in calibs for c in SHIFTED_CALIBRATIONS) * (n_cat + 1)
+    if fit_mu:
+        n += len(calibs) * h.axes["mu"].size
+    return n
 
 
 def _present(h: hist.Hist) -> list[str]:
@@ -343,8 +381,11 @@ def fit_output(
     subdivisions: int = 4,
     do_eta_shift: bool = True,
     fit_mu: bool = True,
+    *,
+    progress=None,
 ) -> dict[str, Any]:
-    """Full results dict for a processor output ``{"response", "mass", "cutflow", "meta"}``."""
+    """Full results dict for a processor output ``{"response", "mass", "cutflow", "meta"}``;
+    ``progress(done, total)`` is called after each fit when given."""
     if not isinstance(output, dict):
         raise TypeError(f"processor output must be a dict, got {type(output).__name__}")
     missing = [k for k in ("mass", "meta") if k not in output]
@@ -370,6 +411,8 @@ def fit_output(
         subdivisions=subdivisions,
         criteria=criteria,
     )
+    if progress is not None:
+        fitter = _Counting(fitter, progress, count_fits(mass, channel, do_eta_shift, fit_mu))
     results["mass"] = fit_mass(mass, channel, do_eta_shift=do_eta_shift, fitter=fitter)
     if fit_mu:
         results["mass"]["inclusive_by_mu"] = fit_mu_bins(mass, channel, fitter=fitter)

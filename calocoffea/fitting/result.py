@@ -24,12 +24,20 @@ class AcceptanceCriteria:
     parameters (α, n), a background fraction or the eq. 4.8 fraction legitimately run to a
     bound when the data have no tail/background, which leaves μ and σ unbiased. Every
     parameter at a limit is still listed in ``FitResult.at_limit``.
+
+    The width (``width_params``, the resolution the comparison is about) must also be
+    measured: its Hesse error at most ``max_width_rel_error`` of its value (a σ_CB of
+    0.11 ± 0.19 GeV says nothing about the resolution), and the interval value ± error inside
+    the parameter's allowed range (a width within its error of a bound is not determined by
+    the data; the bound is).
     """
 
     min_entries: float = 500.0
     max_chi2_ndf: float = 3.0
     limit_fraction: float = 1e-3
     limit_params: tuple[str, ...] | None = ("mu", "sigma")
+    max_width_rel_error: float = 0.5
+    width_params: tuple[str, ...] = ("sigma",)
 
 
 @dataclass
@@ -52,6 +60,8 @@ class FitResult:
     covariance: list[list[float]] = field(default_factory=list)
     param_names: list[str] = field(default_factory=list)
     at_limit: list[str] = field(default_factory=list)
+    #: Allowed range (lower, upper) of each floating parameter.
+    bounds: dict[str, list[float]] = field(default_factory=dict)
     converged: bool = False
     valid_covariance: bool = False
     n_entries: float = 0.0
@@ -91,6 +101,7 @@ class FitResult:
             ]
             if blocking:
                 reasons.append("at limit: " + ",".join(blocking))
+            reasons += self._width_reasons(criteria, blocking)
             if self.n_entries < criteria.min_entries:
                 reasons.append(f"entries {self.n_entries:.0f} < {criteria.min_entries:.0f}")
             chi2_ndf = self.chi2_ndf
@@ -99,6 +110,23 @@ class FitResult:
         self.accepted = not reasons
         self.reason = "; ".join(reasons)
         return self
+
+    def _width_reasons(self, criteria: AcceptanceCriteria, at_limit: list[str]) -> list[str]:
+        out = []
+        for name in criteria.width_params:
+            if name not in self.values or name in at_limit:
+                continue
+            v, e = self.value(name), self.error(name)
+            if not (math.isfinite(v) and math.isfinite(e)):
+                continue  # "invalid covariance" already says it
+            if v <= 0 or e > criteria.max_width_rel_error * v:
+                out.append(f"{name} error {e:.3g} > {criteria.max_width_rel_error:g} × "
+                           f"{name} {v:.3g}")
+                continue
+            lo, hi = self.bounds.get(name, (-math.inf, math.inf))
+            if v - e < lo or v + e > hi:
+                out.append(f"{name} {v:.3g} ± {e:.3g} reaches its bound [{lo:g}, {hi:g}]")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (see docs/fit_results.md); non-finite floats become None."""

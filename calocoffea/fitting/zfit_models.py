@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
+from calocoffea.fitting._quiet import import_tensorflow
+
+import_tensorflow()  # before the imports below: keeps TensorFlow's start-up lines off stderr
+
 import tensorflow as tf
 import zfit
 import zfit.z.numpy as znp

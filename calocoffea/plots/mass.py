@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from calocoffea.channels import CHANNELS
-from calocoffea.plots.style import calib_color, calib_label, label, use_style
+from calocoffea.plots.style import calib_color, calib_label, label, not_measured, use_style
 
 
 def plot_mass_peaks(
@@ -24,7 +24,8 @@ def plot_mass_peaks(
     ``curves[cal]`` are the fitted model's expected counts per bin (same binning as the
     histogram); when given they are drawn on top of the data and used for the pulls
     (data − model)/sqrt(variance). ``fit_text[cal]`` is appended to the legend entry
-    (e.g. ``σ_CB = 1.85 ± 0.02 GeV``).
+    (e.g. ``σ_CB = 1.85 ± 0.02 GeV``, or ``fit not accepted: <reason>``). Without any
+    histogram the figure says "no mass histogram" instead of failing.
     """
     use_style()
     curves = curves or {}
@@ -48,10 +49,16 @@ def plot_mass_peaks(
             with np.errstate(divide="ignore", invalid="ignore"):
                 pull = np.where(err > 0, (values - model) / err, 0.0)
             rax.step(edges, np.r_[pull, pull[-1]], where="post", color=color, lw=1.2)
-    ax.set_ylabel(f"Events / {np.diff(next(iter(hists.values())).axes[0].edges)[0]:.2g} GeV")
+    if hists:
+        width = np.diff(next(iter(hists.values())).axes[0].edges)[0]
+        ax.set_ylabel(f"Events / {width:.2g} GeV")
+    else:
+        ax.set_ylabel("Events")
+        not_measured(ax, text="no mass histogram")
     ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
     title = CHANNELS[channel].tex if channel in CHANNELS else channel
-    ax.legend(loc="upper right", fontsize="small", title=title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize="small", title=title)
     label(ax, simulation=simulation)
     rax.axhline(0, color="k", lw=0.8)
     for y in (-2, 2):

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from calocoffea.plots.style import calib_color, calib_label, label, use_style
+from calocoffea.plots.style import calib_color, calib_label, label, not_measured, use_style
 
 ValueErr = tuple[Sequence[float], Sequence[float]]
 
@@ -17,12 +17,33 @@ def _floats(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _errorbar_bins(ax, edges, values, errors, **kwargs):
+def _errorbar_bins(ax, edges, values, errors, **kwargs) -> np.ndarray:
+    """Points with errors per bin; returns the mask of bins with a value (None/NaN: not
+    measured, not drawn)."""
     values, errors = _floats(values), _floats(errors)
     edges = np.asarray(edges, dtype=float)
     centers = 0.5 * (edges[1:] + edges[:-1])
     half = 0.5 * np.diff(edges)
     ax.errorbar(centers, values, xerr=half, yerr=errors, fmt="o", ms=4, **kwargs)
+    return np.isfinite(values)
+
+
+def _legend(ax) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize="small")
+
+
+def _mark_unmeasured(ax, edges, measured: list[np.ndarray]) -> None:
+    """'not measured' in every bin no series has a value for (whole panel if none)."""
+    edges = np.asarray(edges, dtype=float)
+    any_value = np.zeros(edges.size - 1, bool)
+    for m in measured:
+        any_value |= m
+    if not any_value.any():
+        not_measured(ax)
+        return
+    for k in np.flatnonzero(~any_value):
+        not_measured(ax, 0.5 * (edges[k] + edges[k + 1]))
 
 
 def plot_eiqr_vs(
@@ -40,12 +61,13 @@ def plot_eiqr_vs(
     fig, (ax, rax) = plt.subplots(
         2, 1, figsize=(9, 8), sharex=True, gridspec_kw={"height_ratios": (3, 1), "hspace": 0.05}
     )
-    for cal, (vals, errs) in eiqr.items():
-        _errorbar_bins(ax, edges, vals, errs, color=calib_color(cal), label=calib_label(cal))
+    measured = [_errorbar_bins(ax, edges, vals, errs, color=calib_color(cal),
+                               label=calib_label(cal)) for cal, (vals, errs) in eiqr.items()]
+    _mark_unmeasured(ax, edges, measured)
     ax.set_ylabel(f"eIQR$_{{{quantile}}}$ of $E_{{calib}}/E_{{true}}$")
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # offset text hits the label
     ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
-    ax.legend(loc="upper right", fontsize="small")
+    _legend(ax)
     label(ax)
     if reference in eiqr and model in eiqr:
         ref, ref_err = (_floats(a) for a in eiqr[reference])
@@ -78,9 +100,10 @@ def plot_alpha(
     """
     use_style()
     fig, ax = plt.subplots(figsize=(9, 7))
-    for cal, (vals, errs) in alpha.items():
-        _errorbar_bins(ax, edges, 100 * _floats(vals), 100 * _floats(errs),
-                       color=calib_color(cal), label=calib_label(cal))
+    measured = [_errorbar_bins(ax, edges, 100 * _floats(vals), 100 * _floats(errs),
+                               color=calib_color(cal), label=calib_label(cal))
+                for cal, (vals, errs) in alpha.items()]
+    _mark_unmeasured(ax, edges, measured)
     if injected_alpha is not None:
         inj = 100 * _floats(injected_alpha)
         ax.stairs(inj, np.asarray(edges, dtype=float), color="k", ls="--", lw=1.5,
@@ -90,7 +113,7 @@ def plot_alpha(
     ax.set_ylabel(r"$\alpha_i$ [%]")
     ymin, ymax = ax.get_ylim()
     ax.set_ylim(ymin, ymax + 0.4 * (ymax - ymin))
-    ax.legend(loc="upper right", fontsize="small")
+    _legend(ax)
     label(ax, simulation=simulation)
     return fig
 
@@ -104,11 +127,12 @@ def plot_eta_resolution(
     """Per-|η| resolution σ_i solved from the pair categories, for each calibration."""
     use_style()
     fig, ax = plt.subplots(figsize=(9, 7))
-    for cal, (vals, errs) in sigma.items():
-        _errorbar_bins(ax, edges, vals, errs, color=calib_color(cal), label=calib_label(cal))
+    measured = [_errorbar_bins(ax, edges, vals, errs, color=calib_color(cal),
+                               label=calib_label(cal)) for cal, (vals, errs) in sigma.items()]
+    _mark_unmeasured(ax, edges, measured)
     ax.set_xlabel(r"$|\eta|$")
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.35)
-    ax.legend(loc="upper right", fontsize="small")
+    _legend(ax)
     label(ax, simulation=simulation)
     return fig

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # batch jobs and CI have no display
-
+# No backend is forced here: Jupyter keeps its inline backend (plt.show() works); the
+# command line selects Agg itself (calocoffea.app.terminal.batch_backend).
 import matplotlib.pyplot as plt
 import mplhep as mh
 
@@ -43,12 +41,36 @@ def calib_color(calibration: str) -> str | None:
     return CALIBRATION_STYLE.get(calibration, {}).get("color")
 
 
+#: Text drawn where a quantity was not measured (no accepted fit constrains it).
+NOT_MEASURED = "not measured"
+
+
+def not_measured(ax, x: float | None = None, text: str = NOT_MEASURED, **kwargs) -> None:
+    """Write ``text`` on ``ax``: at data x-coordinate ``x`` near the bottom (one bin), or in
+    the middle of the axes when ``x`` is None (the whole panel)."""
+    style = {"color": "grey", "fontsize": "small", "ha": "center", "va": "bottom"} | kwargs
+    if x is None:
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, **{**style, "va": "center"})
+    else:
+        ax.text(x, 0.04, text, transform=ax.get_xaxis_transform(), rotation=90, **style)
+
+
 def save(fig, out_dir: str | Path, name: str) -> list[Path]:
-    """Write ``name``.png and ``name``.pdf into ``out_dir``; close the figure."""
+    """Write ``name``.png and ``name``.pdf into ``out_dir`` (atomically: a figure is either
+    complete or absent, and a symlink at its path is replaced, not followed); close the
+    figure."""
+    import io
+
+    from calocoffea.execution.outputs import atomic_write
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     for path in paths:
-        fig.savefig(path, dpi=150 if path.suffix == ".png" else None, bbox_inches="tight")
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:], dpi=150 if path.suffix == ".png" else None,
+                    bbox_inches="tight")
+        data = buf.getvalue()
+        atomic_write(path, lambda f, data=data: f.write(data))
     plt.close(fig)
     return paths

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import time
 from pathlib import Path
 
@@ -21,6 +22,19 @@ from calocoffea.sim.writer import DEFAULT_COMPRESSION, EventsWriter
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 5000
+
+
+def _exclusive_temp(out: Path) -> Path:
+    """A new empty file beside ``out`` with a random name, created with O_EXCL|O_NOFOLLOW."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = out.with_name(f".{out.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            os.close(os.open(tmp, flags, 0o644))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {out}")  # pragma: no cover
 
 
 def conditions_path(out: str | Path) -> Path:
@@ -41,13 +55,19 @@ def generate_file(
     chunk_size: int = DEFAULT_CHUNK,
     gun_options: dict | None = None,
     compression: str = DEFAULT_COMPRESSION,
+    progress=None,
 ) -> dict:
     """Simulate ``n_events`` of ``process`` into ``out`` (ROOT, TTree ``Events``).
 
     ``energy_fn`` None writes E_acc-based Electron/Photon pt (no standard calibration).
     The file is written under a temporary name and renamed when complete. ``compression``:
     ``"algorithm:level"`` (:func:`calocoffea.sim.writer.parse_compression`); the events do
-    not depend on it. Returns a summary (events, seconds, bytes, clusters).
+    not depend on it. ``progress(events_done, n_events)`` is called after every chunk when
+    given. Returns a summary (events, seconds, bytes, clusters).
+
+    The temporary file gets an unpredictable name and is created with ``O_EXCL |
+    O_NOFOLLOW`` (a symlink planted in the output directory is never followed); the rename
+    replaces a symlink at ``out`` instead of writing through it.
     """
     if process not in PROCESSES:
         raise ValueError(f"unknown process {process!r}; choose one of {PROCESSES}")
@@ -59,7 +79,7 @@ def generate_file(
     profile = mu_profile or kind
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp = _exclusive_temp(out)
     n_chunks = (n_events + chunk_size - 1) // chunk_size
     rngs = chunk_generators(seed, process, kind, n_chunks)
     t0 = time.perf_counter()
@@ -93,6 +113,10 @@ def generate_file(
                     inj_n += np.bincount(b[ok], minlength=len(inj_n))
                 writer.write(cols)
                 log.info("%s: chunk %d/%d written", out.name, i + 1, n_chunks)
+                if progress is not None:
+                    progress(min((i + 1) * chunk_size, n_events), n_events)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -135,5 +159,7 @@ def generate_file(
             "process": process,
             "seed": seed,
         }
-        conditions_path(out).write_text(json.dumps(cond, indent=2) + "\n")
+        from calocoffea.execution.outputs import atomic_write_text
+
+        atomic_write_text(conditions_path(out), json.dumps(cond, indent=2) + "\n")
     return summary

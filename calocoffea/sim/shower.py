@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import numba
 import numpy as np
 from scipy.special import gammainc
 
 from calocoffea import geometry as geo
+from calocoffea._numba import njit
 from calocoffea.kinematics import wrap_phi
 from calocoffea.sim.config import SimConfig
 
@@ -208,7 +208,7 @@ def _grid_tables():
     return edges, valid, nphi, edge_off
 
 
-@numba.njit(cache=True)
+@njit()
 def _build_windows(  # noqa: PLR0917
     keta, jphi, edges, valid, nphi, edge_off, deta2, dphi2, max_cells, half_eta, half_phi
 ):
@@ -289,7 +289,7 @@ def _build_windows(  # noqa: PLR0917
     )
 
 
-@numba.njit(cache=True)
+@njit()
 def _deposit(  # noqa: PLR0917
     s_event,
     s_cluster,

@@ -1,14 +1,16 @@
 """``calocoffea fit OUTPUT --out results.json``: mass fits, η-shift, per-|η| resolution, eIQR.
 
-OUTPUT is a processor output saved with ``coffea.util.save``:
+OUTPUT is a processor output written by ``calocoffea run`` (``.hist.zip`` or ``.hist.json``,
+:func:`calocoffea.execution.outputs.load_output`):
 ``{"response": Hist, "mass": Hist, "cutflow": dict, "meta": {"channel": ..., "kind": ...}}``.
-The JSON schema of the results is documented in docs/fit_results.md.
+A pickled ``.coffea`` file is read only with ``--trust-pickle`` (unpickling runs any code the
+file carries). The results JSON (schema in docs/fit_results.md) is written atomically and may
+not be the input file.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -17,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("output", type=Path, help="processor output (.coffea, coffea.util.save)")
+    parser.add_argument("output", type=Path,
+                        help="processor output (.hist.zip / .hist.json of calocoffea run)")
     parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
     parser.add_argument(
         "--no-eta-shift", action="store_true", help="Z->ee: skip the eta-shift correction and refit"
@@ -38,6 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept fits with Pearson chi2/ndf below this (default 3)",
     )
     parser.add_argument(
+        "--max-width-rel-error",
+        type=float,
+        default=0.5,
+        help="reject fits whose width error exceeds this fraction of the width (default 0.5)",
+    )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow a pickled .coffea input (loading a pickle can execute code in it)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
         "--subdivisions",
         type=int,
         default=4,
@@ -46,35 +61,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calocoffea.execution.outputs import (
+        OutputFormatError,
+        OutputPathError,
+        UntrustedPickleError,
+        check_output_paths,
+        load_output,
+        write_json,
+    )
+
     if not args.output.is_file():
         print(f"calocoffea fit: no such file: {args.output}", file=sys.stderr)
         return 1
-    # calocoffea.fitting first: it quiets TensorFlow before anything imports it
-    from calocoffea.fitting.pipeline import fit_output  # isort: skip
-    from coffea.util import load
-
-    from calocoffea.fitting.result import AcceptanceCriteria
-
     try:
-        output = load(args.output)
-    except Exception as err:
+        check_output_paths({"--out": args.out}, [args.output])
+    except OutputPathError as err:
+        print(f"calocoffea fit: {err}", file=sys.stderr)
+        return 2
+    try:
+        output = load_output(args.output, trust_pickle=args.trust_pickle)
+    except UntrustedPickleError as err:
+        print(f"calocoffea fit: {err}", file=sys.stderr)
+        return 2
+    except (OutputFormatError, OSError, ValueError) as err:
         print(f"calocoffea fit: cannot read {args.output}: {err}", file=sys.stderr)
         return 1
-    criteria = AcceptanceCriteria(min_entries=args.min_entries, max_chi2_ndf=args.max_chi2_ndf)
+    from calocoffea.app.terminal import progress_bar
+
+    # calocoffea.fitting first: it quiets TensorFlow before anything imports it
+    from calocoffea.fitting.pipeline import fit_output  # isort: skip
+    from calocoffea.fitting.result import AcceptanceCriteria
+
+    criteria = AcceptanceCriteria(min_entries=args.min_entries, max_chi2_ndf=args.max_chi2_ndf,
+                                  max_width_rel_error=args.max_width_rel_error)
     try:
-        results = fit_output(
-            output,
-            criteria=criteria,
-            subdivisions=args.subdivisions,
-            do_eta_shift=not args.no_eta_shift,
-            fit_mu=not args.no_mu_fits,
-        )
+        with progress_bar("fitting", enabled=not args.no_progress) as advance:
+            results = fit_output(
+                output,
+                criteria=criteria,
+                subdivisions=args.subdivisions,
+                do_eta_shift=not args.no_eta_shift,
+                fit_mu=not args.no_mu_fits,
+                progress=advance,
+            )
     except (TypeError, KeyError, ValueError) as err:
         print(f"calocoffea fit: {args.output}: {err}", file=sys.stderr)
         return 1
     results["input"] = str(args.output)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1, allow_nan=False))
+    write_json(results, args.out, indent=1, allow_nan=False)
     _print_summary(results)
     return 0
 

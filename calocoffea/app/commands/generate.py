@@ -107,6 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="zee: no final-state radiation (the truth mass is the Breit-Wigner alone)",
     )
     parser.add_argument("--chunk-size", type=int, default=5000, help="events per chunk")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--compression",
         default=None,
@@ -183,20 +184,25 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    from calocoffea.app.terminal import progress_bar
+
     try:
-        summary = generate_file(
-            args.out,
-            args.process,
-            kind=args.kind,
-            n_events=args.events,
-            seed=args.seed,
-            mu_profile=args.mu_profile,
-            config=cfg,
-            energy_fn=energy_fn,
-            chunk_size=args.chunk_size,
-            gun_options=gun or None,
-            compression=compression,
-        )
+        with progress_bar(f"generating {args.process}", enabled=not args.no_progress,
+                          unit="events") as advance:
+            summary = generate_file(
+                args.out,
+                args.process,
+                kind=args.kind,
+                n_events=args.events,
+                seed=args.seed,
+                mu_profile=args.mu_profile,
+                config=cfg,
+                energy_fn=energy_fn,
+                chunk_size=args.chunk_size,
+                gun_options=gun or None,
+                compression=compression,
+                progress=advance,
+            )
     except ValueError as err:
         print(f"calocoffea generate: {err}", file=sys.stderr)
         return 2
