@@ -10,12 +10,20 @@
         "mass_fit_eta_shifted": {...},                          # zee only
         "eta_shift": {cal: {"alpha", "alpha_err"}, "injected_alpha", "closure"},  # zee only
         "eta_resolution": {cal: {"sigma", "sigma_err"}}}}},     # per |eta| bin, GeV
+        # zee data only (demo with data_vs_mc):
+        "mc_data_auc", "mc_data_auc_err",                       # classifier MC vs data-like
+        "sigma_cb_gain": {"cnn_mc", "cnn_ensemble": {"value", "err"}},  # after the eta-shift
+        "ensemble": {"mass_fit_eta_shifted": {...}}}}},
      "timings": {"generate", "run", "fit", "plot"},             # seconds
      "versions": {package: version}, "models": {file: sha256}}
 
 ``mu_cb`` is the peak shift in GeV: the CB shift for the BW⊗CB models, μ − 125 GeV for the
 H→γγ double Gaussian (whose ``sigma_cb`` is the width of its floating Gaussian). The
 ``eta_resolution`` of Z→μμγ is the photon part of σ_CB per photon |η| bin (thesis eq. 6.4).
+``sigma_cb_gain`` is 1 − σ_CB(CNN)/σ_CB(bdt) of the η-shift-corrected inclusive fits of the
+data-like Z→ee sample, for the MC-trained CNN (``cnn_mc``) and the CNN trained on MC and data-like
+events (``cnn_ensemble``, thesis eq. 5.9); its error propagates the two fit errors as if
+independent (the two widths come from the same events, so this overestimates it).
 ``injected_alpha`` is the correction expected from the injected scale offsets δ_i alone,
 1/(1 + δ_i) − 1; ``closure`` compares it with the data-like α_i relative to the MC α_i.
 """
@@ -160,16 +168,45 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
     return entry
 
 
+def sigma_cb_gain(fits: Mapping[str, Mapping], cnn: Mapping[str, Any] | None = None
+                  ) -> dict[str, float | None]:
+    """1 − σ_CB(cnn)/σ_CB(bdt) with its error from ``mass_fit``-style entries; ``cnn``
+    replaces ``fits["cnn"]`` (another model on the same events); None unless both accepted."""
+    imp, err = _improvement({"bdt": fits.get("bdt", {}), "cnn": cnn or fits.get("cnn", {})})
+    return {"value": imp, "err": err}
+
+
+def data_like_extras(entry: dict[str, Any], ensemble_result: Mapping[str, Any] | None,
+                     data_mc: Mapping[str, Any] | None) -> None:
+    """Add the data-like Z→ee keys of the module docstring to ``entry`` (in place)."""
+    if data_mc is not None:
+        entry["mc_data_auc"] = data_mc["classifier"]["auc"]
+        entry["mc_data_auc_err"] = data_mc["classifier"]["auc_err"]
+    shifted = entry.get("mass_fit_eta_shifted", {})
+    gains = {"cnn_mc": sigma_cb_gain(shifted)}
+    if ensemble_result is not None:
+        ens = {cal: _mass_entry(fit, "zee") for cal, fit in
+               ensemble_result.get("mass", {}).get("inclusive_eta_shifted", {}).items()}
+        entry["ensemble"] = {"mass_fit_eta_shifted": ens}
+        gains["cnn_ensemble"] = sigma_cb_gain(shifted, ens.get("cnn"))
+    entry["sigma_cb_gain"] = gains
+
+
 def make_summary(samples, files: Mapping[str, Path], metrics: Mapping[str, Mapping],
-                 results: Mapping[str, Mapping], timings: Mapping[str, float]) -> dict[str, Any]:
+                 results: Mapping[str, Mapping], timings: Mapping[str, float], *,
+                 data_mc: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The summary dict of the module docstring."""
+    from calocoffea.app.demo import ENSEMBLE_RUN
+
     channels: dict[str, dict[str, Any]] = {}
     for s in samples:
         mc = results.get(f"{s.process}_mc") if s.kind == "data" else None
-        channels.setdefault(s.process, {})[s.kind] = sample_summary(
+        entry = channels.setdefault(s.process, {})[s.kind] = sample_summary(
             s.process, s.kind, metrics[s.name], results[s.name], Path(files[s.name]),
             mc_result=mc,
         )
+        if s.process == "zee" and s.kind == "data":
+            data_like_extras(entry, results.get(ENSEMBLE_RUN), data_mc)
     return {"channels": channels, "timings": dict(timings), "versions": versions(),
             "models": model_hashes()}
 
@@ -211,6 +248,13 @@ def write_summary_markdown(summary: Mapping[str, Any], path: Path) -> Path:
                 f" | {_fmt(imp, imp_err)}"
                 f" | {_fmt(fits.get('truth', {}).get('sigma_cb'), fits.get('truth', {}).get('sigma_cb_err'))} |"  # noqa: E501
             )
+    zee_data = summary["channels"].get("zee", {}).get("data", {})
+    if "sigma_cb_gain" in zee_data:
+        gains = zee_data["sigma_cb_gain"]
+        lines += ["", "Data-like Z→ee after the η-shift, 1 − σ_CB(CNN)/σ_CB(BDT): "
+                  + ", ".join(f"{name} {_fmt(g['value'], g['err'])}" for name, g in gains.items())
+                  + (f"; MC vs data-like classifier AUC {_fmt(zee_data['mc_data_auc'], zee_data['mc_data_auc_err'])}"  # noqa: E501
+                     if "mc_data_auc" in zee_data else "")]
     lines += ["", "σ_CB: Crystal Ball width of the BW⊗CB fit (H→γγ: width of the floating "
               "Gaussian of the double-Gaussian fit); fits that were not accepted show —.",
               "", "Timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in
