@@ -277,6 +277,13 @@ class CaloProcessor(processor.ProcessorABC):
 
         energies: dict[str, np.ndarray] = {}
         energies["bdt"] = calib.standard_energy(objects)
+        if has_cells:
+            # calocoffea files: the shipped BDT on the cluster columns, never a stored pt that
+            # may be E_acc-based (files written with --no-standard-calibration)
+            energies["bdt"], bdt_fallback = calib.bdt_model_energy(
+                objects, self.particle, energies["bdt"], "bdt", models_dir=self.bdt_models
+            )
+            cutflow["fallback bdt (stored pt)"] = int(bdt_fallback.sum())
         fallback = np.zeros(n_sel * k, dtype=bool)
         reasons = np.zeros(n_sel * k, dtype=np.uint8)
         if "bdt_shapes" in calibs:
