@@ -52,10 +52,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="compare without reweighting the MC to the data <mu> distribution")
     dm.add_argument("--seed", type=int, default=1)
     dm.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    ws = sub.add_parser("window-sums", help="electron BDT with and without the four per-layer "
+                                            "window energy sums (issue 17's review check)")
+    ws.add_argument("--train", nargs="+", required=True, metavar="FILE")
+    ws.add_argument("--test", required=True, metavar="FILE")
+    ws.add_argument("--max-train", type=int, default=150_000)
+    ws.add_argument("--seed", type=int, default=1)
+    ws.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     rt = sub.add_parser("response-tables", help="markdown tables of eIQR75 per |eta|, E_T and "
                                                 "<mu> bin from `calocoffea fit` results")
     rt.add_argument("results", nargs="+", type=Path, metavar="RESULT.json")
     rt.add_argument("--out", type=Path, default=None, help="write the markdown here")
+
+
+def _window_sums(args: argparse.Namespace) -> int:
+    from calocoffea.app.sim_realism import window_sum_check
+
+    res = window_sum_check(args.train, args.test, max_train=args.max_train, seed=args.seed)
+    text = json.dumps(res, indent=1) + "\n"
+    print(text, end="")
+    if args.out:
+        args.out.write_text(text)
+    return 0
 
 
 def _response_tables(args: argparse.Namespace) -> int:
@@ -177,4 +195,5 @@ def _tracking(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     return {"bdt": _bdt, "sim": _sim, "tracking": _tracking,
-            "data-mc": _data_mc, "response-tables": _response_tables}[args.check](args)
+            "data-mc": _data_mc, "response-tables": _response_tables,
+            "window-sums": _window_sums}[args.check](args)
