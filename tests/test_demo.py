@@ -26,7 +26,17 @@ def test_demo_writes_summary_plots_and_reuses_cache(tmp_path):
             assert ("reiqr75" in entry) == (kind == "mc")
     zee_data = summary["channels"]["zee"]["data"]["eta_shift"]
     assert len(zee_data["injected_alpha"]) == 5 and len(zee_data["bdt"]["alpha"]) == 5
-    assert set(summary["timings"]) >= {"generate", "run", "fit", "plot"}
+    # the data-like Z->ee sample with the MC-trained and the ensemble CNN, and the classifier
+    data = summary["channels"]["zee"]["data"]
+    assert set(data["sigma_cb_gain"]) == {"cnn_mc", "cnn_ensemble"}
+    assert 0.0 < data["mc_data_auc"] < 1.0 and data["mc_data_auc_err"] > 0
+    ens = json.loads((out / "outputs" / "zee_data_cnn_ensemble.metrics.json").read_text())
+    mc_trained = json.loads((out / "outputs" / "zee_data.metrics.json").read_text())
+    assert ens["model"].endswith("deepcalo_electron_ensemble.onnx")
+    assert ens["model_sha256"] != mc_trained["model_sha256"]
+    assert ens["events"] == mc_trained["events"]
+    assert (out / "data_mc.json").exists()
+    assert set(summary["timings"]) >= {"generate", "run", "fit", "plot", "data_mc"}
     assert "| Z→ee | MC |" in (out / "summary.md").read_text()
     pngs = {p.stem for p in (out / "plots").glob("*.png")}
     assert {"mass_zee_mc", "mass_zee_data", "mass_zmumugamma_mc", "mass_hgamgam_mc",

@@ -7,7 +7,7 @@ Layout of the output directory ``DIR``::
     DIR/outputs/<channel>_<kind>.metrics.json
     DIR/results/<channel>_<kind>.json       `calocoffea fit` results (docs/fit_results.md)
     DIR/outputs/zee_data_cnn_ensemble.*     the data-like Z→ee sample with the ensemble CNN
-    DIR/results/data_mc.json                MC vs data-like classifier (`validate data-mc`)
+    DIR/data_mc.json                        MC vs data-like classifier (`validate data-mc`)
     DIR/plots/*.png, *.pdf                  figures (redrawn by `calocoffea plot DIR`)
     DIR/summary.json, DIR/summary.md
 
@@ -219,7 +219,7 @@ def classify_data_vs_mc(samples: Sequence[DemoSample], files: dict[str, Path], o
     result = compare(DataMCConfig(mc=(str(files[names["zee", "mc"]]),),
                                   data=(str(files[names["zee", "data"]]),),
                                   out_dir=out / "plots" / "data_mc"))
-    write_json(result, out / "results" / "data_mc.json", indent=1)
+    write_json(result, out / "data_mc.json", indent=1)
     return result
 
 
