@@ -1,0 +1,180 @@
+"""int8 quantisation of the CNN: the resolution guard, the int8 model and its card, and the
+choice of precision by the processors (issue #23)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calocoffea.binning import ABS_ETA_EDGES
+from calocoffea.cnn import quantize as q
+from calocoffea.cnn.inference import ModelError, load_model
+from calocoffea.resources import models_dir
+
+pytest.importorskip("onnxruntime.quantization")
+
+
+def _objects(n: int = 20_000, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    eta = rng.uniform(-2.4, 2.4, n)
+    e_true = rng.uniform(20, 100, n)
+    e_float = e_true * (1 + 0.02 * rng.standard_normal(n))
+    return e_float, e_true, eta
+
+
+def test_guard_passes_for_identical_energies_and_lists_every_bin():
+    e_float, e_true, eta = _objects()
+    g = q.guard(e_float, e_float.copy(), e_true, eta)
+    assert g["passed"]
+    assert len(g["bins"]) == len(ABS_ETA_EDGES) - 1
+    assert all(b["relative"] == 0.0 for b in g["bins"])
+
+
+def test_guard_fails_when_one_bin_loses_resolution():
+    e_float, e_true, eta = _objects()
+    rng = np.random.default_rng(4)
+    e_int8 = e_float.copy()
+    barrel = np.abs(eta) < ABS_ETA_EDGES[1]
+    # 1 % extra noise on top of 2 %: eIQR grows by ~12 % in that bin only
+    e_int8[barrel] *= 1 + 0.01 * rng.standard_normal(barrel.sum())
+    g = q.guard(e_float, e_int8, e_true, eta)
+    assert not g["passed"]
+    assert g["bins"][0]["relative"] > q.GUARD_RELATIVE
+    assert all(abs(b["relative"]) <= q.GUARD_RELATIVE for b in g["bins"][1:])
+    # a change just inside the limit passes
+    small = e_float.copy()
+    small[barrel] = e_true[barrel] + (e_float[barrel] - e_true[barrel]) * 1.003
+    assert q.guard(e_float, small, e_true, eta)["passed"]
+
+
+def test_guard_fails_without_enough_objects():
+    e_float, e_true, eta = _objects(n=30)
+    g = q.guard(e_float, e_float, e_true, eta)
+    assert not g["passed"] and all(b["relative"] is None for b in g["bins"])
+    with pytest.raises(ValueError, match="different lengths"):
+        q.guard(e_float, e_float[:-1], e_true, eta)
+
+
+def test_select_nodes_skips_the_input_conv_and_the_track_conv():
+    path = models_dir() / "deepcalo_electron.onnx"
+    if not path.is_file():
+        pytest.skip(f"no {path}")
+    nodes = q.select_nodes(path, q.QuantisationConfig())
+    assert nodes and all("Conv" in n and "track" not in n for n in nodes)
+    everything = q.select_nodes(path, q.QuantisationConfig(skip_input_conv=False))
+    assert len(everything) == len(nodes) + 1
+
+
+@pytest.fixture(scope="module")
+def int8_models(tmp_path_factory) -> Path:
+    """A models directory with the float electron CNN and its int8 model (calibrated and
+    guarded on small synthetic samples)."""
+    src = models_dir() / "deepcalo_electron.onnx"
+    if not src.is_file():
+        pytest.skip(f"no {src}")
+    from calocoffea.cnn.training.dataset import synthetic_sample
+
+    d = tmp_path_factory.mktemp("int8_models")
+    for f in models_dir().iterdir():
+        shutil.copy(f, d / f.name)
+    train = synthetic_sample(q.CALIBRATION_BATCH * 2, seed=11)
+    test = synthetic_sample(3000, seed=12)
+    path, _card = q.build_int8(d / "deepcalo_electron.onnx", train, test, d)
+    assert path == d / "deepcalo_electron.int8.onnx"
+    return d
+
+
+def test_build_int8_writes_a_loadable_model_and_a_card_with_the_guard(int8_models):
+    path = int8_models / "deepcalo_electron.int8.onnx"
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["precision"] == "int8"
+    assert card["quantisation"]["quantised_nodes"]
+    assert card["guard"]["n_test"] == 3000 and len(card["guard"]["bins"]) == 5
+    assert card["quantisation"]["float_sha256"] != card["sha256"]
+    model = load_model(path)  # sha256, graph and probe checks of the float models
+    assert model.card["precision"] == "int8"
+    ops = {n.op_type for n in __import__("onnx").load(str(path)).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+
+
+def _set_guard(models: Path, passed: bool) -> None:
+    card_file = models / "deepcalo_electron.int8.json"
+    card = json.loads(card_file.read_text())
+    card["guard"]["passed"] = passed
+    card["guard"]["max_abs_relative"] = 0.001 if passed else 0.02
+    card_file.write_text(json.dumps(card))
+
+
+def test_resolve_precision(int8_models, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(int8_models, d)
+    fp = d / "deepcalo_electron.onnx"
+    _set_guard(d, True)
+    assert q.resolve_precision(fp) == (d / "deepcalo_electron.int8.onnx", "int8")
+    assert q.resolve_precision(fp, "fp32") == (fp, "fp32")
+    assert q.resolve_precision(fp, "int8")[1] == "int8"
+    # failed guard: default falls back to fp32 (logged), explicit int8 is an error
+    _set_guard(d, False)
+    assert q.resolve_precision(fp) == (fp, "fp32")
+    with pytest.raises(q.PrecisionError, match="failed its resolution guard"):
+        q.resolve_precision(fp, "int8")
+    # int8 model made from another float model
+    _set_guard(d, True)
+    fp.write_bytes(fp.read_bytes() + b"\0")
+    with pytest.raises(q.PrecisionError, match="another float model"):
+        q.resolve_precision(fp, "int8")
+    assert q.resolve_precision(fp)[1] == "fp32"
+    # missing int8 model
+    (d / "deepcalo_electron.int8.onnx").unlink()
+    with pytest.raises(q.PrecisionError, match="no int8 model"):
+        q.resolve_precision(fp, "int8")
+    assert q.resolve_precision(fp) == (fp, "fp32")
+    with pytest.raises(q.PrecisionError, match="unknown precision"):
+        q.resolve_precision(fp, "fp16")
+    assert issubclass(q.PrecisionError, ModelError)
+
+
+def test_processor_precision(int8_models, tmp_path, monkeypatch, deepcalo_sim_files):
+    from calocoffea.execution import runner
+    from processors import make_processor
+
+    d = tmp_path / "m"
+    shutil.copytree(int8_models, d)
+    _set_guard(d, True)
+    monkeypatch.setenv("CALOCOFFEA_MODELS", str(d))
+    proc = make_processor("zee")
+    assert proc.precision == "int8"
+    assert Path(proc.model_path).name == "deepcalo_electron.int8.onnx"
+    assert make_processor("zee", precision="fp32").precision == "fp32"
+    out, _ = runner.run(proc, {"s": {"files": {str(deepcalo_sim_files["zee"]): "Events"}}},
+                        runner.RunOptions(executor="iterative", progress=False))
+    assert out["meta"]["precision"] == "int8"
+    _set_guard(d, False)
+    assert make_processor("zee").precision == "fp32"
+    with pytest.raises(q.PrecisionError, match="--precision int8 requested"):
+        make_processor("zee", precision="int8")
+    assert make_processor("zee", calibrations=("bdt", "truth"), precision="int8").precision \
+        is None
+
+
+def test_run_command_refuses_a_missing_int8_model(tmp_path, monkeypatch, deepcalo_sim_files,
+                                                  capsys):
+    from calocoffea.app import cli
+    from calocoffea.fileset import write_fileset
+
+    d = tmp_path / "m"
+    d.mkdir()
+    for f in models_dir().iterdir():
+        if ".int8." not in f.name:
+            shutil.copy(f, d / f.name)
+    monkeypatch.setenv("CALOCOFFEA_MODELS", str(d))
+    fs = tmp_path / "fs.json"
+    write_fileset(fs, {"s": [str(deepcalo_sim_files["zee"])]})
+    rc = cli.main(["run", "--processor", "zee", str(fs), "--executor", "iterative",
+                   "--precision", "int8", "--out", str(tmp_path / "o.hist.zip")])
+    assert rc == 2
+    assert "no int8 model" in capsys.readouterr().err
