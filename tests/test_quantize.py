@@ -178,3 +178,72 @@ def test_run_command_refuses_a_missing_int8_model(tmp_path, monkeypatch, deepcal
                    "--precision", "int8", "--out", str(tmp_path / "o.hist.zip")])
     assert rc == 2
     assert "no int8 model" in capsys.readouterr().err
+
+
+def _bench_module(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"bench_{name}.py"
+    spec = importlib.util.spec_from_file_location(f"test_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_inference_reports_precision_and_the_paired_int8_ratio(int8_models):
+    res = _bench_module("inference").run(models_dir=int8_models, n=256, seconds=0.3,
+                                         paired_objects=256, paired_rounds=2)
+    by_name = {m["model"]: m for m in res["models"]}
+    assert by_name["deepcalo_electron.onnx"]["precision"] == "fp32"
+    q8 = by_name["deepcalo_electron.int8.onnx"]
+    assert q8["precision"] == "int8"
+    pair = q8["int8_vs_fp32"]
+    assert pair["float_model"] == "deepcalo_electron.onnx"
+    assert set(pair["by_batch"]) == {str(b) for b in (64, 256, 1024)}
+    assert pair["ratio"] > 0 and pair["target"] == 2.0
+
+
+def test_bench_processor_floor_and_stage_breakdown(deepcalo_sim_files):
+    from calocoffea.execution import runner
+    from processors import make_processor
+
+    bench = _bench_module("processor")
+    fileset = {"s": {"files": {str(deepcalo_sim_files["zee"]): "Events"}}}
+    opts = runner.RunOptions(executor="iterative", progress=False)
+    proc = make_processor("zee", precision="fp32")
+    ref, _ = runner.run(proc, fileset, opts)
+    floor = bench.FloorProcessor(bench.read_branches(proc))
+    out, metrics = runner.run(floor, fileset, opts)
+    assert metrics["events"] == 150
+    assert out["cutflow"]["values_read"] > 150
+    # the same mass histogram binning, one entry per selected pair
+    assert out["mass"].axes["mass"].edges.tolist() == ref["mass"].axes["mass"].edges.tolist()
+    assert out["mass"].sum(flow=True).value == out["cutflow"]["selected"]
+    assert 0 < out["cutflow"]["selected"] <= ref["cutflow"]["selected"] + 5
+    model = Path(proc.model_path) if proc.model_path else models_dir() / "deepcalo_electron.onnx"
+    b = bench._breakdown(proc, fileset, 1000, model)
+    assert set(bench.STAGES) <= set(b)
+    assert all(b[k] >= 0 for k in bench.STAGES[:-1])
+    assert b["onnxruntime"] > 0 and b["images"] > 0 and b["reading"] > 0
+    assert sum(b[k] for k in bench.STAGES) == pytest.approx(b["end_to_end"])
+    # the processor's methods are restored after the timed run
+    assert type(proc).process is not None
+    again, _ = runner.run(proc, fileset, opts)
+    assert again["cutflow"] == ref["cutflow"]
+
+
+def test_bench_command_lists_the_floor_ratio(tmp_path):
+    from calocoffea.app import cli
+
+    bench_dir = tmp_path / "benchmarks"
+    bench_dir.mkdir()
+    (bench_dir / "bench_processor.py").write_text(
+        "def run():\n    return {'ratio_to_ort': 0.9, 'ratio_to_floor': 0.5}\n")
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--only", "processor", "--out", str(out),
+                     "--benchmarks-dir", str(bench_dir)]) == 0
+    report = json.loads(out.read_text())
+    assert report["results"]["processor"]["ratio_to_floor"] == 0.5
+    figures = {t["figure"]: t for t in report["targets"]}
+    assert figures["processor / raw onnxruntime"]["target"] == 0.85
+    assert figures["processor / raw onnxruntime"]["met"]
