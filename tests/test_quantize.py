@@ -247,3 +247,23 @@ def test_bench_command_lists_the_floor_ratio(tmp_path):
     figures = {t["figure"]: t for t in report["targets"]}
     assert figures["processor / raw onnxruntime"]["target"] == 0.85
     assert figures["processor / raw onnxruntime"]["met"]
+
+
+def test_scaling_plot_from_a_bench_report(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "plot_scaling.py"
+    spec = importlib.util.spec_from_file_location("test_plot_scaling", path)
+    plot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plot)
+    summary = {"workers": {"1": 5000.0, "2": 9000.0}, "workers_events": 100_000,
+               "chunksize_events_per_cpu_s": {"10000": 13000.0, "100000": 15000.0},
+               "peak_rss_gb_per_worker": 2.4, "precision": "int8"}
+    report = tmp_path / "bench.json"
+    report.write_text(json.dumps({"results": {"processor": {"scaling_summary": summary}}}))
+    assert plot.load_summary(report) == summary
+    out = plot.draw(summary, tmp_path / "scaling.png")
+    assert out.stat().st_size > 1000
+    (tmp_path / "p.json").write_text(json.dumps({"ratio_to_ort": 0.7}))
+    with pytest.raises(KeyError, match="no scaling_summary"):
+        plot.load_summary(tmp_path / "p.json")
