@@ -267,3 +267,27 @@ def test_scaling_plot_from_a_bench_report(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps({"ratio_to_ort": 0.7}))
     with pytest.raises(KeyError, match="no scaling_summary"):
         plot.load_summary(tmp_path / "p.json")
+
+
+def test_quantize_command_input_errors(tmp_path, capsys):
+    from calocoffea.app import cli
+    from calocoffea.resources import shipped_models_dir
+
+    missing = tmp_path / "missing.root"
+    base = ["quantize", "--particle", "electron", "--train", str(missing), "--test",
+            str(missing)]
+    assert cli.main([*base, "--out", str(tmp_path / "o")]) == 2
+    assert "missing.root not found" in capsys.readouterr().err
+    assert cli.main([*base, "--model", str(tmp_path / "none.onnx"),
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "none.onnx not found" in capsys.readouterr().err
+    photon = models_dir() / "deepcalo_photon.onnx"
+    if photon.is_file():
+        assert cli.main([*base, "--model", str(photon), "--out", str(tmp_path / "o")]) == 2
+        assert "is a photon model" in capsys.readouterr().err
+    f = tmp_path / "f.root"
+    f.write_bytes(b"")
+    ok_files = ["--train", str(f), "--test", str(f)]
+    assert cli.main(["quantize", "--particle", "electron", *ok_files,
+                     "--out", str(shipped_models_dir())]) == 2
+    assert "shipped models folder" in capsys.readouterr().err

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from calocoffea.cnn.inference import ModelError, load_card
     from calocoffea.cnn.quantize import QuantisationConfig, build_int8
     from calocoffea.cnn.training.dataset import build_sample
-    from calocoffea.resources import cnn_model_path
+    from calocoffea.resources import cnn_model_path, shipped_models_dir
 
     model = args.model if args.model is not None else cnn_model_path(args.particle)
     try:
@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         for f in [*args.train, *args.test]:
             if not Path(f).is_file():
                 raise FileNotFoundError(f"input file {f} not found")
+        if Path(args.out).resolve() == shipped_models_dir().resolve():
+            raise ModelError(f"--out {args.out} is the package's shipped models folder: write "
+                             "elsewhere and ship the int8 model and its card by copying them")
         if Path(args.out).resolve() == Path(model).resolve().parent:
             log.warning("writing the int8 model beside the float model in %s", args.out)
     except (ModelError, FileNotFoundError) as err:
