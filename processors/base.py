@@ -103,6 +103,11 @@ class CaloProcessor(processor.ProcessorABC):
     weights
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
+    precision
+        CNN precision, "int8" or "fp32" (:func:`calocoffea.cnn.quantize.resolve_precision`):
+        default int8 where an int8 model beside the float one passed its resolution guard,
+        else fp32; "int8" with no usable int8 model is an error
+        (:class:`calocoffea.cnn.quantize.PrecisionError`). Recorded in ``meta["precision"]``.
 
     A subclass names its ``channel`` (a key of :data:`calocoffea.channels.CHANNELS`, which
     gives ``collection``, ``particle`` and ``n_calo``), its ``selection_class`` and the
@@ -136,6 +141,8 @@ class CaloProcessor(processor.ProcessorABC):
         model_path: str | Path | None = None,
         weights: str = "sign",
         bdt_models: str | Path | None = None,
+        *,
+        precision: str | None = None,
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -179,6 +186,15 @@ class CaloProcessor(processor.ProcessorABC):
                 if reason is not None:
                     raise FileNotFoundError(f"calibration {c!r} requested but {reason}")
         self.calibrations = tuple(c for c in known if c in wanted)
+        #: CNN precision in use ("int8"/"fp32"; None without the CNN)
+        self.precision: str | None = None
+        if "cnn" in self.calibrations:
+            from calocoffea.cnn.quantize import resolve_precision
+
+            path, self.precision = resolve_precision(
+                calib.cnn_model_path(self.particle, self.model_path), precision)
+            if self.precision == "int8":
+                self.model_path = str(path.resolve())
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
 
     # ------------------------------------------------------------------ channel hooks
@@ -448,6 +464,7 @@ class CaloProcessor(processor.ProcessorABC):
             return {}
         meta = {key: {value} for key, value in self.model_info.items()}
         meta["provider"] = {calib.cnn_provider(self.particle, self.model_path)}
+        meta["precision"] = {self.precision}
         return meta
 
 
