@@ -65,6 +65,7 @@ import numpy as np
 
 from calocoffea.energies import cnn_model_path, cnn_unavailable_reason
 from calocoffea.execution import runner
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.resources import data_dir
 from processors import make_processor
 
@@ -233,7 +234,8 @@ def _processor(calibs, model=None):
 def _run(proc, fileset, **opts):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        out, metrics = runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        return single_dataset(out), metrics
 
 
 #: Batch sizes of the raw onnxruntime scan; the fastest one is the ratio's baseline.

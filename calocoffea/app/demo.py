@@ -3,9 +3,11 @@ the shipped models, fit, and write ``summary.json``, ``summary.md`` and the plot
 
 Layout of the output directory ``DIR``::
 
-    DIR/outputs/<channel>_<kind>.hist.zip   processor outputs (calocoffea.execution.outputs)
-    DIR/outputs/<channel>_<kind>.metrics.json
-    DIR/results/<channel>_<kind>.json       `calocoffea fit` results (docs/fit_results.md)
+    DIR/outputs/<channel>.hist.zip          processor outputs (calocoffea.execution.outputs),
+                                            one per channel, keyed by dataset <channel>_<kind>
+    DIR/outputs/<channel>.metrics.json      (per dataset under "datasets")
+    DIR/results/<channel>_<kind>.json       `calocoffea fit` results per dataset
+                                            (docs/fit_results.md)
     DIR/plots/*.png, *.pdf                  figures (redrawn by `calocoffea plot DIR`)
     DIR/summary.json, DIR/summary.md
 
@@ -129,11 +131,21 @@ def generate_samples(samples: Sequence[DemoSample], cache: Path, workers: int) -
     return paths
 
 
+def _by_channel(samples: Sequence[DemoSample]) -> dict[str, list[DemoSample]]:
+    groups: dict[str, list[DemoSample]] = {}
+    for sample in samples:
+        groups.setdefault(sample.process, []).append(sample)
+    return groups
+
+
 def run_processors(
     samples: Sequence[DemoSample], files: dict[str, Path], out_dir: Path, workers: int,
     chunksize: int,
 ) -> dict[str, dict[str, Any]]:
-    """Run each sample's processor on ONE local dask cluster; save outputs and metrics."""
+    """Run each channel's processor once over a fileset with one dataset per sample
+    (``zee_mc``, ``zee_data``, with their kind in the metadata) on ONE local dask cluster;
+    save the per-dataset outputs and metrics. Returns the metrics per sample (the channel's
+    run metrics with that dataset's counts)."""
     from distributed import Client, LocalCluster
 
     from calocoffea.execution import runner
@@ -145,35 +157,40 @@ def run_processors(
                      dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        for sample in samples:
-            fileset = {sample.name: {"files": {str(files[sample.name]): "Events"}}}
+        for channel, group in _by_channel(samples).items():
+            fileset = {s.name: {"files": {str(files[s.name]): "Events"},
+                                "metadata": {"kind": s.kind}} for s in group}
             options = runner.RunOptions(
                 executor="dask", workers=workers, chunksize=chunksize,
                 scheduler=client.scheduler.address, progress=False,
             )
-            proc = make_processor(sample.process)
+            proc = make_processor(channel)
             _, met = runner.run_to_files(
-                proc, fileset, options, out_dir / f"{sample.name}{OUTPUT_SUFFIX}",
-                out_dir / f"{sample.name}.metrics.json",
+                proc, fileset, options, out_dir / f"{channel}{OUTPUT_SUFFIX}",
+                out_dir / f"{channel}.metrics.json",
             )
-            metrics[sample.name] = met
-            log.info("%s: %d events in %.1f s", sample.name, met["events"], met["wall_time_s"])
+            for s in group:
+                metrics[s.name] = {**met, **met["datasets"][s.name]}
+                log.info("%s: %d events", s.name, metrics[s.name]["events"])
+            log.info("%s: %d events in %.1f s", channel, met["events"], met["wall_time_s"])
     return metrics
 
 
 def fit_outputs(samples: Sequence[DemoSample], out_dir: Path, results_dir: Path) -> dict[str, dict]:
-    """`calocoffea fit` on every output; results JSON per sample."""
+    """`calocoffea fit` on every dataset of every channel's output; results JSON per
+    sample (dataset)."""
     from calocoffea.execution.outputs import load_output, write_json
-    from calocoffea.fitting.pipeline import fit_output
+    from calocoffea.fitting.pipeline import fit_datasets
 
     results_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
-    for sample in samples:
-        path = out_dir / f"{sample.name}{OUTPUT_SUFFIX}"
-        res = fit_output(load_output(path))
-        res["input"] = str(path)
-        write_json(res, results_dir / f"{sample.name}.json", indent=1)
-        results[sample.name] = res
+    for channel, group in _by_channel(samples).items():
+        path = out_dir / f"{channel}{OUTPUT_SUFFIX}"
+        fitted = fit_datasets(load_output(path), [s.name for s in group])
+        for name, res in fitted.items():
+            res["input"] = str(path)
+            write_json(res, results_dir / f"{name}.json", indent=1)
+            results[name] = res
     return results
 
 

@@ -5,8 +5,9 @@ Example::
     calocoffea run --processor zee fileset.json --executor dask --workers 2 \\
         --chunksize 50000 --out out.hist.zip --metrics metrics.json
 
-The output ``{"response", "mass", "cutflow", "meta"}`` is written atomically in the format its
-name asks for (:mod:`calocoffea.execution.outputs`): ``.hist.zip`` (default; uhi
+The output, keyed by dataset (``{dataset: {"response", "mass", "cutflow", "meta"}}``, each
+``meta`` with the dataset's ``kind`` and fileset ``metadata``), is written atomically in the
+format its name asks for (:mod:`calocoffea.execution.outputs`): ``.hist.zip`` (default; uhi
 serialisation, no code inside), ``.hist.json``, or ``.coffea`` (pickle: reading it back needs
 ``--trust-pickle``). Read it with ``calocoffea.execution.outputs.load_output``. The metrics
 JSON holds the status (running / complete / failed), events, objects, fallbacks, wall time,
@@ -193,4 +194,9 @@ def summary_line(metrics: dict, out: Path) -> str:
     if rejected:
         parts.append(f"{rejected} objects rejected (non-finite kinematics),")
     parts.append(f"{metrics['wall_time_s']:.1f} s ({eps:.0f} events/s) -> {out}")
+    datasets = metrics.get("datasets") or {}
+    if len(datasets) > 1:
+        parts.append("; datasets " + ", ".join(
+            f"{name} ({d.get('kind')}, {d['events']} events, {d['selected_events']} selected)"
+            for name, d in datasets.items()))
     return " ".join(parts)

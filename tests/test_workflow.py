@@ -1,0 +1,121 @@
+"""The analysis workflow of issue 21 (part 1): outputs keyed by dataset, per-dataset fits that
+refuse MC and data mixed, a TOML run configuration, coffea fileset dialects, and
+``calocoffea plot`` on any saved output or results JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_processors import write_channel_sample
+
+from calocoffea.app.cli import main
+from calocoffea.execution.outputs import dataset_outputs, load_output
+
+pytestmark = pytest.mark.filterwarnings("ignore::processors.base.StandardOnlyWarning")
+
+
+@pytest.fixture(scope="module")
+def mc_file(tmp_path_factory) -> Path:
+    return write_channel_sample(tmp_path_factory.mktemp("wf") / "zee_mc.root", 1200, 71)
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> Path:
+    return write_channel_sample(tmp_path_factory.mktemp("wf") / "zee_data.root", 1000, 72,
+                                mc=False)
+
+
+def write_json(path: Path, content: dict) -> Path:
+    path.write_text(json.dumps(content))
+    return path
+
+
+def run_cli(fileset: Path, out: Path, *extra: str) -> int:
+    return main(["run", "--processor", "zee", str(fileset), "--out", str(out),
+                 "--executor", "iterative", "--chunksize", "500", "--calibrations", "bdt,truth",
+                 "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def two_datasets(tmp_path_factory, mc_file, data_file) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("two")
+    fs = write_json(d / "fs.json", {
+        "zee_mc": {"files": [str(mc_file)], "metadata": {"kind": "mc", "xsec_pb": 1950.0}},
+        "zee_data": {"files": [str(data_file)], "metadata": {"kind": "data"}},
+    })
+    out = d / "out.hist.zip"
+    assert run_cli(fs, out, "--metrics", str(d / "m.json")) == 0
+    return out, d / "m.json"
+
+
+def test_outputs_are_keyed_by_dataset_with_kind_and_metadata(two_datasets):
+    out_path, metrics_path = two_datasets
+    out = load_output(out_path)
+    assert set(out) == {"zee_mc", "zee_data"}
+    mc, data = out["zee_mc"], out["zee_data"]
+    assert mc["meta"]["kind"] == "mc" and data["meta"]["kind"] == "data"
+    assert mc["meta"]["dataset"] == "zee_mc"
+    assert mc["meta"]["metadata"] == {"kind": "mc", "xsec_pb": 1950.0}
+    assert mc["cutflow"]["events"] == 1200 and data["cutflow"]["events"] == 1000
+    # nothing merged: the data histogram has no truth entries, the MC one has
+    assert "truth" in mc["mass"].axes["calibration"]
+    assert data["response"].sum(flow=True).value == 0
+    m = json.loads(metrics_path.read_text())
+    assert m["events"] == 2200 and m["kind"] == ["data", "mc"]
+    assert {k: v["events"] for k, v in m["datasets"].items()} == {"zee_mc": 1200,
+                                                                   "zee_data": 1000}
+    assert m["datasets"]["zee_data"]["kind"] == "data"
+
+
+@pytest.mark.slow
+def test_fit_fits_each_dataset_and_refuses_a_mixture(two_datasets, mc_file, data_file,
+                                                     tmp_path, capsys):
+    out_path, _ = two_datasets
+    fit_args = ["--min-entries", "600", "--no-mu-fits", "--no-eta-shift", "--no-progress"]
+    # two datasets into one JSON file: refused, naming them
+    assert main(["fit", str(out_path), "--out", str(tmp_path / "r.json"), *fit_args]) == 2
+    err = capsys.readouterr().err
+    assert "zee_data" in err and "zee_mc" in err and "--dataset" in err
+    res_dir = tmp_path / "results"
+    assert main(["fit", str(out_path), "--out", str(res_dir), *fit_args]) == 0
+    mc = json.loads((res_dir / "zee_mc.json").read_text())
+    data = json.loads((res_dir / "zee_data.json").read_text())
+    assert (mc["dataset"], mc["kind"]) == ("zee_mc", "mc")
+    assert (data["dataset"], data["kind"]) == ("zee_data", "data")
+    assert mc["cutflow"]["events"] == 1200 and data["cutflow"]["events"] == 1000
+    assert mc["mass"]["inclusive"]["bdt"]["accepted"]
+    assert "truth" not in data["mass"]["inclusive"]
+    # one dataset picked: a single JSON file
+    assert main(["fit", str(out_path), "--dataset", "zee_data", "--out",
+                 str(tmp_path / "d.json"), *fit_args]) == 0
+    assert json.loads((tmp_path / "d.json").read_text())["dataset"] == "zee_data"
+    # MC and data files in one dataset: the run keeps them together (its kind says so), the
+    # fit refuses them with exit status 2
+    fs = write_json(tmp_path / "mixed.json", {"zee": [str(mc_file), str(data_file)]})
+    mixed = tmp_path / "mixed.hist.zip"
+    assert run_cli(fs, mixed) == 0
+    capsys.readouterr()
+    assert load_output(mixed)["zee"]["meta"]["kind"] == ["data", "mc"]
+    assert main(["fit", str(mixed), "--out", str(tmp_path / "x.json"), *fit_args]) == 2
+    err = capsys.readouterr().err
+    assert "'zee'" in err and "MC and data" in err and "separate datasets" in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_declared_kind_must_match_the_files(tmp_path, data_file, capsys):
+    fs = write_json(tmp_path / "fs.json",
+                    {"zee_mc": {"files": [str(data_file)], "metadata": {"kind": "mc"}}})
+    assert run_cli(fs, tmp_path / "o.hist.zip") == 2
+    err = capsys.readouterr().err
+    assert "'zee_mc'" in err and "kind 'mc'" in err and "'data'" in err
+
+
+def test_single_dataset_outputs_of_older_files_still_read(tmp_path):
+    """An output saved before outputs were keyed by dataset is one dataset."""
+    flat = {"mass": np.zeros(1), "cutflow": {}, "meta": {"channel": "zee", "datasets": ["a"]}}
+    assert list(dataset_outputs(flat)) == ["a"]
+    with pytest.raises(ValueError, match="entry 'x' is not a dataset's output"):
+        dataset_outputs({"x": {"y": 1}})
