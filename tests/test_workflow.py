@@ -119,3 +119,94 @@ def test_single_dataset_outputs_of_older_files_still_read(tmp_path):
     assert list(dataset_outputs(flat)) == ["a"]
     with pytest.raises(ValueError, match="entry 'x' is not a dataset's output"):
         dataset_outputs({"x": {"y": 1}})
+
+
+# ---------------------------------------------------------------------------- run configuration
+def _hist_arrays(out: dict) -> dict:
+    return {(ds, key): out[ds][key].view(flow=True) for ds in out for key in ("mass", "response")}
+
+
+def assert_bit_identical(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    ha, hb = _hist_arrays(a), _hist_arrays(b)
+    for key in ha:
+        assert a[key[0]][key[1]].axes == b[key[0]][key[1]].axes
+        assert ha[key].tobytes() == hb[key].tobytes(), key
+    for ds in a:
+        assert a[ds]["cutflow"] == b[ds]["cutflow"] and a[ds]["meta"] == b[ds]["meta"]
+
+
+def test_toml_config_reproduces_the_flag_run_bit_for_bit(tmp_path, mc_file, data_file, capsys):
+    fs = write_json(tmp_path / "fs.json", {
+        "zee_mc": {"files": [str(mc_file)], "metadata": {"kind": "mc"}},
+        "zee_data": {"files": [str(data_file)], "metadata": {"kind": "data"}}})
+    flags_out = tmp_path / "flags.hist.zip"
+    assert run_cli(fs, flags_out) == 0
+    # the dumped defaults, edited as a user would: same options as the flags above
+    assert main(["config", "dump", "--out", str(tmp_path / "run.toml")]) == 0
+    text = (tmp_path / "run.toml").read_text()
+    text = (text.replace('fileset = "fileset.json"', 'fileset = "fs.json"')
+                .replace('out = "out.hist.zip"', 'out = "config.hist.zip"')
+                .replace('calibrations = ["bdt", "bdt_shapes", "cnn", "truth"]',
+                         'calibrations = ["bdt", "truth"]')
+                .replace('executor = "futures"', 'executor = "iterative"')
+                .replace("chunksize = 100000", "chunksize = 500")
+                .replace("progress = true", "progress = false"))
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(text)
+    assert main(["config", "check", str(cfg)]) == 0
+    assert main(["run", "--config", str(cfg)]) == 0
+    a, b = load_output(flags_out), load_output(tmp_path / "config.hist.zip")
+    assert_bit_identical(a, b)
+    # flags override the file: another chunk size (same histograms), another output
+    assert main(["run", "--config", str(cfg), "--chunksize", "300", "--out",
+                 str(tmp_path / "c300.hist.zip"), "--metrics", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["chunksize"] == 300
+    assert_bit_identical(a, load_output(tmp_path / "c300.hist.zip"))
+    # the [selection] table reaches the processor: a harder E_T cut selects fewer events
+    hard = text.replace("et_min = 9.5", "et_min = 40.0").replace(
+        'out = "config.hist.zip"', 'out = "hard.hist.zip"')
+    (tmp_path / "hard.toml").write_text(hard)
+    assert main(["run", "--config", str(tmp_path / "hard.toml")]) == 0
+    sel = load_output(tmp_path / "hard.hist.zip")["zee_mc"]["cutflow"]["selected"]
+    assert 0 < sel < a["zee_mc"]["cutflow"]["selected"]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("executor = \"futures\"", "executor = \"threads\""),
+     "executor.executor: 'threads' is not allowed; choose from ['iterative', 'futures', 'dask']"),
+    (("workers = 1", "workers = \"two\""), "executor.workers: expected an integer, got 'two'"),
+    (("chunksize = 100000", "chunksize = 100000\nchunk_size = 5"), "unknown key(s) ['chunk_size']"),
+    (("weights = \"sign\"", "weights = \"xsec\""), "run.weights: 'xsec' is not allowed"),
+    (("id_min = 2", "id_min = 2.5"), "selection.electron.id_min: expected an integer, got 2.5"),
+    (("opposite_charge = true", "opposite_charges = true"),
+     "selection: unknown key(s) ['opposite_charges']"),
+    (("memory = \"4GB\"", "memory = \"lots\""), "job memory 'lots'"),
+    (("mu_edges = [10.0,", "mu_edges = [0.0,"), "binning.mu_edges"),
+    (("calibrations = [\"bdt\",", "calibrations = [\"bdtx\","), "run.calibrations: ['bdtx']"),
+])
+def test_config_errors_name_key_and_allowed_values(tmp_path, capsys, edit, message):
+    assert main(["config", "dump", "--out", str(tmp_path / "c.toml")]) == 0
+    text = (tmp_path / "c.toml").read_text()
+    assert edit[0] in text
+    (tmp_path / "c.toml").write_text(text.replace(edit[0], edit[1], 1))
+    capsys.readouterr()
+    assert main(["config", "check", str(tmp_path / "c.toml")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert main(["run", "--config", str(tmp_path / "c.toml")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_dumped_defaults_are_the_defaults():
+    import tomllib
+
+    from calocoffea.config import build_dataclass, default_config, parse_config
+    from calocoffea.execution.runner import RunOptions
+    from processors import PROCESSORS
+
+    for name, cls in PROCESSORS.items():
+        cfg = parse_config(tomllib.loads(default_config(name, cls.selection_class())))
+        assert cfg.options == RunOptions() and cfg.processor == name
+        assert build_dataclass(cls.selection_class, cfg.selection, "selection") == \
+            cls.selection_class()
