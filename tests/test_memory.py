@@ -88,9 +88,11 @@ def test_cli_release_memory_flag():
     parser = argparse.ArgumentParser()
     run.add_arguments(parser)
     args = parser.parse_args(["fs.json", "--processor", "zee", "--out", "o.coffea"])
+    assert "release_memory" not in run.fill_defaults(args)
     assert args.release_memory is False
     args = parser.parse_args(["fs.json", "--processor", "zee", "--out", "o.coffea",
                               "--release-memory"])
+    assert "release_memory" in run.fill_defaults(args)
     assert args.release_memory is True
 
 

@@ -210,3 +210,76 @@ def test_dumped_defaults_are_the_defaults():
         assert cfg.options == RunOptions() and cfg.processor == name
         assert build_dataclass(cls.selection_class, cfg.selection, "selection") == \
             cls.selection_class()
+
+
+# ---------------------------------------------------------------------------- filesets
+def test_dataset_tools_preprocessed_fileset_runs_like_the_plain_one(tmp_path, mc_file, capsys):
+    """coffea ``dataset_tools.preprocess`` output (``object_path``, ``steps``, ``num_entries``,
+    ``uuid``, dataset ``form``) gives the histograms of the plain form; steps that do not
+    cover the whole file are refused (before the run when num_entries says so, else when the
+    file is opened)."""
+    plain = write_json(tmp_path / "plain.json", {"zee_mc": [str(mc_file)]})
+    entry = {"object_path": "Events", "steps": [[0, 500], [500, 1000], [1000, 1200]],
+             "num_entries": 1200, "uuid": "0a1b2c3d"}
+    pre = write_json(tmp_path / "pre.json", {"zee_mc": {
+        "files": {str(mc_file): entry}, "form": None, "metadata": {"kind": "mc"}}})
+    assert run_cli(plain, tmp_path / "a.hist.zip") == 0
+    assert run_cli(pre, tmp_path / "b.hist.zip") == 0
+    a, b = load_output(tmp_path / "a.hist.zip"), load_output(tmp_path / "b.hist.zip")
+    for key in ("mass", "response"):
+        assert (a["zee_mc"][key].view(flow=True).tobytes()
+                == b["zee_mc"][key].view(flow=True).tobytes())
+    capsys.readouterr()
+    partial = {**entry, "steps": [[0, 500], [700, 1200]]}
+    bad = write_json(tmp_path / "bad.json", {"zee_mc": {"files": {str(mc_file): partial}}})
+    assert run_cli(bad, tmp_path / "c.hist.zip") == 2
+    err = capsys.readouterr().err
+    assert "do not tile the file" in err and "[700, 1200]" in err and str(mc_file) in err
+    short = {"object_path": "Events", "steps": [[0, 1000]]}
+    bad = write_json(tmp_path / "short.json", {"zee_mc": {"files": {str(mc_file): short}}})
+    assert run_cli(bad, tmp_path / "c.hist.zip") == 2
+    assert "has 1200 entries but the fileset" in capsys.readouterr().err
+    bad = write_json(tmp_path / "tree.json", {"zee_mc": {"files": {str(mc_file): {"steps": []}}}})
+    assert run_cli(bad, tmp_path / "c.hist.zip") == 2
+    assert "'object_path' (the tree name) must be a string" in capsys.readouterr().err
+
+
+def test_globs_are_expanded_relative_to_the_fileset(tmp_path, mc_file, data_file):
+    from calocoffea.fileset import FilesetError, load_fileset
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(3):
+        (data / f"part{k}.root").write_bytes(mc_file.read_bytes())
+    (data / "other.txt").write_text("not ROOT")
+    fs = load_fileset(write_json(tmp_path / "fs.json", {
+        "mc": ["data/part*.root"], "data": {"files": {str(data_file.parent / "zee_d*.root"):
+                                                      "Events"}}}))
+    assert [Path(p).name for p in fs["mc"]["files"]] == ["part0.root", "part1.root",
+                                                         "part2.root"]
+    assert list(fs["data"]["files"]) == [str(data_file.resolve())]
+    with pytest.raises(FilesetError, match=r"pattern data/nothing\*\.root matches no file"):
+        load_fileset(write_json(tmp_path / "none.json", {"mc": ["data/nothing*.root"]}))
+
+
+def test_root_urls_need_the_xrootd_extra_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from calocoffea.fileset import normalize_fileset
+
+    fs = write_json(tmp_path / "fs.json",
+                    {"zee": ["root://eos.example.org//store/zee.root"]})
+    if importlib.util.find_spec("fsspec_xrootd") is None:
+        assert run_cli(fs, tmp_path / "o.hist.zip") == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert err.strip() == (
+            f"calocoffea run: {fs}: root://eos.example.org//store/zee.root: root:// files "
+            "need fsspec-xrootd, which is not installed: pip install 'calocoffea[xrootd]'")
+    # with the extra installed the URL is accepted as it is (not checked locally)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object()
+                        if name == "fsspec_xrootd" else real_find_spec(name, *a))
+    norm = normalize_fileset({"zee": ["root://eos.example.org//store/zee.root"]})
+    assert norm["zee"]["files"] == {"root://eos.example.org//store/zee.root": "Events"}
+    assert "xrootd" in (Path(__file__).parents[1] / "pyproject.toml").read_text()

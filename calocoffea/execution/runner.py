@@ -197,6 +197,11 @@ def check_files(
                     raise BadInputError(reason) from err
                 skipped[path] = reason
                 continue
+            want = (entry.get("entries") or {}).get(path)
+            if want is not None and want != n:
+                raise BadInputError(
+                    f"{path}: tree {tree!r} has {n} entries but the fileset (its steps / "
+                    f"num_entries) covers {want}; calocoffea processes whole files")
             missing = [" or ".join(alt) for alt in required if not any(b in keys for b in alt)]
             if conditional is not None:
                 missing += [m for m in conditional(keys) if m not in missing]
@@ -304,12 +309,13 @@ def run(
     """
     from coffea import processor
 
-    from calocoffea.fileset import fileset_files, resolve_fileset
+    from calocoffea.fileset import check_remote_support, fileset_files, resolve_fileset
     from calocoffea.schema import CaloNanoAODSchema
 
     options = options or RunOptions()
     options.check()
     fileset = resolve_fileset(fileset, options.allow_shared_files)
+    check_remote_support(fileset_files(fileset))
     required = getattr(processor_instance, "required_branches", lambda: [])()
     uuids: dict[str, bytes] = {}
     fileset, bad_files, entries = check_files(
@@ -339,7 +345,10 @@ def run(
             warnings.filterwarnings("ignore", message="Skipping bad file")
             stack.enter_context(_coffea_console(options.progress))
             try:
-                wrapped = runner.run(dict(fileset), processor_instance,
+                # coffea's own dataset keys only ("entries" was checked above)
+                plain = {d: {k: v for k, v in e.items() if k != "entries"}
+                         for d, e in fileset.items()}
+                wrapped = runner.run(plain, processor_instance,
                                      uproot_options=uproot_options(fileset))
             except Exception as err:
                 cause = _input_error(err)

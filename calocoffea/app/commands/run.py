@@ -228,14 +228,22 @@ class _Settings:
             self.fileset_path, self.out, self.metrics, self.model)
 
     def load_fileset(self) -> dict:
-        from calocoffea.fileset import FilesetError, load_fileset, normalize_fileset
+        from calocoffea.fileset import (
+            FilesetError,
+            check_remote_support,
+            fileset_files,
+            load_fileset,
+            normalize_fileset,
+        )
 
         check = not self.options.skip_bad_files
         shared = self.options.allow_shared_files
         if self.inline_fileset is not None:
             try:
-                return normalize_fileset(self.inline_fileset, base_dir=self.base_dir,
-                                         check_files=check, allow_shared_files=shared)
+                fileset = normalize_fileset(self.inline_fileset, base_dir=self.base_dir,
+                                            check_files=check, allow_shared_files=shared)
+                check_remote_support(fileset_files(fileset))
+                return fileset
             except FilesetError as err:
                 raise FilesetError(f"[fileset] of the configuration: {err}") from err
         return load_fileset(self.fileset_path, check_files=check, allow_shared_files=shared)
