@@ -283,3 +283,64 @@ def test_root_urls_need_the_xrootd_extra_one_line(tmp_path, capsys, monkeypatch)
     norm = normalize_fileset({"zee": ["root://eos.example.org//store/zee.root"]})
     assert norm["zee"]["files"] == {"root://eos.example.org//store/zee.root": "Events"}
     assert "xrootd" in (Path(__file__).parents[1] / "pyproject.toml").read_text()
+
+
+# ---------------------------------------------------------------------------- plot
+def test_plot_a_saved_output_with_label_lumi_format_rebin(two_datasets, tmp_path, capsys):
+    import matplotlib
+
+    out_path, _ = two_datasets
+    figs = tmp_path / "figs"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
+        assert main(["plot", str(out_path), "--out", str(figs), "--format", "svg",
+                     "--label", "Internal", "--lumi", "1.5", "--rebin", "3",
+                     "--no-progress"]) == 0
+    assert "figures (svg)" in capsys.readouterr().out
+    names = {p.name for p in figs.iterdir()}
+    assert {"mass_zee_mc.svg", "mass_zee_data.svg", "response_zee_mc.svg"} <= names
+    assert not any(n.endswith((".png", ".pdf")) for n in names)
+    svg = (figs / "mass_zee_data.svg").read_text()
+    assert "Internal" in svg and "1.5 fb" in svg and "Simulation" not in svg
+    # --rebin 3: the 300 mass bins of the histogram drawn as 100
+    from calocoffea.app.report import _mass_figure
+
+    data = load_output(out_path)["zee_data"]
+    fig = _mass_figure("zee_data", data, None, simulation=False, rebin=3)
+    assert len(fig.axes[0].lines[0].get_xdata()) == 100
+    # one dataset only; bad options fail in one line
+    assert main(["plot", str(out_path), "--dataset", "zee_data", "--out", str(tmp_path / "one"),
+                 "--no-progress"]) == 0
+    assert {p.name for p in (tmp_path / "one").glob("*.png")} == {"mass_zee_data.png"}
+    for bad, message in ((["--format", "gif"], "format gif not allowed"),
+                         (["--rebin", "0"], "expected an integer >= 1"),
+                         (["--lumi", "-1"], "luminosity > 0")):
+        with pytest.raises(SystemExit):
+            main(["plot", str(out_path), *bad])
+        assert message in capsys.readouterr().err
+    assert main(["plot", str(out_path), "--dataset", "nope", "--no-progress"]) == 2
+    assert "no dataset ['nope']" in capsys.readouterr().err
+    junk = write_json(tmp_path / "junk.json", {"a": 1})
+    assert main(["plot", str(junk), "--no-progress"]) == 2
+    assert "neither a calocoffea output nor fit results" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_plot_a_results_json(two_datasets, tmp_path, capsys):
+    out_path, _ = two_datasets
+    res = tmp_path / "res.json"
+    assert main(["fit", str(out_path), "--dataset", "zee_mc", "--out", str(res),
+                 "--min-entries", "600", "--no-mu-fits", "--no-progress"]) == 0
+    assert main(["plot", str(res), "--out", str(tmp_path / "p"), "--format", "png",
+                 "--no-progress"]) == 0
+    names = {p.name for p in (tmp_path / "p").glob("*.png")}
+    # the histograms come from the results' input; the fit figures from the results
+    assert {"mass_zee_mc.png", "response_zee_mc.png", "alpha_zee_mc.png",
+            "eta_resolution_zee_mc.png"} <= names
+    # without the histograms: the fit figures only, and a warning naming the missing file
+    moved = json.loads(res.read_text())
+    moved["input"] = str(tmp_path / "gone.hist.zip")
+    write_json(tmp_path / "moved.json", moved)
+    assert main(["plot", str(tmp_path / "moved.json"), "--out", str(tmp_path / "q"),
+                 "--no-progress"]) == 0
+    names = {p.name for p in (tmp_path / "q").glob("*.png")}
+    assert "alpha_zee_mc.png" in names and "mass_zee_mc.png" not in names
