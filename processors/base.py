@@ -9,7 +9,8 @@ invariant mass recomputed per calibration, the ``response`` and ``mass`` histogr
 
 Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``), keyed
 by dataset as coffea users expect (``out["zee_mc"]["mass"]``; the dataset name comes from
-``events.metadata["dataset"]``, :data:`UNNAMED_DATASET` without one)::
+``events.metadata["dataset"]``, :data:`calocoffea.execution.outputs.UNNAMED_DATASET`
+without one)::
 
     {dataset: {"response": SparseHist, "mass": SparseHist, "cutflow": {step: int},
                "meta": {key: set}}}
@@ -54,14 +55,13 @@ from coffea import processor
 from calocoffea import binning, validation
 from calocoffea import energies as calib
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
+from calocoffea.execution.outputs import UNNAMED_DATASET
 from calocoffea.kinematics import invariant_mass, massless_p4
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
 
 log = logging.getLogger(__name__)
 
-#: Output key of a chunk whose ``events.metadata`` names no dataset.
-UNNAMED_DATASET = "unnamed"
 #: Event-weight modes: "sign" (sign of genWeight in MC, 1 in data), "unit" (always 1).
 WEIGHT_MODES: tuple[str, ...] = ("sign", "unit")
 #: calibrations that read the cluster cells: dropped (default) or refused (explicit) for files

@@ -377,6 +377,8 @@ def _check_manifest(path: Path, doc: Any) -> None:
 # ---------------------------------------------------------------------------- datasets
 #: Keys of one dataset's processor output.
 DATASET_KEYS = ("response", "mass", "cutflow", "meta")
+#: Dataset name of an output whose events named none (``events.metadata["dataset"]``).
+UNNAMED_DATASET = "unnamed"
 
 
 def is_dataset_output(value: Any) -> bool:
@@ -392,9 +394,9 @@ def dataset_outputs(output: Mapping[str, Any], where: str = "output") -> dict[st
     :class:`OutputFormatError` naming ``where`` and the offending key otherwise."""
     if is_dataset_output(output):
         meta = output["meta"]
-        name = meta.get("dataset") or meta.get("datasets") or "unnamed"
+        name = meta.get("dataset") or meta.get("datasets") or UNNAMED_DATASET
         if isinstance(name, list | tuple):
-            name = "+".join(str(n) for n in name) or "unnamed"
+            name = "+".join(str(n) for n in name) or UNNAMED_DATASET
         return {str(name): dict(output)}
     if not isinstance(output, Mapping) or not output:
         raise OutputFormatError(f"{where}: expected {{dataset: {{'mass', 'meta', ...}}}}, got "

@@ -324,9 +324,11 @@ def summary_line(metrics: dict, out: Path) -> str:
     calibs = ",".join(calibs) if isinstance(calibs, list) else str(calibs)
     mode = metrics.get("mode")
     mode = ",".join(mode) if isinstance(mode, list) else mode
+    kind = metrics.get("kind")
+    kind = ",".join(kind) if isinstance(kind, list) else kind
     eps = metrics.get("events_per_s") or 0.0
     parts = [
-        f"{metrics['processor']} ({metrics.get('kind')}, mode {mode}, calibrations {calibs}):",
+        f"{metrics['processor']} ({kind}, mode {mode}, calibrations {calibs}):",
         f"{metrics['events']} events, {metrics['selected_events']} selected,",
     ]
     if "cnn" in calibs.split(","):
@@ -341,7 +343,7 @@ def summary_line(metrics: dict, out: Path) -> str:
     parts.append(f"{metrics['wall_time_s']:.1f} s ({eps:.0f} events/s) -> {out}")
     datasets = metrics.get("datasets") or {}
     if len(datasets) > 1:
-        parts.append("; datasets " + ", ".join(
+        parts[-1] += "; datasets " + ", ".join(
             f"{name} ({d.get('kind')}, {d['events']} events, {d['selected_events']} selected)"
-            for name, d in datasets.items()))
+            for name, d in datasets.items())
     return " ".join(parts)
