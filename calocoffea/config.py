@@ -314,6 +314,15 @@ def _toml_key(key: str) -> str:
 _SUBTABLES = {"selection": None, "executor": ("batch",), "binning": ("mass",)}
 
 
+#: Comments written after a key by :func:`config_to_toml`.
+_HINTS: dict[str, str] = {
+    **{key: "one of " + ", ".join(values) for key, values in CHOICES.items()},
+    "run.calibrations": "subset of " + ", ".join(CALIBRATIONS) + " (default: every one "
+                        "available; cnn and bdt_shapes dropped for files without cells)",
+    "run.weights": "sign (of genWeight in MC) or unit",
+}
+
+
 def _table(lines: list[str], name: str, data: Mapping[str, Any]) -> None:
     lines.append(f"\n[{name}]")
     section = name.split(".", maxsplit=1)[0]
@@ -323,10 +332,11 @@ def _table(lines: list[str], name: str, data: Mapping[str, Any]) -> None:
         nested = isinstance(value, Mapping) and name == section and (keys is None or key in keys)
         if nested:
             subtables.append((key, value))
-        elif value is None:
-            lines.append(f"# {_toml_key(key)} =")
         else:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+            text = (f"# {_toml_key(key)} =" if value is None
+                    else f"{_toml_key(key)} = {_toml_value(value)}")
+            hint = _HINTS.get(f"{name}.{key}")
+            lines.append(f"{text}  # {hint}" if hint else text)
     for key, value in subtables:
         _table(lines, f"{name}.{_toml_key(key)}", value)
 
@@ -357,8 +367,7 @@ def config_to_toml(cfg: RunConfig, selection: Any = None) -> str:
 def default_config(processor: str = "zee", selection: Any = None) -> str:
     """The defaults as TOML (``calocoffea config dump``); ``selection`` is the channel's
     default selection dataclass."""
-    cfg = RunConfig(processor=processor, fileset="fileset.json", out="out.hist.zip",
-                    calibrations=list(CALIBRATIONS))
+    cfg = RunConfig(processor=processor, fileset="fileset.json", out="out.hist.zip")
     return config_to_toml(cfg, selection)
 
 
