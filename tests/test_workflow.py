@@ -88,6 +88,11 @@ def test_fit_fits_each_dataset_and_refuses_a_mixture(two_datasets, mc_file, data
     assert mc["cutflow"]["events"] == 1200 and data["cutflow"]["events"] == 1000
     assert mc["mass"]["inclusive"]["bdt"]["accepted"]
     assert "truth" not in data["mass"]["inclusive"]
+    # calocoffea plot on that directory of results JSONs: each with its histograms
+    assert main(["plot", str(res_dir), "--out", str(tmp_path / "figs"), "--format", "png",
+                 "--no-progress"]) == 0
+    names = {p.name for p in (tmp_path / "figs").glob("*.png")}
+    assert {"mass_zee_mc.png", "mass_zee_data.png", "response_zee_mc.png"} <= names
     # one dataset picked: a single JSON file
     assert main(["fit", str(out_path), "--dataset", "zee_data", "--out",
                  str(tmp_path / "d.json"), *fit_args]) == 0

@@ -9,7 +9,8 @@ Inputs (:func:`draw_path`):
   ``trust_pickle=True``: loading a pickle can run code embedded in it): the histograms of
   every dataset, without fit curves;
 - a results JSON of ``calocoffea fit``: its fits, with the histograms of its ``input`` when
-  that file is there (else the figures that need no histogram, and a warning naming it).
+  that file is there (else the figures that need no histogram, and a warning naming it);
+  a directory of such files (``calocoffea fit --out DIR``) draws each.
 
 Figures (PNG + PDF by default, :func:`calocoffea.plots.style.figure_settings` for other
 formats, the label text and the luminosity): per dataset the mass peaks with fit curves
@@ -251,6 +252,38 @@ def _first_format() -> str:
     return current_settings().formats[0]
 
 
+def _read_results(path: Path) -> dict:
+    """The fit results of a JSON file; OutputFormatError if it is none."""
+    from calocoffea.execution.outputs import OutputFormatError
+
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as err:
+        raise OutputFormatError(f"{path}: neither a calocoffea output nor fit results "
+                                f"({err})") from err
+    if not isinstance(result, dict) or "mass" not in result or "channel" not in result:
+        raise OutputFormatError(f"{path}: neither a calocoffea output nor fit results "
+                                "(no 'channel' and 'mass' entries)")
+    return result
+
+
+def _draw_results_file(path: Path, result: dict, target: Path, rebin: int,
+                       trust_pickle: bool) -> None:
+    """The figures of one results JSON, with the histograms of its input when found."""
+    from calocoffea.execution.outputs import load_output
+
+    if not _check_result(path, result):
+        return
+    output = None
+    try:
+        source = find_output(path.parent, path.stem, result, base=path.parent)
+    except FileNotFoundError as err:
+        log.warning("%s: %s; drawing the figures that need no histogram", path, err)
+    else:
+        output = _dataset_of(load_output(source, trust_pickle=trust_pickle), result, source)
+    draw_sample(result.get("dataset") or path.stem, output, result, target, rebin=rebin)
+
+
 def draw_path(path: str | Path, *, out: str | Path | None = None, rebin: int = 1,
               datasets: list[str] | None = None, trust_pickle: bool = False,
               progress=None) -> tuple[list[Path], Path]:
@@ -273,33 +306,32 @@ def draw_path(path: str | Path, *, out: str | Path | None = None, rebin: int = 1
     path = Path(path)
     if path.is_dir():
         target = Path(out) if out is not None else path / "plots"
-        return draw_all(path, trust_pickle=trust_pickle, progress=progress, out=target,
-                        rebin=rebin), target
+        loose = sorted(path.glob("*.json"))
+        if (path / "results").is_dir() or not loose:
+            return draw_all(path, trust_pickle=trust_pickle, progress=progress, out=target,
+                            rebin=rebin), target
+        # a directory of results JSONs (calocoffea fit --out DIR); other JSONs are skipped
+        batch_backend()
+        results = []
+        for file in loose:
+            try:
+                results.append((file, _read_results(file)))
+            except OutputFormatError as err:
+                log.warning("%s; skipped", err)
+        if not results:
+            raise FileNotFoundError(f"no fit results (*.json of calocoffea fit) in {path}")
+        for k, (file, result) in enumerate(results):
+            _draw_results_file(file, result, target, rebin, trust_pickle)
+            if progress is not None:
+                progress(k + 1, len(results))
+        return sorted(target.glob(f"*.{_first_format()}")), target
     if not path.is_file():
         raise FileNotFoundError(f"no such file or directory: {path}")
     target = Path(out) if out is not None else path.parent / "plots"
     batch_backend()
     fmt = sniff(path)
     if fmt == "json" and not is_calocoffea_output(path):
-        try:
-            result = json.loads(path.read_text())
-        except ValueError as err:
-            raise OutputFormatError(f"{path}: neither a calocoffea output nor fit results "
-                                    f"({err})") from err
-        if not isinstance(result, dict) or "mass" not in result or "channel" not in result:
-            raise OutputFormatError(f"{path}: neither a calocoffea output nor fit results "
-                                    "(no 'channel' and 'mass' entries)")
-        if not _check_result(path, result):
-            return [], target
-        output = None
-        try:
-            source = find_output(path.parent, path.stem, result, base=path.parent)
-        except FileNotFoundError as err:
-            log.warning("%s: %s; drawing the figures that need no histogram", path, err)
-        else:
-            output = _dataset_of(load_output(source, trust_pickle=trust_pickle), result,
-                                 source)
-        draw_sample(result.get("dataset") or path.stem, output, result, target, rebin=rebin)
+        _draw_results_file(path, _read_results(path), target, rebin, trust_pickle)
         if progress is not None:
             progress(1, 1)
     else:

@@ -1,7 +1,8 @@
 """``calocoffea plot PATH``: draw the figures of a results directory, a saved output or a
 results JSON (:func:`calocoffea.app.report.draw_path`).
 
-PATH is a directory in the layout of ``calocoffea demo`` (``outputs/``, ``results/``), a
+PATH is a directory in the layout of ``calocoffea demo`` (``outputs/``, ``results/``) or
+of results JSONs (``calocoffea fit --out DIR``), a
 processor output of ``calocoffea run`` (``.hist.zip``, ``.hist.json``; every dataset, or
 ``--dataset NAME``), or a results JSON of ``calocoffea fit`` (with the histograms of its
 ``input`` when that file is there). Figures go to ``--out`` (default ``DIR/plots``, or
