@@ -83,6 +83,7 @@ from coffea.processor import ProcessorABC
 
 from calocoffea.energies import cnn_model_path, cnn_unavailable_reason
 from calocoffea.execution import runner
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.resources import data_dir
 from processors import make_processor
 
@@ -255,7 +256,8 @@ def _processor(calibs, model=None, precision=None):
 def _run(proc, fileset, **opts):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        out, metrics = runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        return single_dataset(out), metrics
 
 
 def read_branches(proc) -> list[str]:

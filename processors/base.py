@@ -7,13 +7,19 @@ here: per-object energies under each calibration (:mod:`calocoffea.energies`), t
 invariant mass recomputed per calibration, the ``response`` and ``mass`` histograms of
 :mod:`calocoffea.histograms`, the cutflow and the run metadata.
 
-Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``)::
+Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``), keyed
+by dataset as coffea users expect (``out["zee_mc"]["mass"]``; the dataset name comes from
+``events.metadata["dataset"]``, :data:`calocoffea.execution.outputs.UNNAMED_DATASET`
+without one)::
 
-    {"response": SparseHist, "mass": SparseHist, "cutflow": {step: int}, "meta": {key: set}}
+    {dataset: {"response": SparseHist, "mass": SparseHist, "cutflow": {step: int},
+               "meta": {key: set}}}
 
-:meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns the sparse
-histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued ``meta``
-sets into plain values (``meta["channel"] == "zee"``). Weights are exactly representable
+:meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns, per dataset, the
+sparse histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued
+``meta`` sets into plain values (``meta["channel"] == "zee"``, ``meta["kind"] == "mc"``; a
+dataset mixing MC and data files gets ``meta["kind"] == ["data", "mc"]``, which the fits
+refuse). Weights are exactly representable
 (±1 by default) so that histogram sums do not depend on the order in which chunks are
 filled and merged.
 
@@ -49,6 +55,7 @@ from coffea import processor
 from calocoffea import binning, validation
 from calocoffea import energies as calib
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
+from calocoffea.execution.outputs import UNNAMED_DATASET
 from calocoffea.kinematics import invariant_mass, massless_p4
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
@@ -252,13 +259,14 @@ class CaloProcessor(processor.ProcessorABC):
 
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
-        """Histograms, cutflow and metadata of one chunk of ``events``."""
+        """``{dataset: {histograms, cutflow, metadata}}`` of one chunk of ``events``."""
         fields = set(events.fields)
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields
         meta = events.metadata if hasattr(events, "metadata") else {}
         filename = str(meta.get("filename", "input file"))
         calibs = [c for c in self.calibrations if c != "truth" or is_mc]
+        dataset = str(meta.get("dataset") or UNNAMED_DATASET)
         dropped: dict[str, set] = {}
         if not has_cells:
             explicit = [c for c in self.cells_explicit if c in calibs]
@@ -364,12 +372,12 @@ class CaloProcessor(processor.ProcessorABC):
             "kind": {"mc" if is_mc else "data"},
             "mode": {"cells" if has_cells else "standard-only"},
             "calibrations": set(calibs),
-            "datasets": {str(meta.get("dataset", ""))},
+            "dataset": {dataset},
             "weights": {self.weights},
             **dropped,
             **self._provider_meta("cnn" in calibs),
         }
-        return out
+        return {dataset: out}
 
     def _validate(self, events: ak.Array, calibs: list[str], is_mc: bool, fields: set[str]
                   ) -> None:
@@ -418,19 +426,21 @@ class CaloProcessor(processor.ProcessorABC):
                             "non-finite true energy")
 
     def postprocess(self, accumulator: dict) -> dict:
-        """Turn the merged :class:`~calocoffea.sparsehist.SparseHist` into ``hist.Hist`` and
-        single-element metadata sets into their value (``"zee"`` not ``{"zee"}``); sets
-        with several values (e.g. kinds mixed in one fileset) become sorted lists."""
-        for key in ("response", "mass"):
-            if isinstance(accumulator.get(key), SparseHist):
-                accumulator[key] = accumulator[key].to_hist()
-        meta = accumulator.get("meta", {})
-        for key, value in list(meta.items()):
-            if isinstance(value, set):
-                values = sorted(value)
-                meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
-        if isinstance(meta.get("kind"), list):
-            log.warning("fileset mixes MC and data: kind=%s", meta["kind"])
+        """Per dataset: turn the merged :class:`~calocoffea.sparsehist.SparseHist` into
+        ``hist.Hist`` and single-element metadata sets into their value (``"zee"`` not
+        ``{"zee"}``); sets with several values (e.g. MC and data files in one dataset)
+        become sorted lists."""
+        for dataset, output in accumulator.items():
+            for key in ("response", "mass"):
+                if isinstance(output.get(key), SparseHist):
+                    output[key] = output[key].to_hist()
+            meta = output.get("meta", {})
+            for key, value in list(meta.items()):
+                if isinstance(value, set):
+                    values = sorted(value)
+                    meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
+            if isinstance(meta.get("kind"), list):
+                log.warning("dataset %r mixes MC and data files: kind=%s", dataset, meta["kind"])
         return accumulator
 
     # ------------------------------------------------------------------ helpers
@@ -471,4 +481,4 @@ class CaloProcessor(processor.ProcessorABC):
 #: Selection-config field -> NanoAOD collection it cuts on.
 _COLLECTIONS = {"electron": "Electron", "muon": "Muon", "photon": "Photon"}
 #: Metadata keys kept as lists even with a single value.
-_LIST_KEYS = ("calibrations", "datasets")
+_LIST_KEYS = ("calibrations",)
