@@ -319,10 +319,16 @@ class FloorProcessor(ProcessorABC):
         n, lo, hi = CHANNELS["zee"].mass_bins
         h = hist.Hist(hist.axis.Regular(n, lo, hi, name="mass"), storage=hist.storage.Weight())
         h.fill(mass=mass)
+        # sets while chunks merge, single values after postprocess (the processors' meta)
+        meta = {"dataset": {str(events.metadata.get("dataset", ""))},
+                "kind": {"mc" if "GenPart" in events.fields else "data"}}
         return {"mass": h, "cutflow": {"events": len(events), "selected": len(mass),
-                                       "values_read": values}}
+                                       "values_read": values}, "meta": meta}
 
     def postprocess(self, accumulator: dict) -> dict:
+        meta = accumulator.get("meta", {})
+        accumulator["meta"] = {k: next(iter(v)) if isinstance(v, set) and len(v) == 1 else v
+                               for k, v in meta.items()}
         return accumulator
 
 
