@@ -239,23 +239,28 @@ class CaloProcessor(processor.ProcessorABC):
         return list(dict.fromkeys(out))
 
     def missing_branches(self, keys: set[str] | frozenset[str]) -> list[str]:
-        """Branches the CNN needs that a file with branches ``keys`` lacks: none for a file
-        without cells (standard-only mode) unless ``cnn`` was asked for explicitly, then the
-        cell collections themselves; every CNN input branch for a file with cells.
+        """Branches the calibrations need that a file with branches ``keys`` lacks: none for
+        a file without cells (standard-only mode) unless ``cnn`` or ``bdt_shapes`` was asked
+        for explicitly, then the cell collections themselves; for a file with cells the BDT
+        input branches (``bdt`` is evaluated on them) and every CNN input branch.
         :func:`calocoffea.execution.runner.check_files` calls it for every local file."""
-        if "cnn" not in self.calibrations:
-            return []
-        from calocoffea.cnn.inputs import required_branches
+        from calocoffea.bdt.columns import required_branches as bdt_branches
 
         has_cells = any(k.startswith("Cluster_") for k in keys) and any(
             k.startswith("CaloCell_") for k in keys)
         if not has_cells:
             if self.cells_explicit:
-                return ["Cluster/CaloCell (calibration 'cnn' was requested; files without "
-                        "cells run with the standard calibration only when the calibrations "
-                        "are left to their default)"]
+                return [f"Cluster/CaloCell (calibration(s) {list(self.cells_explicit)} "
+                        "requested; files without cells run with the standard calibration "
+                        "only when the calibrations are left to their default)"]
             return []
-        return [b for b in required_branches(self.particle) if b not in keys]
+        variants = ("bdt", "bdt_shapes") if "bdt_shapes" in self.calibrations else ("bdt",)
+        needed = bdt_branches(self.particle, variants)
+        if "cnn" in self.calibrations:
+            from calocoffea.cnn.inputs import required_branches
+
+            needed += required_branches(self.particle)
+        return [b for b in dict.fromkeys(needed) if b not in keys]
 
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
