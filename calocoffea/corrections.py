@@ -11,8 +11,9 @@ calibration and per |η| bin of :data:`calocoffea.binning.ABS_ETA_EDGES`:
   E → E (1 + Δ_i g) with g a standard normal that depends only on the event and the object
   (not on chunking or workers: :func:`deterministic_normal`).
 
-Each correction takes ``syst`` ("nominal", "up", "down"; ±1 standard error from the fits'
-diagonal errors, correlations between bins ignored), ``absEta`` and ``et`` (GeV; the bins are
+Each correction takes ``syst`` ("nominal", "up", "down"; ±1 standard error per bin from the
+diagonal of the fits' covariances: that of α for the scale, those of σ_i² for the smearing;
+correlations between bins are not propagated), ``absEta`` and ``et`` (GeV; the bins are
 E_T-inclusive today) — input names as the CMS EGM scale-and-smearing files spell them. The
 file is correctionlib schema v2 (``correction summary FILE`` validates it). This is what
 HiggsDNA and PocketCoffea consume.
@@ -24,6 +25,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +65,35 @@ def _arr(values) -> np.ndarray:
     return np.asarray([np.nan if v is None else float(v) for v in values], dtype=float)
 
 
+def _diag_error(entry: Mapping, cov_key: str, err: np.ndarray, value: np.ndarray | None
+                ) -> np.ndarray:
+    """Standard errors from the diagonal of ``entry[cov_key]`` (of the quantity, or of its
+    square when ``value`` is given: δσ = δ(σ²)/(2σ)), else ``err``."""
+    cov = entry.get(cov_key)
+    if not cov:
+        return err
+    var = np.diag(np.asarray(cov, dtype=float))
+    if var.shape != err.shape:
+        raise ValueError(f"{cov_key} is {var.shape[0]}x{var.shape[0]}, expected "
+                         f"{err.shape[0]} |eta| bins")
+    out = np.sqrt(np.clip(var, 0.0, None))
+    if value is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = out / (2.0 * np.abs(value))
+    return np.where(np.isfinite(err) & (var > 0), out, err)
+
+
 def derive(mc_result: Mapping, data_result: Mapping, calibration: str) -> ScaleSmearing:
     """The scale and smearing of ``calibration`` from the Z→ee fit results of an MC and a
-    data sample (docs/fit_results.md layout: ``mass.eta_shift`` and ``mass.resolution``).
-    KeyError naming what is missing."""
+    data sample (docs/fit_results.md layout: ``mass.eta_shift`` and ``mass.resolution``);
+    errors from the covariance diagonals (``covariance``, ``sigma2_covariance``) when the
+    results have them. KeyError naming what is missing; ValueError when the inputs are
+    not an MC and a data result of channel zee."""
+    for name, res, kind in (("MC", mc_result, "mc"), ("data", data_result, "data")):
+        if res.get("channel", "zee") != "zee":
+            raise ValueError(f"{name} results are of channel {res.get('channel')!r}, need zee")
+        if res.get("kind", kind) != kind:
+            raise ValueError(f"{name} results have kind {res.get('kind')!r}, expected {kind!r}")
     out = []
     for name, res in (("MC", mc_result), ("data", data_result)):
         mass = res.get("mass", {})
@@ -75,8 +102,10 @@ def derive(mc_result: Mapping, data_result: Mapping, calibration: str) -> ScaleS
         if calibration not in mass.get("resolution", {}):
             raise KeyError(f"{name} results have no resolution for {calibration!r}")
         es, rs = mass["eta_shift"][calibration], mass["resolution"][calibration]
-        out.append((_arr(es["alpha"]), _arr(es["alpha_error"]), _arr(rs["sigma"]),
-                    _arr(rs["sigma_error"])))
+        alpha, sigma = _arr(es["alpha"]), _arr(rs["sigma"])
+        out.append((alpha, _diag_error(es, "covariance", _arr(es["alpha_error"]), None),
+                    sigma, _diag_error(rs, "sigma2_covariance", _arr(rs["sigma_error"]),
+                                       sigma)))
     (a_mc, ea_mc, s_mc, es_mc), (a_d, ea_d, s_d, es_d) = out
     scale = (1.0 + a_d) / (1.0 + a_mc)
     scale_err = scale * np.hypot(ea_d / (1.0 + a_d), ea_mc / (1.0 + a_mc))
@@ -197,6 +226,31 @@ class CorrectionApplier:
         """MC: E (1 + Δ(|η|) g(event, index))."""
         d = self._smear.evaluate(self.syst, np.asarray(abs_eta, float), np.asarray(et, float))
         return np.asarray(energy) * (1.0 + d * deterministic_normal(event, index, self.salt))
+
+
+def correction_names(path: str | Path) -> set[str]:
+    """Names of the corrections in a correctionlib file (FileNotFoundError, or
+    correctionlib's own error for an invalid file)."""
+    import correctionlib
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such correction file")
+    return set(correctionlib.CorrectionSet.from_file(str(p)).keys())
+
+
+@lru_cache(maxsize=16)
+def _applier(path: str, mtime_ns: int, calibration: str, syst: str) -> CorrectionApplier:
+    return CorrectionApplier(path, calibration, syst)
+
+
+def cached_applier(path: str | Path, calibration: str, syst: str = "nominal"
+                   ) -> CorrectionApplier:
+    """:class:`CorrectionApplier` loaded once per process (the processors' workers)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such correction file")
+    return _applier(str(p), p.stat().st_mtime_ns, calibration, syst)
 
 
 def load_results(path: str | Path) -> dict:

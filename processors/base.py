@@ -103,6 +103,19 @@ class CaloProcessor(processor.ProcessorABC):
     weights
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
+    pileup
+        correctionlib file with correction ``pileup`` (``calocoffea pileup``): MC events
+        are weighted by w(``Pileup_nTrueInt``), rounded to
+        :data:`calocoffea.weights.WEIGHT_QUANTUM` (sums stay exact); data are not.
+    lumi
+        Integrated luminosity (pb⁻¹): an MC dataset with ``xsec`` (pb) in its fileset
+        metadata is scaled by xsec × lumi / Σ genWeight in ``postprocess``
+        (:func:`calocoffea.weights.normalise_output`).
+    corrections
+        correctionlib file of ``calocoffea corrections``: the energies entering the masses
+        are scaled (data, ``EGMScale_<calibration>``) or smeared with deterministic normals
+        per (event, object) (MC, ``EGMSmearing_<calibration>``), for every calibration the
+        file has; ``correction_syst`` picks nominal, up or down.
 
     A subclass names its ``channel`` (a key of :data:`calocoffea.channels.CHANNELS`, which
     gives ``collection``, ``particle`` and ``n_calo``), its ``selection_class`` and the
@@ -136,6 +149,11 @@ class CaloProcessor(processor.ProcessorABC):
         model_path: str | Path | None = None,
         weights: str = "sign",
         bdt_models: str | Path | None = None,
+        *,
+        pileup: str | Path | None = None,
+        lumi: float | None = None,
+        corrections: str | Path | None = None,
+        correction_syst: str = "nominal",
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -180,6 +198,34 @@ class CaloProcessor(processor.ProcessorABC):
                     raise FileNotFoundError(f"calibration {c!r} requested but {reason}")
         self.calibrations = tuple(c for c in known if c in wanted)
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
+        self._init_weights_and_corrections(pileup, lumi, corrections, correction_syst)
+
+    def _init_weights_and_corrections(self, pileup, lumi, corrections, syst) -> None:
+        """Check the pile-up and correction files once on the client (clear errors before
+        any chunk runs); the workers load them again by path."""
+        from calocoffea import corrections as corr
+        from calocoffea import weights as w
+
+        self.pileup = str(Path(pileup).resolve()) if pileup is not None else None
+        if self.pileup is not None:
+            w.cached_pileup_weights(self.pileup)
+        if lumi is not None and not lumi > 0:
+            raise ValueError(f"lumi must be > 0 pb^-1, got {lumi}")
+        self.lumi = None if lumi is None else float(lumi)
+        self.corrections = str(Path(corrections).resolve()) if corrections is not None else None
+        self.correction_syst = syst
+        #: calibrations the corrections file corrects (those of self.calibrations it has)
+        self.corrected: tuple[str, ...] = ()
+        if self.corrections is not None:
+            names = corr.correction_names(self.corrections)
+            self.corrected = tuple(c for c in self.calibrations
+                                   if c != "truth" and f"EGMScale_{c}" in names)
+            if not self.corrected:
+                raise KeyError(f"{self.corrections}: no EGMScale_/EGMSmearing_ correction for "
+                               f"any of the calibrations {list(self.calibrations)} (has "
+                               f"{sorted(names)})")
+            for c in self.corrected:
+                corr.cached_applier(self.corrections, c, syst)
 
     # ------------------------------------------------------------------ channel hooks
     def select(self, events: ak.Array) -> Selected:
@@ -304,13 +350,15 @@ class CaloProcessor(processor.ProcessorABC):
             for code, name in FALLBACK_REASONS.items():
                 cutflow[f"fallback: {name}"] = int(np.sum(reasons == code))
 
-        weight = self._weights(ev, is_mc)
+        weight = self._weights(ev, is_mc) * self._pileup_weights(ev, is_mc)
         mu = self._mu(ev)
+        out["pileup"], out["sum_genweight"] = self._pileup_profile(events, is_mc)
+        mass_energies = self._corrected_energies(energies, ev, selected, eta, is_mc)
         abseta = np.abs(eta)
         etacat = self.categories(binning.abs_eta_bin(abseta).reshape(n_sel, k))
         extra = self.extra_p4(ev, selected)
         for name in calibs:
-            p4 = massless_p4(energies[name], eta, phi).reshape(n_sel, k, 4)
+            p4 = massless_p4(mass_energies[name], eta, phi).reshape(n_sel, k, 4)
             mass = invariant_mass(p4, extra)
             ok = np.isfinite(mass)
             # every selected event is in the mass histogram or counted here
@@ -343,6 +391,7 @@ class CaloProcessor(processor.ProcessorABC):
             "calibrations": set(calibs),
             "datasets": {str(meta.get("dataset", ""))},
             "weights": {self.weights},
+            **self._weight_meta(meta, is_mc),
             **dropped,
             **self._provider_meta("cnn" in calibs),
         }
@@ -408,6 +457,10 @@ class CaloProcessor(processor.ProcessorABC):
                 meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
         if isinstance(meta.get("kind"), list):
             log.warning("fileset mixes MC and data: kind=%s", meta["kind"])
+        if "meta" in accumulator:
+            from calocoffea.weights import normalise_output
+
+            normalise_output(accumulator, self.lumi)
         return accumulator
 
     # ------------------------------------------------------------------ helpers
@@ -415,6 +468,77 @@ class CaloProcessor(processor.ProcessorABC):
         if self.weights == "unit" or not is_mc or "genWeight" not in events.fields:
             return np.ones(len(events), dtype=np.float64)
         return np.sign(np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64))
+
+    def _pileup_weights(self, events: ak.Array, is_mc: bool) -> np.ndarray:
+        """w(``Pileup_nTrueInt``) per MC event on the exact grid; 1 without ``pileup`` or in
+        data. InputDataError when the branch is missing."""
+        if self.pileup is None or not is_mc:
+            return np.ones(len(events), dtype=np.float64)
+        from calocoffea.weights import cached_pileup_weights, quantise
+
+        if "Pileup" not in events.fields or "nTrueInt" not in events.Pileup.fields:
+            filename, _ = validation.chunk_origin(events)
+            raise validation.InputDataError(
+                f"{filename}: branch Pileup_nTrueInt missing: the pile-up reweighting "
+                f"({self.pileup}) needs it")
+        mu = np.asarray(ak.to_numpy(events.Pileup.nTrueInt), dtype=np.float64)
+        return quantise(cached_pileup_weights(self.pileup)(mu))
+
+    def _pileup_profile(self, events: ak.Array, is_mc: bool):
+        """``pileup`` histogram of every event of the chunk (before the selection) and the
+        exact Σ genWeight of those events (0 in data)."""
+        from fractions import Fraction
+
+        from calocoffea.weights import book_pileup, exact_sum
+
+        h = book_pileup()
+        raw = self._weights(events, is_mc)
+        mu = self._mu(events)
+        h.fill("raw", mu, weight=raw)
+        h.fill("weighted", mu, weight=raw * self._pileup_weights(events, is_mc))
+        sumw = Fraction(0)
+        if is_mc and "genWeight" in events.fields:
+            sumw = exact_sum(np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64))
+        return h, sumw
+
+    def _corrected_energies(self, energies: dict, ev: ak.Array, selected: Selected,
+                            eta: np.ndarray, is_mc: bool) -> dict:
+        """The energies entering the masses: those of ``energies`` with the scale (data) or
+        smearing (MC) of the corrections file for the calibrations it corrects."""
+        if not self.corrected:
+            return energies
+        from calocoffea.corrections import cached_applier
+
+        out = dict(energies)
+        abseta = np.abs(eta)
+        k = self.n_calo
+        event = np.repeat(np.asarray(ak.to_numpy(ev.event), dtype=np.uint64), k)
+        index = np.asarray(selected.calo_index, dtype=np.uint64).reshape(-1)
+        for name in self.corrected:
+            if name not in out:
+                continue
+            app = cached_applier(self.corrections, name, self.correction_syst)
+            e = out[name]
+            et = e / np.cosh(eta)
+            out[name] = (app.smear(e, abseta, et, event, index) if is_mc
+                         else app.scale(e, abseta, et))
+        return out
+
+    def _weight_meta(self, meta: Any, is_mc: bool) -> dict:
+        """Metadata of the weights and corrections: pile-up file, lumi, the dataset's xsec
+        and sum_genweight (fileset metadata), the corrections file and what it corrected."""
+        out: dict[str, set] = {}
+        if self.pileup is not None:
+            out["pileup"] = {self.pileup if is_mc else "not applied (data)"}
+        for key in ("xsec", "sum_genweight"):
+            if key in meta and is_mc:
+                out[key] = {float(meta[key])}
+        if self.corrections is not None:
+            out["corrections"] = {self.corrections}
+            out["corrections_applied"] = {
+                f"{'smearing' if is_mc else 'scale'} ({self.correction_syst}): "
+                + ",".join(self.corrected)}
+        return out
 
     @staticmethod
     def _mu(events: ak.Array) -> np.ndarray:

@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "generate samples, run all processors, fit and plot: the whole story",
     "bench": "run the performance benchmarks and write a JSON report",
     "validate": "check the standard calibration or the simulation's realism on MC files",
+    "pileup": "write the correctionlib pile-up weights of MC to a data <mu> profile",
+    "corrections": "write the correctionlib energy scale (data) and smearing (MC) from fits",
 }
 
 

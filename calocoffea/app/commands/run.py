@@ -79,6 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibrations", default=None, help="comma list of bdt,cnn,truth")
     parser.add_argument("--model", type=Path, default=None, help="CNN model .onnx")
     parser.add_argument("--weights", choices=("sign", "unit"), default="sign")
+    parser.add_argument("--pileup", type=Path, default=None, metavar="FILE",
+                        help="correctionlib pile-up file (calocoffea pileup): weight MC "
+                        "events to the data <mu> profile")
+    parser.add_argument("--lumi", type=float, default=None, metavar="PB",
+                        help="integrated luminosity (pb^-1): MC datasets with 'xsec' (pb) "
+                        "in their fileset metadata are scaled by xsec x lumi / sum genWeight")
+    parser.add_argument("--corrections", type=Path, default=None, metavar="FILE",
+                        help="correctionlib scale/smearing file (calocoffea corrections): "
+                        "scale data, smear MC (deterministic) before the masses")
+    parser.add_argument("--correction-syst", choices=("nominal", "up", "down"),
+                        default="nominal", help="variation of --corrections")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--release-memory",
@@ -115,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         proc = make_processor(
             args.processor, calibrations=calibs, model_path=args.model, weights=args.weights,
+            pileup=args.pileup, lumi=args.lumi, corrections=args.corrections,
+            correction_syst=args.correction_syst,
         )
         condor = {}
         for key, value in args.condor_option:
@@ -135,9 +148,10 @@ def run(args: argparse.Namespace) -> int:
             allow_shared_files=args.allow_shared_files,
         )
         options.check()
-    except (ValueError, FileNotFoundError, ModelError) as err:
+    except (ValueError, FileNotFoundError, KeyError, ModelError) as err:
         return fail_early(err)
-    inputs = [args.fileset] + ([args.model] if args.model is not None else [])
+    inputs = [args.fileset] + [p for p in (args.model, args.pileup, args.corrections)
+                               if p is not None]
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread: leave signals alone
