@@ -17,8 +17,7 @@ either from the fileset metadata (``sum_genweight``) or summed exactly
 Determinism: the per-event weights the processors fill are sign(genWeight) × w(μ) with w(μ)
 rounded to a multiple of :data:`WEIGHT_QUANTUM`, so every sum of weights and of squared
 weights is exact in float64 (below 2³⁷ and, per bin, 2²¹ respectively) and the histograms
-do not
-depend on chunking, executor or worker count.
+do not depend on chunking, executor or worker count.
 """
 
 from __future__ import annotations
