@@ -9,13 +9,16 @@ invariant mass recomputed per calibration, the ``response`` and ``mass`` histogr
 
 Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``)::
 
-    {"response": SparseHist, "mass": SparseHist, "cutflow": {step: int}, "meta": {key: set}}
+    {"response": SparseHist, "mass": SparseHist, "pileup": hist.Hist,
+     "sum_genweight": Fraction, "cutflow": {step: int}, "meta": {key: set}}
 
 :meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns the sparse
 histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued ``meta``
-sets into plain values (``meta["channel"] == "zee"``). Weights are exactly representable
-(±1 by default) so that histogram sums do not depend on the order in which chunks are
-filled and merged.
+sets into plain values (``meta["channel"] == "zee"``) and applies the xsec × lumi
+normalisation (:func:`calocoffea.weights.normalise_output`). Weights are exactly
+representable (±1 by default, times pile-up weights rounded to
+:data:`calocoffea.weights.WEIGHT_QUANTUM`) so that histogram sums do not depend on the
+order in which chunks are filled and merged.
 
 Files without ``Cluster``/``CaloCell`` (real CMS NanoAOD) are processed in
 standard-calibration-only mode (no ``cnn`` or ``bdt_shapes`` entries: both read the cells),
