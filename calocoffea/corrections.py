@@ -269,3 +269,50 @@ def summary_lines(ss: ScaleSmearing) -> list[str]:
         lines.append(f"|eta| {lo:.2f}-{hi:.2f}: scale {fmt(ss.scale[k], ss.scale_error[k])}, "
                      f"smearing {fmt(ss.smearing[k], ss.smearing_error[k])}")
     return lines
+
+
+def correction_errors(ss: ScaleSmearing, pairs: list[tuple[int, int]] | list[list[int]],
+                      sigma_mc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Uncertainty (GeV) the corrections' own ±1σ put on μ_CB and σ_CB of each (i, j)
+    category: the mass scales by √(s_i s_j), so δμ = m_Z ½ √(δs_i² + δs_j²) (m_Z δs_i for
+    i = j); the MC width gains (m_Z/2)² (Δ_i² + Δ_j²) in quadrature, so δσ is the change
+    of the corrected MC width ``sigma_mc`` when both Δ move up by their error."""
+    ds = np.nan_to_num(np.where(ss.measured, ss.scale_error, 0.0))
+    d = np.nan_to_num(np.where(ss.measured, ss.smearing, 0.0))
+    dd = np.nan_to_num(np.where(ss.measured, ss.smearing_error, 0.0))
+    half = 0.5 * MZ_GEV
+    d_mu, d_sigma = [], []
+    for (i, j), s in zip(pairs, np.asarray(sigma_mc, float), strict=True):
+        d_mu.append(MZ_GEV * ds[i] if i == j else half * math.hypot(ds[i], ds[j]))
+        extra = half**2 * ((d[i] + dd[i]) ** 2 - d[i] ** 2 + (d[j] + dd[j]) ** 2 - d[j] ** 2)
+        d_sigma.append(math.sqrt(max(s * s + extra, 0.0)) - s if np.isfinite(s) else np.nan)
+    return np.asarray(d_mu), np.asarray(d_sigma)
+
+
+def closure_table(data_result: Mapping, mc_result: Mapping, ss: ScaleSmearing | None,
+                  calibration: str) -> list[dict]:
+    """Per (|η|_i, |η|_j) category with both fits accepted: μ_CB and σ_CB of the (corrected)
+    data and MC (GeV) with their Hesse errors, the corrections' own uncertainty
+    (:func:`correction_errors`; 0 when ``ss`` is None, uncorrected samples) and the pulls
+    (difference / all three in quadrature)."""
+    fd = data_result["mass"]["fits"][calibration]
+    fm = mc_result["mass"]["fits"][calibration]
+    pairs = [tuple(c) for c in data_result["mass"]["categories"]]
+    sig_mc = np.array([r["values"].get("sigma") if r["accepted"] else np.nan for r in fm],
+                      dtype=float)
+    if ss is None:
+        d_mu = d_sigma = np.zeros(len(pairs))
+    else:
+        d_mu, d_sigma = correction_errors(ss, pairs, sig_mc)
+    rows = []
+    for k, (a, b) in enumerate(zip(fd, fm, strict=True)):
+        if not (a["accepted"] and b["accepted"]):
+            continue
+        row: dict = {"category": k, "pair": list(pairs[k])}
+        for p, dc in (("mu", d_mu[k]), ("sigma", d_sigma[k])):
+            vd, ed, vm, em = (a["values"][p], a["errors"][p], b["values"][p], b["errors"][p])
+            err = math.sqrt(ed**2 + em**2 + dc**2)
+            row[p] = {"data": vd, "data_error": ed, "mc": vm, "mc_error": em,
+                      "correction_error": float(dc), "pull": (vd - vm) / err}
+        rows.append(row)
+    return rows
