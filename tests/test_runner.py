@@ -171,7 +171,7 @@ def test_cli_run_writes_output_and_metrics(tmp_path, sample_small, capsys):
     assert rc == 0
     assert "events/s" in capsys.readouterr().out
     out = load(str(out_path))
-    assert set(out) == {"response", "mass", "cutflow", "meta"}
+    assert set(out) == {"response", "mass", "pileup", "sum_genweight", "cutflow", "meta"}
     assert out["meta"]["channel"] == "zee" and out["meta"]["kind"] == "mc"
     assert out["meta"]["datasets"] == ["zee_mc"]
     m = json.loads(metrics_path.read_text())

@@ -5,15 +5,15 @@ Example::
     calocoffea run --processor zee fileset.json --executor dask --workers 2 \\
         --chunksize 50000 --out out.hist.zip --metrics metrics.json
 
-The output ``{"response", "mass", "cutflow", "meta"}`` is written atomically in the format its
-name asks for (:mod:`calocoffea.execution.outputs`): ``.hist.zip`` (default; uhi
-serialisation, no code inside), ``.hist.json``, or ``.coffea`` (pickle: reading it back needs
-``--trust-pickle``). Read it with ``calocoffea.execution.outputs.load_output``. The metrics
-JSON holds the status (running / complete / failed), events, objects, fallbacks, wall time,
-events/s, executor, workers, cluster, model and onnxruntime execution provider. An output
-path equal to an input or to the metrics file is refused. Exit status 2 with one line on
-stderr for bad inputs, models or options. See docs/processors.md and docs/reliability.md.
-"""
+The output ``{"response", "mass", "pileup", "sum_genweight", "cutflow", "meta"}`` is written
+atomically in the format its name asks for (:mod:`calocoffea.execution.outputs`):
+``.hist.zip`` (default; uhi serialisation, no code inside), ``.hist.json``, or ``.coffea``
+(pickle: reading it back needs ``--trust-pickle``). Read it with
+``calocoffea.execution.outputs.load_output``. The metrics JSON holds the status (running /
+complete / failed), events, objects, fallbacks, wall time, events/s, executor, workers,
+cluster, model and onnxruntime execution provider. An output path equal to an input or to
+the metrics file is refused. Exit status 2 with one line on stderr for bad inputs, models or
+options. See docs/processors.md and docs/reliability.md. """
 
 from __future__ import annotations
 
