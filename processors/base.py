@@ -535,7 +535,14 @@ class CaloProcessor(processor.ProcessorABC):
             out["pileup"] = {self.pileup if is_mc else "not applied (data)"}
         for key in ("xsec", "sum_genweight"):
             if key in meta and is_mc:
-                out[key] = {float(meta[key])}
+                try:
+                    value = float(meta[key])
+                except (TypeError, ValueError):
+                    value = float("nan")
+                if not (value > 0 and np.isfinite(value)):
+                    raise ValueError(f"dataset {meta.get('dataset')!r}: fileset metadata "
+                                     f"{key}={meta[key]!r} must be a positive number")
+                out[key] = {value}
         if self.corrections is not None:
             out["corrections"] = {self.corrections}
             out["corrections_applied"] = {
