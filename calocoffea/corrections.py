@@ -293,8 +293,8 @@ def closure_table(data_result: Mapping, mc_result: Mapping, ss: ScaleSmearing | 
                   calibration: str) -> list[dict]:
     """Per (|η|_i, |η|_j) category with both fits accepted: μ_CB and σ_CB of the (corrected)
     data and MC (GeV) with their Hesse errors, the corrections' own uncertainty
-    (:func:`correction_errors`; 0 when ``ss`` is None, uncorrected samples) and the pulls
-    (difference / all three in quadrature)."""
+    (:func:`correction_errors`; 0 when ``ss`` is None, uncorrected samples), the pulls
+    (difference / all three in quadrature) and ``corrected``: both |η| bins measured."""
     fd = data_result["mass"]["fits"][calibration]
     fm = mc_result["mass"]["fits"][calibration]
     pairs = [tuple(c) for c in data_result["mass"]["categories"]]
@@ -308,7 +308,9 @@ def closure_table(data_result: Mapping, mc_result: Mapping, ss: ScaleSmearing | 
     for k, (a, b) in enumerate(zip(fd, fm, strict=True)):
         if not (a["accepted"] and b["accepted"]):
             continue
-        row: dict = {"category": k, "pair": list(pairs[k])}
+        i, j = pairs[k]
+        row: dict = {"category": k, "pair": [i, j],
+                     "corrected": ss is not None and bool(ss.measured[i] and ss.measured[j])}
         for p, dc in (("mu", d_mu[k]), ("sigma", d_sigma[k])):
             vd, ed, vm, em = (a["values"][p], a["errors"][p], b["values"][p], b["errors"][p])
             err = math.sqrt(ed**2 + em**2 + dc**2)

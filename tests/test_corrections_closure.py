@@ -27,9 +27,12 @@ from calocoffea.fitting.fitter import MassFitter
 from calocoffea.fitting.result import AcceptanceCriteria, json_safe
 from calocoffea.histograms import book_mass
 
-N_EVENTS = 6000
+N_EVENTS = 8000
 SEEDS = {"A": (71, 72), "B": (73, 74)}  # (mc, data) per pair
-CRITERIA = AcceptanceCriteria(min_entries=300.0)
+#: low enough that the categories of |eta| bins 3 and 4 are fitted at this size: an
+#: accepted (i, j) category whose bin j is not identified biases alpha_i (its shift is put
+#: on bin i), which the full-size run (docs/corrections.md) does not have
+CRITERIA = AcceptanceCriteria(min_entries=150.0)
 
 
 def _run(path: Path, kind: str, **kwargs) -> dict:
@@ -85,10 +88,11 @@ def test_corrections_close_on_an_independent_pair(samples):
         res = {k: fit(_run(samples[f"B_{k}"], k, **kw)) for k in ("data", "mc")}
         table = closure_table(res["data"], res["mc"], ss if kw else None, "bdt")
         (d / f"closure_{tag}.json").write_text(json.dumps(table, indent=1))
-        pulls[tag] = np.array([[r["mu"]["pull"], r["sigma"]["pull"]] for r in table])
+        pulls[tag] = np.array([[r["mu"]["pull"], r["sigma"]["pull"]] for r in table
+                               if r["corrected"] or not kw])
     before, after = pulls["before"], pulls["after"]
     assert len(after) >= 2, after
     # closure: every category agrees within 3 standard errors in mu_CB and sigma_CB ...
     assert np.all(np.abs(after) < 3.0), after
     # ... and the correction did something: the peak positions agree better than before
-    assert np.sum(after[:, 0] ** 2) < np.sum(before[:, 0] ** 2), (before, after)
+    assert np.mean(after[:, 0] ** 2) < np.mean(before[:, 0] ** 2), (before, after)
