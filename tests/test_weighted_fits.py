@@ -70,7 +70,8 @@ def test_weight_half_does_not_hide_a_bad_fit(fitter):
 
 def test_pipeline_passes_the_variances(fitter):
     """fit_mass reads the Weight storage: per-event weights 0.5 and 1.5 give
-    n_effective = (Σw)²/Σw² = 0.8 N and errors 1/√0.8 of the unit-weight fit."""
+    n_effective = (Σw)²/Σw² = 0.8 N and errors 1/√0.8 of the unit-weight fit (N: the
+    events in the mass range)."""
     n = 20_000
     mass, _, _ = toys.zee_toy_masses(n, np.zeros(5), np.full(5, 0.02), seed=31)
     w = np.where(np.arange(n) % 2 == 0, 0.5, 1.5)
@@ -81,7 +82,10 @@ def test_pipeline_passes_the_variances(fitter):
     out_w = pipeline.fit_mass(hw, "zee", fitter=fitter, do_eta_shift=False)
     out_1 = pipeline.fit_mass(h1, "zee", fitter=fitter, do_eta_shift=False)
     rw, r1 = out_w["inclusive"]["bdt"], out_1["inclusive"]["bdt"]
-    assert rw["n_effective"] == pytest.approx(0.8 * n, rel=1e-9)
-    assert r1["n_effective"] == pytest.approx(n) and r1["n_entries"] == pytest.approx(n)
+    # (the events inside the mass range: the BW tails leave it)
+    n_in = r1["n_entries"]
+    assert 0.7 * n < n_in < n and r1["n_effective"] == pytest.approx(n_in)
+    assert rw["n_entries"] == pytest.approx(n_in, rel=0.01)
+    assert rw["n_effective"] == pytest.approx(0.8 * n_in, rel=0.01)
     assert rw["errors"]["sigma"] / r1["errors"]["sigma"] == pytest.approx(0.8**-0.5, rel=0.1)
-    assert out_w["fits"]["bdt"][0]["n_effective"] == pytest.approx(0.8 * n, rel=1e-9)
+    assert out_w["fits"]["bdt"][0]["n_effective"] == pytest.approx(rw["n_effective"])
