@@ -173,6 +173,18 @@ def pileup_ratio_from_outputs(data: Mapping, mc: Mapping) -> hist.Hist:
     return pileup_ratio(profile(data["pileup"]), profile(mc["pileup"]))
 
 
+def flat_outputs(output: Mapping) -> list[dict]:
+    """The per-dataset outputs of a processor output: ``[output]`` for the flat form
+    (``{"mass", "meta", ...}``), the values for the keyed-by-dataset form
+    (``{dataset: {"mass", "meta", ...}}``)."""
+    if "meta" in output:
+        return [dict(output)]
+    outs = [dict(v) for v in output.values() if isinstance(v, Mapping) and "meta" in v]
+    if not outs:
+        raise KeyError(f"not a processor output: keys {sorted(output)[:8]}")
+    return outs
+
+
 def write_correction_set(path: str | Path, cset) -> Path:
     """Write a correctionlib ``CorrectionSet`` as JSON (atomic)."""
     path = Path(path)

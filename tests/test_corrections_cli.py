@@ -71,3 +71,14 @@ def test_pileup_command_refuses_wrong_kinds(tmp_path, capsys):
     assert main(["pileup", "--data", str(missing), "--mc", str(missing), "--out",
                  str(tmp_path / "pu.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_flat_outputs_reads_both_output_forms():
+    from calocoffea.weights import flat_outputs
+
+    flat = {"mass": 1, "meta": {"kind": "mc"}}
+    assert flat_outputs(flat) == [flat]
+    assert flat_outputs({"zee_mc": flat, "zee_data": {"meta": {"kind": "data"}}})[1] == {
+        "meta": {"kind": "data"}}
+    with pytest.raises(KeyError, match="not a processor output"):
+        flat_outputs({"cutflow": {}})

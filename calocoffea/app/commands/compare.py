@@ -35,8 +35,15 @@ def run(args: argparse.Namespace) -> int:
     from calocoffea.plots import data_mc, style
 
     try:
-        data = load_output(args.data, trust_pickle=args.trust_pickle)
-        mc = load_output(args.mc, trust_pickle=args.trust_pickle)
+        from calocoffea.weights import flat_outputs
+
+        found = []
+        for path in (args.data, args.mc):
+            outs = flat_outputs(load_output(path, trust_pickle=args.trust_pickle))
+            if len(outs) != 1:
+                raise ValueError(f"{path}: {len(outs)} datasets; give one dataset per output")
+            found.append(outs[0])
+        data, mc = found
         kinds = (data.get("meta", {}).get("kind"), mc.get("meta", {}).get("kind"))
         if kinds != ("data", "mc"):
             raise ValueError(f"--data and --mc outputs have kinds {kinds}, need data and mc")

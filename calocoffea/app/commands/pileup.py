@@ -40,15 +40,15 @@ def _profile(paths: list[Path], kind: str, trust_pickle: bool):
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"{p}: no such file")
-        out = load_output(p, trust_pickle=trust_pickle)
-        got = out.get("meta", {}).get("kind")
-        if got != kind:
-            raise ValueError(f"{p}: output of kind {got!r}, --{kind} needs {kind!r}")
-        if "pileup" not in out:
-            raise KeyError(f"{p}: no 'pileup' histogram (written by an older calocoffea "
-                           "run); rerun the processor")
-        h = weights.profile(out["pileup"])
-        total = h if total is None else total + h
+        for out in weights.flat_outputs(load_output(p, trust_pickle=trust_pickle)):
+            got = out.get("meta", {}).get("kind")
+            if got != kind:
+                raise ValueError(f"{p}: output of kind {got!r}, --{kind} needs {kind!r}")
+            if "pileup" not in out:
+                raise KeyError(f"{p}: no 'pileup' histogram (written by an older calocoffea "
+                               "run); rerun the processor")
+            h = weights.profile(out["pileup"])
+            total = h if total is None else total + h
     return total
 
 
