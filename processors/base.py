@@ -7,18 +7,22 @@ here: per-object energies under each calibration (:mod:`calocoffea.energies`), t
 invariant mass recomputed per calibration, the ``response`` and ``mass`` histograms of
 :mod:`calocoffea.histograms`, the cutflow and the run metadata.
 
-Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``)::
+Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``), keyed
+by dataset as coffea users expect (``out["zee_mc"]["mass"]``; the dataset name comes from
+``events.metadata["dataset"]``, :data:`calocoffea.execution.outputs.UNNAMED_DATASET`
+without one)::
 
-    {"response": SparseHist, "mass": SparseHist, "pileup": hist.Hist,
-     "sum_genweight": Fraction, "cutflow": {step: int}, "meta": {key: set}}
+    {dataset: {"response": SparseHist, "mass": SparseHist, "pileup": hist.Hist,
+               "sum_genweight": Fraction, "cutflow": {step: int}, "meta": {key: set}}}
 
-:meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns the sparse
-histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued ``meta``
-sets into plain values (``meta["channel"] == "zee"``) and applies the xsec × lumi
-normalisation (:func:`calocoffea.weights.normalise_output`). Weights are exactly
-representable (±1 by default, times pile-up weights rounded to
-:data:`calocoffea.weights.WEIGHT_QUANTUM`) so that histogram sums do not depend on the
-order in which chunks are filled and merged.
+:meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns, per dataset, the
+sparse histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued
+``meta`` sets into plain values (``meta["channel"] == "zee"``, ``meta["kind"] == "mc"``; a
+dataset mixing MC and data files gets ``meta["kind"] == ["data", "mc"]``, which the fits
+refuse) and applies the dataset's xsec × lumi normalisation
+(:func:`calocoffea.weights.normalise_output`). Weights are exactly representable (±1 by
+default, times pile-up weights rounded to :data:`calocoffea.weights.WEIGHT_QUANTUM`) so that
+histogram sums do not depend on the order in which chunks are filled and merged.
 
 Files without ``Cluster``/``CaloCell`` (real CMS NanoAOD) are processed in
 standard-calibration-only mode (no ``cnn`` or ``bdt_shapes`` entries: both read the cells),
@@ -52,6 +56,7 @@ from coffea import processor
 from calocoffea import binning, validation
 from calocoffea import energies as calib
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
+from calocoffea.execution.outputs import UNNAMED_DATASET
 from calocoffea.kinematics import invariant_mass, massless_p4
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
@@ -106,6 +111,11 @@ class CaloProcessor(processor.ProcessorABC):
     weights
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
+    precision
+        CNN precision, "int8" or "fp32" (:func:`calocoffea.cnn.quantize.resolve_precision`):
+        default int8 where an int8 model beside the float one passed its resolution guard,
+        else fp32; "int8" with no usable int8 model is an error
+        (:class:`calocoffea.cnn.quantize.PrecisionError`). Recorded in ``meta["precision"]``.
     pileup
         correctionlib file with correction ``pileup`` (``calocoffea pileup``): MC events
         are weighted by w(``Pileup_nTrueInt``), rounded to
@@ -153,6 +163,7 @@ class CaloProcessor(processor.ProcessorABC):
         weights: str = "sign",
         bdt_models: str | Path | None = None,
         *,
+        precision: str | None = None,
         pileup: str | Path | None = None,
         lumi: float | None = None,
         corrections: str | Path | None = None,
@@ -200,6 +211,15 @@ class CaloProcessor(processor.ProcessorABC):
                 if reason is not None:
                     raise FileNotFoundError(f"calibration {c!r} requested but {reason}")
         self.calibrations = tuple(c for c in known if c in wanted)
+        #: CNN precision in use ("int8"/"fp32"; None without the CNN)
+        self.precision: str | None = None
+        if "cnn" in self.calibrations:
+            from calocoffea.cnn.quantize import resolve_precision
+
+            path, self.precision = resolve_precision(
+                calib.cnn_model_path(self.particle, self.model_path), precision)
+            if self.precision == "int8":
+                self.model_path = str(path.resolve())
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
         self._init_weights_and_corrections(pileup, lumi, corrections, correction_syst)
 
@@ -285,13 +305,14 @@ class CaloProcessor(processor.ProcessorABC):
 
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
-        """Histograms, cutflow and metadata of one chunk of ``events``."""
+        """``{dataset: {histograms, cutflow, metadata}}`` of one chunk of ``events``."""
         fields = set(events.fields)
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields
         meta = events.metadata if hasattr(events, "metadata") else {}
         filename = str(meta.get("filename", "input file"))
         calibs = [c for c in self.calibrations if c != "truth" or is_mc]
+        dataset = str(meta.get("dataset") or UNNAMED_DATASET)
         dropped: dict[str, set] = {}
         if not has_cells:
             explicit = [c for c in self.cells_explicit if c in calibs]
@@ -326,6 +347,13 @@ class CaloProcessor(processor.ProcessorABC):
 
         energies: dict[str, np.ndarray] = {}
         energies["bdt"] = calib.standard_energy(objects)
+        if has_cells:
+            # calocoffea files: the shipped BDT on the cluster columns, never a stored pt that
+            # may be E_acc-based (files written with --no-standard-calibration)
+            energies["bdt"], bdt_fallback = calib.bdt_model_energy(
+                objects, self.particle, energies["bdt"], "bdt", models_dir=self.bdt_models
+            )
+            cutflow["fallback bdt (stored pt)"] = int(bdt_fallback.sum())
         fallback = np.zeros(n_sel * k, dtype=bool)
         reasons = np.zeros(n_sel * k, dtype=np.uint8)
         if "bdt_shapes" in calibs:
@@ -392,13 +420,13 @@ class CaloProcessor(processor.ProcessorABC):
             "kind": {"mc" if is_mc else "data"},
             "mode": {"cells" if has_cells else "standard-only"},
             "calibrations": set(calibs),
-            "datasets": {str(meta.get("dataset", ""))},
+            "dataset": {dataset},
             "weights": {self.weights},
             **self._weight_meta(meta, is_mc),
             **dropped,
             **self._provider_meta("cnn" in calibs),
         }
-        return out
+        return {dataset: out}
 
     def _validate(self, events: ak.Array, calibs: list[str], is_mc: bool, fields: set[str]
                   ) -> None:
@@ -447,23 +475,26 @@ class CaloProcessor(processor.ProcessorABC):
                             "non-finite true energy")
 
     def postprocess(self, accumulator: dict) -> dict:
-        """Turn the merged :class:`~calocoffea.sparsehist.SparseHist` into ``hist.Hist`` and
-        single-element metadata sets into their value (``"zee"`` not ``{"zee"}``); sets
-        with several values (e.g. kinds mixed in one fileset) become sorted lists."""
-        for key in ("response", "mass"):
-            if isinstance(accumulator.get(key), SparseHist):
-                accumulator[key] = accumulator[key].to_hist()
-        meta = accumulator.get("meta", {})
-        for key, value in list(meta.items()):
-            if isinstance(value, set):
-                values = sorted(value)
-                meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
-        if isinstance(meta.get("kind"), list):
-            log.warning("fileset mixes MC and data: kind=%s", meta["kind"])
-        if "meta" in accumulator:
-            from calocoffea.weights import normalise_output
+        """Per dataset: turn the merged :class:`~calocoffea.sparsehist.SparseHist` into
+        ``hist.Hist`` and single-element metadata sets into their value (``"zee"`` not
+        ``{"zee"}``); sets with several values (e.g. MC and data files in one dataset)
+        become sorted lists; then the dataset's xsec × lumi normalisation
+        (:func:`calocoffea.weights.normalise_output`)."""
+        from calocoffea.weights import normalise_output
 
-            normalise_output(accumulator, self.lumi)
+        for dataset, output in accumulator.items():
+            for key in ("response", "mass"):
+                if isinstance(output.get(key), SparseHist):
+                    output[key] = output[key].to_hist()
+            meta = output.get("meta", {})
+            for key, value in list(meta.items()):
+                if isinstance(value, set):
+                    values = sorted(value)
+                    meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
+            if isinstance(meta.get("kind"), list):
+                log.warning("dataset %r mixes MC and data files: kind=%s", dataset, meta["kind"])
+            if "meta" in output:
+                normalise_output(output, self.lumi)
         return accumulator
 
     # ------------------------------------------------------------------ helpers
@@ -575,10 +606,11 @@ class CaloProcessor(processor.ProcessorABC):
             return {}
         meta = {key: {value} for key, value in self.model_info.items()}
         meta["provider"] = {calib.cnn_provider(self.particle, self.model_path)}
+        meta["precision"] = {self.precision}
         return meta
 
 
 #: Selection-config field -> NanoAOD collection it cuts on.
 _COLLECTIONS = {"electron": "Electron", "muon": "Muon", "photon": "Photon"}
 #: Metadata keys kept as lists even with a single value.
-_LIST_KEYS = ("calibrations", "datasets")
+_LIST_KEYS = ("calibrations",)

@@ -42,7 +42,8 @@ def _run(path: Path, kind: str, **kwargs) -> dict:
     proc = make_processor("zee", calibrations=("bdt",), **kwargs)
     out, _ = runner.run(proc, fileset, runner.RunOptions(executor="iterative",
                                                          chunksize=4000, progress=False))
-    return out
+    (only,) = out.values()  # keyed by dataset
+    return only
 
 
 @pytest.fixture(scope="module")

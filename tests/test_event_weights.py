@@ -39,7 +39,8 @@ def _run(path, kind, chunksize=150, metadata=None, **kwargs):
     proc = make_processor("zee", calibrations=("bdt",), **kwargs)
     out, _ = runner.run(proc, fileset, runner.RunOptions(executor="iterative",
                                                          chunksize=chunksize, progress=False))
-    return out
+    (only,) = out.values()  # keyed by dataset
+    return only
 
 
 @pytest.fixture(scope="module")
