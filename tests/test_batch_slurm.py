@@ -241,7 +241,6 @@ def test_cancelled_job_mid_run_gives_identical_histograms(slurm, zee, tmp_path):
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
         out, metrics = runner.run(make_processor("zee"), fileset, options)
         out = single_dataset(out)
-    out = single_dataset(out)
     t_done = time.monotonic()
     canceller.join(timeout=10)
     assert canceller.error is None, repr(canceller.error)
