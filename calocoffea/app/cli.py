@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "generate samples, run all processors, fit and plot: the whole story",
     "bench": "run the performance benchmarks and write a JSON report",
     "validate": "check the standard calibration or the simulation's realism on MC files",
+    "resolution": "derive the BDT resolution table (correctionlib) from MC processor outputs",
 }
 
 

@@ -164,13 +164,17 @@ def run_processors(
 def fit_outputs(samples: Sequence[DemoSample], out_dir: Path, results_dir: Path) -> dict[str, dict]:
     """`calocoffea fit` on every output; results JSON per sample."""
     from calocoffea.execution.outputs import load_output, write_json
+    from calocoffea.fitting.categories import add_uncertainty_results
     from calocoffea.fitting.pipeline import fit_output
 
     results_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for sample in samples:
         path = out_dir / f"{sample.name}{OUTPUT_SUFFIX}"
-        res = fit_output(load_output(path))
+        output = load_output(path)
+        res = fit_output(output)
+        # per-object uncertainty pulls and sigma_m/m categories (MC boundaries for data)
+        add_uncertainty_results(output, res, mc_results=results.get(f"{sample.process}_mc"))
         res["input"] = str(path)
         write_json(res, results_dir / f"{sample.name}.json", indent=1)
         results[sample.name] = res
