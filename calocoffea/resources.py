@@ -43,7 +43,7 @@ def resolution_table_path() -> Path:
     override = os.environ.get(RESOLUTION_ENV)
     if override:
         return Path(override)
-    return Path(str(resources.files("calocoffea"))) / "tables" / "bdt_resolution.json"
+    return Path(str(resources.files("calocoffea.tables"))) / "bdt_resolution.json"
 
 
 def data_dir() -> Path:
