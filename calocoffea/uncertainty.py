@@ -300,7 +300,7 @@ def pull_summary(pull, *, min_objects: int = MIN_OBJECTS) -> dict[str, dict[str,
                                              "n": st["n"], "reason": r}
                                             for r in meets_targets(st)]
                 entry["bins"][axis] = rows
-            entry["bins_checked"] = 1 + sum(
+            entry["bins_checked"] = int(incl["n"] >= min_objects) + sum(
                 st["n"] >= min_objects for rows in entry["bins"].values() for st in rows)
             out.setdefault(particle, {})[cal] = entry
     return out
