@@ -63,11 +63,11 @@ def test_resolution_table_measures_width_and_median_and_roundtrips(tmp_path):
 
 
 def test_resolution_table_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.json"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         unc.ResolutionTable(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    with pytest.raises(ValueError, match="bad.json"):
+    with pytest.raises(ValueError, match=r"bad\.json"):
         unc.ResolutionTable(bad)
     with pytest.raises(ValueError, match="no objects"):
         unc.derive_resolution_table(histograms.book_response())
@@ -260,7 +260,7 @@ def test_model_without_sigma_and_missing_table_are_counted(tmp_path, sim_zee_sma
     assert out["pull"].sum(flow=True).value == 0
     assert cf["no bdt sigma_m"] == cf["no cnn sigma_m"] == cf["selected"]
     # an explicit table that does not exist is an error, not a silent downgrade
-    with pytest.raises(FileNotFoundError, match="nope.json"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         ZeeProcessor(calibrations=("bdt", "truth"), resolution=tmp_path / "nope.json")
 
 
