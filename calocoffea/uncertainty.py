@@ -8,9 +8,12 @@ Two sources of σ_E (GeV):
   σ_rel(|η|, E_T) per calibration and particle measured on held-out MC: the eIQR_75 =
   IQR/1.349 of the response E/E_true in each (|η|, E_T) bin of the processors' ``response``
   histogram (:func:`derive_resolution_table`, ⟨μ⟩ summed) with the median response
-  M(|η|, E_T), written as correctionlib JSON (``sigma_rel_<calibration>_<particle>`` and
-  ``median_<calibration>_<particle>``, inputs ``absEta`` and ``et`` in GeV, clamped at the
-  edges) and applied as σ_E = σ_rel · E / M (σ_rel is in units of E_true, E/M its estimate)
+  M(|η|, E_T) and a pile-up factor f(⟨μ⟩) (the objects-weighted ratio of the widths measured
+  per ⟨μ⟩ bin to the ⟨μ⟩-summed ones), written as correctionlib JSON
+  (``sigma_rel_<calibration>_<particle>``, ``median_...`` with inputs ``absEta`` and ``et``
+  in GeV, ``mu_factor_...`` with input ``mu``; clamped at the edges) and applied as
+  σ_E = σ_rel · f(⟨μ⟩) · E / M (σ_rel is in units of E_true, E/M its estimate; f = 1 for
+  an unknown ⟨μ⟩)
   with the object's reconstructed |η| and E_T = E / (M cosh η) (:class:`ResolutionTable`:
   M looked up at E/cosh η, then σ_rel at the corrected E_T). Bins with fewer than
   ``min_objects`` take the value of the nearest measured E_T bin of their |η| row (the
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from calocoffea.binning import ABS_ETA_EDGES, ET_EDGES
+from calocoffea.binning import ABS_ETA_EDGES, ET_EDGES, MU_EDGES
 from calocoffea.metrics import eiqr_from_hist, hist_quantiles
 
 #: Calibrations whose σ_E comes from the resolution table.
@@ -83,6 +86,8 @@ class ResolutionEntry:
     median: np.ndarray
     n: np.ndarray
     measured: np.ndarray
+    #: f(⟨μ⟩) per bin of :data:`~calocoffea.binning.MU_EDGES` (1 where not measurable).
+    mu_factor: np.ndarray | None = None
 
 
 def derive_resolution_table(response, calibrations: Sequence[str] = TABLE_CALIBRATIONS, *,
@@ -128,10 +133,37 @@ def derive_resolution_table(response, calibrations: Sequence[str] = TABLE_CALIBR
                         sigma[i, j], median[i, j] = sigma[i, near], median[i, near]
                     else:
                         sigma[i, j], median[i, j] = inclusive
-            out.append(ResolutionEntry(cal, particle, sigma, median, n, measured))
+            out.append(ResolutionEntry(cal, particle, sigma, median, n, measured,
+                                       _mu_factor(response, cal, particle, sigma=sigma,
+                                                  measured=measured,
+                                                  min_objects=min_objects)))
     if not out:
         raise ValueError(f"response histogram has no objects for {list(calibrations)}")
     return out
+
+
+def _mu_factor(response, cal: str, particle: str, *, sigma: np.ndarray, measured: np.ndarray,
+               min_objects: int) -> np.ndarray:
+    """f_k = Σ n_ijk σ_ijk / Σ n_ijk σ_ij over the (|η|, E_T) bins measured in ⟨μ⟩ bin k."""
+    edges = response.axes["response"].edges
+    vals = response[{"calibration": cal, "particle": particle}].values(flow=True)
+    grid = vals[1:-1, 1:-1, 1:-1, :]  # (abseta, et, mu, response+2)
+    n_mu = grid.shape[2]
+    f = np.ones(n_mu)
+    for k in range(n_mu):
+        num = den = 0.0
+        for i in range(grid.shape[0]):
+            for j in range(grid.shape[1]):
+                n = grid[i, j, k].sum()
+                if not measured[i, j] or n < min_objects:
+                    continue
+                width = eiqr_from_hist(grid[i, j, k], edges)
+                if math.isfinite(width):
+                    num += n * width
+                    den += n * sigma[i, j]
+        if den > 0:
+            f[k] = num / den
+    return f
 
 
 def resolution_correction_set(entries: Sequence[ResolutionEntry], *, description: str = ""):
@@ -159,6 +191,15 @@ def resolution_correction_set(entries: Sequence[ResolutionEntry], *, description
                              f"{MIN_TABLE_OBJECTS}) {e.measured.astype(int).tolist()}, other "
                              "bins copy the nearest measured E_T bin"),
                 data=data))
+        mu_factor = e.mu_factor if e.mu_factor is not None else np.ones(len(MU_EDGES) - 1)
+        corrections.append(cs.Correction(
+            name=correction_name(e.calibration, e.particle, "mu_factor"), version=1,
+            inputs=[cs.Variable(name="mu", type="real", description="<mu> of the event")],
+            output=cs.Variable(name="mu_factor", type="real"),
+            description=(f"pile-up factor of sigma_rel ({e.particle}, {e.calibration}): "
+                         "objects-weighted width per <mu> bin over the <mu>-summed one"),
+            data={"nodetype": "binning", "input": "mu", "edges": list(MU_EDGES),
+                  "content": [float(v) for v in mu_factor], "flow": "clamp"}))
     return cs.CorrectionSet(schema_version=2, corrections=corrections,
                             description=description or "calocoffea BDT energy resolution")
 
@@ -191,7 +232,8 @@ class ResolutionTable:
             cset = correctionlib.CorrectionSet.from_file(str(self.path))
         except Exception as err:
             raise ValueError(f"{self.path}: not a correctionlib JSON: {err}") from err
-        self._corr = {k: cset[k] for k in cset if k.startswith(("sigma_rel_", "median_"))}
+        self._corr = {k: cset[k] for k in cset
+                      if k.startswith(("sigma_rel_", "median_", "mu_factor_"))}
         if not any(k.startswith("sigma_rel_") for k in self._corr):
             raise ValueError(f"{self.path}: no sigma_rel_<calibration>_<particle> corrections "
                              f"(has {sorted(cset)})")
@@ -200,11 +242,12 @@ class ResolutionTable:
         return all(correction_name(calibration, particle, w) in self._corr
                    for w in ("sigma_rel", "median"))
 
-    def sigma(self, calibration: str, particle: str, energy: np.ndarray, eta: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """(σ_E in GeV, reason code) per object of energies ``energy`` (GeV) and η ``eta``:
-        σ_rel · E/M (module docstring); NaN with a :data:`TABLE_REASONS` code where the
-        table has no entry or the energy is not finite and positive."""
+    def sigma(self, calibration: str, particle: str, energy: np.ndarray, eta: np.ndarray,
+              mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(σ_E in GeV, reason code) per object of energies ``energy`` (GeV), η ``eta`` and
+        ⟨μ⟩ ``mu`` (None or NaN: f = 1): σ_rel · f(⟨μ⟩) · E/M (module docstring); NaN with a
+        :data:`TABLE_REASONS` code where the table has no entry or the energy is not finite
+        and positive."""
         energy = np.asarray(energy, dtype=np.float64)
         eta = np.asarray(eta, dtype=np.float64)
         code = np.zeros(energy.shape, np.uint8)
@@ -221,6 +264,14 @@ class ResolutionTable:
             rel = self._corr[correction_name(calibration, particle)].evaluate(
                 abseta, e_est / np.cosh(eta[ok]))
             sigma[ok] = np.asarray(rel, np.float64) * e_est
+            name = correction_name(calibration, particle, "mu_factor")
+            if mu is not None and name in self._corr:
+                m = np.broadcast_to(np.asarray(mu, np.float64), energy.shape)[ok]
+                known = np.isfinite(m)
+                factor = np.ones(m.shape)
+                if known.any():
+                    factor[known] = self._corr[name].evaluate(m[known])
+                sigma[ok] *= factor
         return sigma, code
 
 

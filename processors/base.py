@@ -317,8 +317,8 @@ class CaloProcessor(processor.ProcessorABC):
 
             for code, name in SIGMA_REASONS.items():
                 cutflow[f"no cnn sigma: {name}"] = int(np.sum(pred.sigma_code == code))
-        self._table_sigmas(energies, eta, sigmas, cutflow,
-                           shapes_fallback if "bdt_shapes" in calibs else None)
+        self._table_sigmas(energies, eta, np.repeat(self._mu(ev), k), sigmas, cutflow=cutflow,
+                           shapes_fallback=shapes_fallback if "bdt_shapes" in calibs else None)
         e_true = et_true = np.full(n_sel * k, np.nan)
         if is_mc:
             e_true, et_true = calib.true_energy(objects)
@@ -406,8 +406,8 @@ class CaloProcessor(processor.ProcessorABC):
         _table(str(default))
         return str(default), None
 
-    def _table_sigmas(self, energies: dict[str, np.ndarray], eta: np.ndarray,
-                      sigmas: dict[str, np.ndarray], cutflow: dict[str, int],
+    def _table_sigmas(self, energies: dict[str, np.ndarray], eta: np.ndarray, mu: np.ndarray,
+                      sigmas: dict[str, np.ndarray], *, cutflow: dict[str, int],
                       shapes_fallback: np.ndarray | None) -> None:
         """σ_E (GeV) of the table calibrations into ``sigmas``; objects without one counted
         per reason. ``bdt_shapes`` objects that fell back to ``bdt`` take its σ_rel."""
@@ -420,9 +420,9 @@ class CaloProcessor(processor.ProcessorABC):
                 cutflow[f"no {name} sigma: {unc.TABLE_MISSING}"] = n
                 continue
             table = _table(self.resolution)
-            sigma, code = table.sigma(name, self.particle, energies[name], eta)
+            sigma, code = table.sigma(name, self.particle, energies[name], eta, mu)
             if name == "bdt_shapes" and shapes_fallback is not None and shapes_fallback.any():
-                sigma_std, code_std = table.sigma("bdt", self.particle, energies[name], eta)
+                sigma_std, code_std = table.sigma("bdt", self.particle, energies[name], eta, mu)
                 sigma = np.where(shapes_fallback, sigma_std, sigma)
                 code = np.where(shapes_fallback, code_std, code)
             sigmas[name] = sigma

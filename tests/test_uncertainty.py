@@ -47,7 +47,9 @@ def test_resolution_table_measures_width_and_median_and_roundtrips(tmp_path):
     import correctionlib
 
     cset = correctionlib.CorrectionSet.from_file(str(path))  # valid schema v2
-    assert set(cset) == {"sigma_rel_bdt_electron", "median_bdt_electron"}
+    assert set(cset) == {"sigma_rel_bdt_electron", "median_bdt_electron",
+                         "mu_factor_bdt_electron"}
+    np.testing.assert_allclose(entry.mu_factor, 1.0, atol=1e-9)  # one ⟨μ⟩ bin filled
     table = unc.ResolutionTable(path)
     energy = np.array([40.0, 40.0, -1.0, np.nan])
     eta = np.array([0.1, 1.45, 0.1, 0.1])
@@ -60,6 +62,23 @@ def test_resolution_table_measures_width_and_median_and_roundtrips(tmp_path):
     assert np.isnan(sigma[2:]).all()
     s2, c2 = table.sigma("bdt", "photon", energy, eta)
     assert np.isnan(s2).all() and (c2 == unc.TABLE_NO_ENTRY).all()
+
+
+def test_pileup_factor_follows_the_width_per_mu_bin(tmp_path):
+    """Responses 1 % wide at ⟨μ⟩ 15 and 2 % at ⟨μ⟩ 70: f(⟨μ⟩) ≈ w_k / w_summed."""
+    rng = np.random.default_rng(7)
+    h = histograms.book_response()
+    for mu, w in ((15.0, 0.01), (70.0, 0.02)):
+        h.fill(calibration="bdt", particle="photon", abseta=0.3, et=45.0, mu=mu,
+               response=rng.normal(1.0, w, 20_000))
+    (entry,) = unc.derive_resolution_table(h)
+    summed = entry.sigma_rel[0, ET_EDGES.index(40.0)]
+    assert entry.mu_factor[0] == pytest.approx(0.01 / summed, rel=0.05)
+    assert entry.mu_factor[-1] == pytest.approx(0.02 / summed, rel=0.05)
+    table = unc.ResolutionTable(unc.write_resolution_table(tmp_path / "t.json", [entry]))
+    e, eta = np.full(3, 45.0), np.full(3, 0.3)
+    sig, _ = table.sigma("bdt", "photon", e, eta, np.array([15.0, 70.0, np.nan]))
+    np.testing.assert_allclose(sig / 45.0, [0.01, 0.02, summed], rtol=0.06)
 
 
 def test_resolution_table_errors_name_the_file(tmp_path):
