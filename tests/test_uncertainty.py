@@ -342,3 +342,21 @@ def test_summary_entries_and_coverage_plot(tmp_path):
     paths = save(plot_coverage(res["uncertainty"]["electron"], "abseta", particle="electron"),
                  tmp_path, "coverage")
     assert any(p.suffix == ".png" and p.stat().st_size > 5000 for p in paths)
+
+
+def test_resolution_command_writes_a_loadable_table(tmp_path, capsys):
+    from calocoffea.app.cli import main
+    from calocoffea.execution.outputs import save_output
+
+    out = tmp_path / "zee.hist.zip"
+    save_output({"response": _response_hist([0.01, 0.015, 0.04, 0.02, 0.025]),
+                 "cutflow": {}, "meta": {"channel": "zee"}}, out)
+    table = tmp_path / "tables" / "res.json"
+    assert main(["resolution", str(out), "--out", str(table)]) == 0
+    assert "bdt/electron: 20000 objects, 5/40 bins measured" in capsys.readouterr().out
+    assert unc.ResolutionTable(table).has("bdt", "electron")
+    # an output without a response histogram (data) is refused, naming it
+    data = tmp_path / "data.hist.zip"
+    save_output({"cutflow": {}, "meta": {"channel": "zee"}}, data)
+    assert main(["resolution", str(data), "--out", str(tmp_path / "x.json")]) == 1
+    assert "data.hist.zip has no response histogram" in capsys.readouterr().err
