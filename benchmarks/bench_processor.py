@@ -39,6 +39,23 @@ Figures, all measured in the same run:
   compression, cached beside the sample); target ≤ 3 GB. ``rss_before_gb`` is the worker's
   resident memory after imports and processor construction, before the chunk.
 
+- ``peers`` (issue #23), measured in the same fresh process, interleaved with the CNN
+  processor run by run at the 100k-event chunk: ``floor``, a plain coffea NanoAOD Z→ee
+  processor (:class:`FloorProcessor`) reading the same branches and filling the same mass
+  histogram without any calibration (the I/O-and-framework floor), and ``bdt_only``, the
+  processor with the standard calibration only (``bdt``, ``truth``); each as events per CPU
+  second and as a ratio to the floor. ``ratio_to_floor`` = CNN processor events/s / floor
+  events/s. ``stage_fractions``: the fraction of the CNN processor's CPU time spent reading
+  (every branch it reads, materialised first), in the CNN inputs (scalars, tracks, cell
+  ranges), in the image kernel, in onnxruntime, in filling histograms, and the rest
+  (selection, masses, validation, coffea);
+- ``precision``: the CNN precision the processor ran with (``--precision``; default int8
+  where a shipped int8 model passed its guard) and ``ort`` is measured on the same model
+  file, so ``ratio_to_ort`` compares like with like;
+- ``scaling_summary``: events/s against workers (1, 2) and chunk size, and peak memory per
+  worker, gathered from the figures above (plotted in benchmarks/README.md by
+  ``benchmarks/plot_scaling.py``).
+
 Without the CNN model (``models/deepcalo_electron.onnx``) the ``cnn`` figures are skipped
 with the reason in ``cnn_skip_reason`` and the rest runs on the bdt/truth calibrations.
 
@@ -62,6 +79,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from coffea.processor import ProcessorABC
 
 from calocoffea.energies import cnn_model_path, cnn_unavailable_reason
 from calocoffea.execution import runner
@@ -192,12 +210,13 @@ def _peak_rss_gb(resource) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
-def _memory_worker(path: str, model: str | None, chunksize: int) -> dict:
+def _memory_worker(path: str, model: str | None, chunksize: int,
+                   precision: str | None = None) -> dict:
     """Run in a fresh process: one chunk of ``path``; resident memory figures (GB)."""
     import resource
 
     calibs = ("bdt", "cnn", "truth") if model else ("bdt", "truth")
-    proc = _processor(calibs, model)
+    proc = _processor(calibs, model, precision)
     page = os.sysconf("SC_PAGE_SIZE")
     with open("/proc/self/statm") as f:
         rss_before = int(f.read().split()[1]) * page / 1e9
@@ -211,13 +230,16 @@ def _memory_worker(path: str, model: str | None, chunksize: int) -> dict:
             "cpu_time_s": time.process_time() - c0, "provider": m["provider"]}
 
 
-def peak_memory(sample: Path, model: Path | None, chunksize: int = 100_000) -> dict:
+def peak_memory(sample: Path, model: Path | None, precision: str | None = None,
+                chunksize: int = 100_000) -> dict:
     """Peak resident memory of a fresh worker process running one ``chunksize`` chunk."""
     path = repeated_sample(sample, -(-chunksize // SAMPLE_EVENTS))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-worker", str(path),
            "--chunksize", str(chunksize)]
     if model is not None:
         cmd += ["--model", str(model)]
+    if precision is not None:
+        cmd += ["--precision", precision]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["target_gb"] = 3.0
@@ -226,14 +248,80 @@ def peak_memory(sample: Path, model: Path | None, chunksize: int = 100_000) -> d
     return result
 
 
-def _processor(calibs, model=None):
-    return make_processor("zee", calibrations=calibs, model_path=model)
+def _processor(calibs, model=None, precision=None):
+    return make_processor("zee", calibrations=calibs, model_path=model, precision=precision)
 
 
 def _run(proc, fileset, **opts):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+
+
+def read_branches(proc) -> list[str]:
+    """The branches the Z→ee processor ``proc`` reads (selection, CNN inputs, truth,
+    weights): what the floor reads too and what the breakdown materialises first."""
+    from calocoffea.cnn.inputs import required_branches
+
+    names = [alt[0] for alt in proc.required_branches()]
+    if "cnn" in proc.calibrations:
+        names += required_branches("electron")
+    names += ["Electron_genPartIdx", "GenPart_pt", "GenPart_eta", "GenPart_phi",
+              "GenPart_mass", "genWeight", "Pileup_nTrueInt"]
+    return list(dict.fromkeys(names))
+
+
+def _touch(events, branches: list[str]) -> int:
+    """Materialise ``branches`` (``X_field`` or a top-level name) of a NanoEvents chunk;
+    returns the number of values read."""
+    import awkward as ak
+
+    n = 0
+    for name in branches:
+        coll, _, field = name.partition("_")
+        if coll in events.fields and field and field in events[coll].fields:
+            arr = events[coll][field]
+        elif name in events.fields:
+            arr = events[name]
+        else:
+            continue
+        n += len(ak.flatten(ak.materialize(arr), axis=None))
+    return n
+
+
+class FloorProcessor(ProcessorABC):
+    """A plain coffea NanoAOD Z→ee processor: reads ``branches`` (those of the CNN
+    processor), keeps events with exactly two electrons passing the default
+    :class:`~calocoffea.selection.ZeeSelection` object cuts and of opposite charge, and fills
+    the same mass histogram (binning of ``calocoffea.channels``) from the stored
+    kinematics: no calibration, no images, no validation."""
+
+    def __init__(self, branches: list[str]):
+        self.branches = list(branches)
+
+    def process(self, events) -> dict:
+        import awkward as ak
+        import hist
+
+        from calocoffea.channels import CHANNELS
+        from calocoffea.selection import ZeeSelection
+
+        values = _touch(events, self.branches)
+        cuts = ZeeSelection().electron
+        el = events.Electron
+        good = el[(el.pt > cuts.et_min) & (abs(el.eta) < cuts.abseta_max)
+                  & (el[cuts.id_branch] >= cuts.id_min)]
+        pairs = good[ak.num(good) == 2]
+        pairs = pairs[ak.sum(pairs.charge, axis=1) == 0]
+        mass = ak.to_numpy((pairs[:, 0] + pairs[:, 1]).mass)
+        n, lo, hi = CHANNELS["zee"].mass_bins
+        h = hist.Hist(hist.axis.Regular(n, lo, hi, name="mass"), storage=hist.storage.Weight())
+        h.fill(mass=mass)
+        return {"mass": h, "cutflow": {"events": len(events), "selected": len(mass),
+                                       "values_read": values}}
+
+    def postprocess(self, accumulator: dict) -> dict:
+        return accumulator
 
 
 #: Batch sizes of the raw onnxruntime scan; the fastest one is the ratio's baseline.
@@ -298,22 +386,30 @@ def identical(a: dict, b: dict) -> bool:
     return a["cutflow"] == b["cutflow"]
 
 
-def per_core(quick: bool = False, model: str | Path | None = None) -> dict:
+def per_core(quick: bool = False, model: str | Path | None = None,
+             precision: str | None = None) -> dict:
     """The per-core figures (``ort``, ``per_core``, ``per_core_chunk10k``, ``ratio_to_ort*``,
-    ``breakdown_cpu_s``) measured in this process; :func:`run` calls it in a fresh Python
-    process, as a worker runs the processor (not in the ``calocoffea bench`` process, whose
-    heap and garbage collector carry the state of the benchmarks before it: zfit and
-    TensorFlow from the fits alone make each collection several times slower)."""
+    ``peers``, ``ratio_to_floor``, ``breakdown_cpu_s``, ``stage_fractions``) measured in this
+    process; :func:`run` calls it in a fresh Python process, as a worker runs the processor
+    (not in the ``calocoffea bench`` process, whose heap and garbage collector carry the
+    state of the benchmarks before it: zfit and TensorFlow from the fits alone make each
+    collection several times slower)."""
     sample = sample_path()
     model = cnn_model_path("electron", model)
     reason = cnn_unavailable_reason("electron", model)
     calibs = ("bdt", "cnn", "truth") if reason is None else ("bdt", "truth")
-    proc = _processor(calibs, model if reason is None else None)
-    out: dict = {}
+    proc = _processor(calibs, model if reason is None else None, precision)
+    # the file the processor runs (the int8 model where that precision was chosen)
+    run_model = cnn_model_path("electron", proc.model_path) if reason is None else None
+    out: dict = {"precision": proc.precision,
+                 "model_run": str(run_model) if run_model is not None else None,
+                 "loadavg_start": os.getloadavg()}
+    peers = {"floor": _floor(proc), "bdt_only": _processor(("bdt", "truth"))}
     with tempfile.TemporaryDirectory() as tmpdir:
         one = copies(sample, 1, Path(tmpdir))
         # per core: iterative, warm (numba + onnxruntime session created by the warm-up)
-        _run(proc, one, executor="iterative", chunksize=1000, maxchunks=1)
+        for p in (proc, *peers.values()):
+            _run(p, one, executor="iterative", chunksize=1000, maxchunks=1)
         # best of repeats, as for the raw onnxruntime figure; the first run also pays for
         # growing the process heap (first-touch page faults, up to ~1 s of system time on
         # this VM), so it is kept apart. Two chunk sizes: the default of `calocoffea run`
@@ -322,10 +418,11 @@ def per_core(quick: bool = False, model: str | Path | None = None) -> dict:
         # NanoEvents factory, the per-chunk collection of the memory retention) weighs 10x more
         n_big = 3 if quick else runner.RunOptions().chunksize // SAMPLE_EVENTS
         big = {"zee_big": {"files": {str(repeated_sample(sample, n_big)): "Events"}}}
-        ort = raw_ort(sample, model) if reason is None else None
+        ort = raw_ort(sample, run_model) if reason is None else None
         if ort is not None:
             out["ort"] = ort
-            out["ratio_target"] = 0.7
+            out["ratio_target"] = 0.85
+        peer_runs: dict[str, list[float]] = {name: [] for name in peers}
         for key, fileset, chunksize in (("per_core", big, n_big * SAMPLE_EVENTS),
                                         ("per_core_chunk10k", one, 10_000)):
             runs = []
@@ -333,12 +430,36 @@ def per_core(quick: bool = False, model: str | Path | None = None) -> dict:
                 cpu0 = time.process_time()
                 _, m = _run(proc, fileset, executor="iterative", chunksize=chunksize)
                 runs.append((time.process_time() - cpu0, m))
+                if key == "per_core":
+                    # the peers interleaved run by run with the CNN processor (paired on the
+                    # shared machine)
+                    for name, p in peers.items():
+                        cpu0 = time.process_time()
+                        _run(p, fileset, executor="iterative", chunksize=chunksize)
+                        peer_runs[name].append(time.process_time() - cpu0)
             first_cpu = runs[0][0]
             cpu, m = min(runs, key=lambda r: r[0])
             out[key] = {"events": m["events"], "objects": m["objects"], "chunksize": chunksize,
                         "wall_time_s": m["wall_time_s"], "events_per_s": m["events_per_s"],
                         "cpu_time_s": cpu, "events_per_cpu_s": m["events"] / cpu,
                         "cpu_time_s_runs": [r[0] for r in runs], "provider": m["provider"]}
+            if key == "per_core":
+                events = m["events"]
+                cnn_runs = [r[0] for r in runs]
+                floor_cpu = min(peer_runs["floor"])
+                out["peers"] = {
+                    name: {"events": events, "cpu_time_s": min(v), "cpu_time_s_runs": v,
+                           "events_per_cpu_s": events / min(v),
+                           "ratio_to_floor": floor_cpu / min(v)}
+                    for name, v in peer_runs.items()}
+                out["peers"]["cnn"] = {"events": events, "cpu_time_s": cpu,
+                                       "events_per_cpu_s": events / cpu,
+                                       "ratio_to_floor": floor_cpu / cpu,
+                                       "precision": proc.precision}
+                out["ratio_to_floor"] = floor_cpu / cpu
+                # paired: each CNN run against the floor run right after it
+                out["ratio_to_floor_paired_median"] = float(np.median(
+                    [f / c for f, c in zip(peer_runs["floor"], cnn_runs, strict=True)]))
             if ort is None:
                 continue
             # on the shared machine wall times include waiting for a core; CPU times do not
@@ -349,50 +470,84 @@ def per_core(quick: bool = False, model: str | Path | None = None) -> dict:
             out[f"ratio_to_ort{suffix}_wall"] = (
                 (m["objects"] / ort["objects_per_s"]) / m["wall_time_s"])
         if ort is not None:
-            out["breakdown_cpu_s"] = _breakdown(proc, big, n_big * SAMPLE_EVENTS, model)
+            b = _breakdown(proc, big, n_big * SAMPLE_EVENTS, run_model)
+            out["breakdown_cpu_s"] = b
+            out["stage_fractions"] = {k: b[k] / b["end_to_end"] for k in STAGES}
+    out["loadavg_end"] = os.getloadavg()
     return out
 
 
+#: Stages of the CNN processor's CPU time in ``breakdown_cpu_s`` / ``stage_fractions``.
+STAGES: tuple[str, ...] = ("reading", "inputs", "images", "onnxruntime", "histograms", "rest")
+
+
+def _floor(proc) -> FloorProcessor:
+    return FloorProcessor(read_branches(proc))
+
+
 def _breakdown(proc, fileset: dict, chunksize: int, model: Path) -> dict:
-    """One more end-to-end run with process CPU time accumulated inside onnxruntime's
-    ``session.run`` and the image kernel calls; ``rest`` is everything else (reading,
-    selection, other inputs, histograms, coffea)."""
-    from calocoffea.cnn import images, inference
+    """One more end-to-end run with process CPU time accumulated per stage (:data:`STAGES`):
+    every branch the processor reads is materialised first (``reading``), then the CNN
+    inputs (``calocoffea.cnn.inputs.inputs_from_events``, images excluded), the image
+    kernel, onnxruntime's ``session.run``, the histogram fills; ``rest`` is everything else
+    (selection, masses, validation, coffea)."""
+    from calocoffea import sparsehist
+    from calocoffea.cnn import images, inference, inputs
 
-    acc = {"onnxruntime": 0.0, "images": 0.0}
+    acc = dict.fromkeys(STAGES[:-1], 0.0)
     m = inference.load_model(model)  # the session the processor uses (per-process cache)
-    session, build = m.session, images.CellColumns.images
+    session = m.session
+    originals = {"images": (images.CellColumns, "images"),
+                 "inputs": (inputs, "inputs_from_events"),
+                 "histograms": (sparsehist.SparseHist, "fill")}
+    saved = {k: getattr(obj, name) for k, (obj, name) in originals.items()}
+    branches = read_branches(proc)
+    process = type(proc).process
 
-    class _Timed:
-        def run(self, *args, **kwargs):
+    def timed(stage, fn):
+        def wrapper(*args, **kwargs):
             c0 = time.process_time()
             try:
-                return session.run(*args, **kwargs)
+                return fn(*args, **kwargs)
             finally:
-                acc["onnxruntime"] += time.process_time() - c0
+                acc[stage] += time.process_time() - c0
+        return wrapper
 
-    def timed_build(self, *args, **kwargs):
+    class _Timed:
+        run = staticmethod(timed("onnxruntime", session.run))
+
+    def timed_process(self, events):
         c0 = time.process_time()
-        try:
-            return build(self, *args, **kwargs)
-        finally:
-            acc["images"] += time.process_time() - c0
+        _touch(events, branches)
+        acc["reading"] += time.process_time() - c0
+        return process(self, events)
 
-    m.session, images.CellColumns.images = _Timed(), timed_build
+    m.session = _Timed()
+    for k, (obj, name) in originals.items():
+        setattr(obj, name, timed(k, saved[k]))
+    type(proc).process = timed_process
     try:
         c0 = time.process_time()
         _, metrics = _run(proc, fileset, executor="iterative", chunksize=chunksize)
         cpu = time.process_time() - c0
     finally:
-        m.session, images.CellColumns.images = session, build
+        m.session = session
+        for k, (obj, name) in originals.items():
+            setattr(obj, name, saved[k])
+        type(proc).process = process
+    # the image kernel runs inside the feed of the inputs object, not inside
+    # inputs_from_events (deferred images), so the stages do not overlap
     return {"chunksize": chunksize, "events": metrics["events"], "end_to_end": cpu, **acc,
-            "rest": cpu - acc["onnxruntime"] - acc["images"]}
+            "rest": cpu - sum(acc.values())}
 
 
-def _per_core_in_fresh_process(quick: bool, model: Path | None) -> dict:
+def _per_core_in_fresh_process(quick: bool, model: Path | None,
+                               precision: str | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--per-core-worker"]
     if quick:
         cmd.append("--quick")
+    if precision is not None:
+        cmd += ["--precision", precision]
     if model is not None:
         cmd += ["--model", str(model)]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -401,9 +556,13 @@ def _per_core_in_fresh_process(quick: bool, model: Path | None) -> dict:
     return result
 
 
-def run(quick: bool = False, model: str | Path | None = None) -> dict:
+def run(quick: bool = False, model: str | Path | None = None, precision: str | None = None,
+        per_core_only: bool = False) -> dict:
     """All figures of the module docstring as a dict (``quick``: smaller sizes, for CI;
-    ``model``: another CNN model file than the shipped one, e.g. to time an architecture)."""
+    ``model``: another CNN model file than the shipped one, e.g. to time an architecture;
+    ``precision``: the CNN precision, default int8 where shipped and guarded;
+    ``per_core_only``: only the fresh-process per-core figures and peers, no dask, scaling,
+    determinism or memory figures)."""
     sample = sample_path()
     model = cnn_model_path("electron", model)
     reason = cnn_unavailable_reason("electron", model)
@@ -424,11 +583,16 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
         card = load_card(model)
         out["model_card"] = {k: card.get(k) for k in ("sha256", "config", "particle")
                              if k in card}
-    proc = _processor(calibs, model if reason is None else None)
+    proc = _processor(calibs, model if reason is None else None, precision)
+    out["precision"] = proc.precision
+    out.update(_per_core_in_fresh_process(quick, model if reason is None else None,
+                                          precision))
+    if per_core_only:
+        out["machine"]["loadavg_end"] = os.getloadavg()
+        return out
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         one = copies(sample, 1, tmp)
-        out.update(_per_core_in_fresh_process(quick, model if reason is None else None))
         # dask 1 vs 2 workers on the same events, workers warmed up first; alternating
         # repeats, best of each, because the machine is shared and its load fluctuates
         # 100k events: with the faster processor, 40k events (5 s on one worker) left the
@@ -486,9 +650,28 @@ def run(quick: bool = False, model: str | Path | None = None) -> dict:
                 matrix.append({"executor": executor, "workers": workers, "chunksize": chunk,
                                "identical_to_first": ok})
         out["determinism"] = {"identical": same, "runs": matrix}
-    out["memory"] = peak_memory(sample, model if reason is None else None)
+    out["memory"] = peak_memory(sample, model if reason is None else None, precision)
+    out["scaling_summary"] = scaling_summary(out)
     out["machine"]["loadavg_end"] = os.getloadavg()
     return out
+
+
+def scaling_summary(out: dict) -> dict:
+    """Events/s against workers and chunk size, and peak memory per worker, from the
+    figures of :func:`run` (what ``benchmarks/plot_scaling.py`` draws)."""
+    speed = out.get("dask_speedup", {})
+    rates = speed.get("events_per_s", {})
+    return {
+        "workers": {str(w): max(v) for w, v in rates.items() if v},
+        "workers_events": speed.get("events"),
+        "chunksize_events_per_cpu_s": {
+            str(out[k]["chunksize"]): out[k]["events_per_cpu_s"]
+            for k in ("per_core_chunk10k", "per_core") if k in out},
+        "events_on_2_workers": {str(r["events"]): r["events_per_s"]
+                                for r in out.get("scaling", [])},
+        "peak_rss_gb_per_worker": out.get("memory", {}).get("peak_rss_gb"),
+        "precision": out.get("precision"),
+    }
 
 
 class _cluster:
@@ -522,19 +705,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--model", type=Path, default=None,
                         help="CNN model (default: the shipped models/deepcalo_electron.onnx)")
+    parser.add_argument("--precision", choices=["int8", "fp32"], default=None,
+                        help="CNN precision (default int8 where shipped and guarded)")
+    parser.add_argument("--per-core-only", action="store_true",
+                        help="only the per-core figures and peers (no dask/memory figures)")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--per-core-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--chunksize", type=int, default=100_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.per_core_worker:
-        print(json.dumps(per_core(quick=args.quick, model=args.model), default=str))
+        print(json.dumps(per_core(quick=args.quick, model=args.model,
+                                  precision=args.precision), default=str))
         return
     if args.memory_worker:
         model = str(args.model) if args.model else None
-        print(json.dumps(_memory_worker(args.memory_worker, model, args.chunksize)))
+        print(json.dumps(_memory_worker(args.memory_worker, model, args.chunksize,
+                                        args.precision)))
         return
-    result = run(quick=args.quick, model=args.model)
+    result = run(quick=args.quick, model=args.model, precision=args.precision,
+                 per_core_only=args.per_core_only)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps(result, indent=2, default=str))

@@ -2,8 +2,12 @@
 
 The calibrations of an electron or photon energy (GeV), :data:`calocoffea.channels.CALIBRATIONS`:
 
-- ``bdt``: the standard calibration stored in the file, E = pt × cosh(η) (``pt`` of the
-  NanoAOD-style object is the standard-calibration E_T, η that of the cluster);
+- ``bdt``: the standard calibration. For files with cluster columns (calocoffea's own
+  files) the processors evaluate the shipped ``bdt`` models on the object's cluster and track
+  columns (:func:`bdt_model_energy`), whatever the file's ``pt`` holds: files written with
+  ``--no-standard-calibration`` carry an E_acc-based ``pt``, which must never pass for the
+  BDT. Objects without a cluster, and files without cluster columns (CMS NanoAOD), use the
+  stored E = pt × cosh(η) (``pt`` is then the experiment's standard-calibration E_T);
 - ``bdt_shapes``: the shower-shape BDT baseline, r × E_acc from the object's cluster,
   shower-shape, conversion and track columns (:mod:`calocoffea.bdt`); objects with
   non-finite inputs fall back to ``bdt`` and are flagged;
@@ -164,14 +168,22 @@ def shapes_energy(objects: ak.Array, particle: str, standard: np.ndarray,
     """``bdt_shapes`` energy (GeV, flat float64) and the fallback mask (bool) of ``objects``:
     objects with a non-finite input (e.g. no cluster) get the ``standard`` energy and are
     flagged."""
+    return bdt_model_energy(objects, particle, standard, "bdt_shapes", models_dir)
+
+
+def bdt_model_energy(objects: ak.Array, particle: str, standard: np.ndarray, variant: str,
+                     models_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Energy (GeV, flat float64) of the shipped BDT ``variant`` (``bdt`` or ``bdt_shapes``)
+    evaluated on the cluster, shower-shape, conversion and track columns of ``objects``, and
+    the fallback mask: objects with a non-finite input (e.g. no cluster) keep ``standard``."""
     from calocoffea.bdt.columns import object_columns
     from calocoffea.bdt.inputs import REQUIRED_COLUMNS, TRACK_COLUMNS
     from calocoffea.bdt.standard import load_standard_calibration
 
     calib = load_standard_calibration(None if models_dir is None else Path(models_dir),
-                                      variant="bdt_shapes")
+                                      variant=variant)
     cols = object_columns(objects, particle)
-    needed = [c for c in REQUIRED_COLUMNS[("bdt_shapes", particle)] if c not in TRACK_COLUMNS]
+    needed = [c for c in REQUIRED_COLUMNS[(variant, particle)] if c not in TRACK_COLUMNS]
     ok = np.ones(len(standard), dtype=bool)
     for c in needed:
         ok &= np.isfinite(np.asarray(cols[c], dtype=np.float64))

@@ -95,6 +95,12 @@ def eiqr_error_from_hist(counts: np.ndarray, edges: np.ndarray, q: float = 75.0)
     return float(math.sqrt(max(var, 0.0)) / _normalisation(q))
 
 
+def iqr_error_from_hist(counts: np.ndarray, edges: np.ndarray) -> float:
+    """Asymptotic standard error of the interquartile range P75 − P25 of a histogram (axis
+    units): :func:`eiqr_error_from_hist` at q = 75 times 2Φ⁻¹(0.75)."""
+    return eiqr_error_from_hist(counts, edges, 75.0) * _normalisation(75.0)
+
+
 def eiqr(values: np.ndarray, q: float = 75.0, weights: np.ndarray | None = None) -> float:
     """eIQR_q of unbinned ``values`` (numpy percentiles; weighted via the inverted CDF)."""
     values = np.asarray(values, dtype=float)
@@ -166,8 +172,37 @@ def sigma_eff_error_from_hist(counts: np.ndarray, edges: np.ndarray, *, n_boot: 
     return float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
 
 
+#: Upper quantile of σ_68: Φ(1), so that (P_hi − P_lo)/2 is σ for a Gaussian.
+SIGMA68_QUANTILE = 0.841345
+
+
 def sigma68_from_hist(counts: np.ndarray, edges: np.ndarray) -> float:
     """σ_68 = (P84.13 − P15.87)/2 of a histogram (axis units; the response's central 68 %
     half-width, no fit); NaN when a quantile is outside the axis."""
-    lo, hi = hist_quantiles(counts, edges, [0.158655, 0.841345])
+    lo, hi = hist_quantiles(counts, edges, [1.0 - SIGMA68_QUANTILE, SIGMA68_QUANTILE])
     return float(0.5 * (hi - lo))
+
+
+def sigma68_error_from_hist(counts: np.ndarray, edges: np.ndarray) -> float:
+    """Asymptotic standard error of :func:`sigma68_from_hist` (the quantile variances of
+    :func:`eiqr_error_from_hist` at q = 84.13; axis units)."""
+    q = 100.0 * SIGMA68_QUANTILE
+    return eiqr_error_from_hist(counts, edges, q) * _normalisation(q) / 2.0
+
+
+def quantile_error_from_hist(counts: np.ndarray, edges: np.ndarray, prob: float) -> float:
+    """Asymptotic standard error sqrt(p(1 − p)/N)/f(P_p) of the ``prob`` quantile of a
+    histogram (axis units; f the density of the bin holding the quantile); NaN when the
+    quantile is outside the axis or the density is 0."""
+    full = np.asarray(counts, dtype=float)
+    inner, under, over = _split_flow(full, edges)
+    edges = np.asarray(edges, dtype=float)
+    total = inner.sum() + under + over
+    (value,) = hist_quantiles(full, edges, [prob])
+    if inner.sum() <= 0 or not np.isfinite(value):
+        return float("nan")
+    dens = inner / total / np.diff(edges)
+    f = dens[np.clip(np.searchsorted(edges, value, side="right") - 1, 0, inner.size - 1)]
+    if f <= 0:
+        return float("nan")
+    return float(math.sqrt(prob * (1.0 - prob) / total) / f)

@@ -23,6 +23,11 @@ def models_dir() -> Path:
     override = os.environ.get(MODELS_ENV)
     if override:
         return Path(override)
+    return shipped_models_dir()
+
+
+def shipped_models_dir() -> Path:
+    """The package data folder ``calocoffea.models`` itself (ignores ``$CALOCOFFEA_MODELS``)."""
     # a regular package installed as files (wheel or editable): a real directory
     return Path(str(resources.files("calocoffea.models")))
 

@@ -119,6 +119,11 @@ class CaloProcessor(processor.ProcessorABC):
         BDT resolution table (correctionlib JSON of :mod:`calocoffea.uncertainty`; default
         :func:`calocoffea.resources.resolution_table_path`). A file given here must exist; a
         missing default leaves the BDTs without σ_E, counted per object in the cutflow.
+    precision
+        CNN precision, "int8" or "fp32" (:func:`calocoffea.cnn.quantize.resolve_precision`):
+        default int8 where an int8 model beside the float one passed its resolution guard,
+        else fp32; "int8" with no usable int8 model is an error
+        (:class:`calocoffea.cnn.quantize.PrecisionError`). Recorded in ``meta["precision"]``.
 
     A subclass names its ``channel`` (a key of :data:`calocoffea.channels.CHANNELS`, which
     gives ``collection``, ``particle`` and ``n_calo``), its ``selection_class`` and the
@@ -154,6 +159,7 @@ class CaloProcessor(processor.ProcessorABC):
         bdt_models: str | Path | None = None,
         *,
         resolution: str | Path | None = None,
+        precision: str | None = None,
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -197,6 +203,15 @@ class CaloProcessor(processor.ProcessorABC):
                 if reason is not None:
                     raise FileNotFoundError(f"calibration {c!r} requested but {reason}")
         self.calibrations = tuple(c for c in known if c in wanted)
+        #: CNN precision in use ("int8"/"fp32"; None without the CNN)
+        self.precision: str | None = None
+        if "cnn" in self.calibrations:
+            from calocoffea.cnn.quantize import resolve_precision
+
+            path, self.precision = resolve_precision(
+                calib.cnn_model_path(self.particle, self.model_path), precision)
+            if self.precision == "int8":
+                self.model_path = str(path.resolve())
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
         #: resolution table path (absolute) or None; why it is unavailable, if it is
         self.resolution, self.resolution_missing = self._resolution(resolution)
@@ -300,6 +315,13 @@ class CaloProcessor(processor.ProcessorABC):
 
         energies: dict[str, np.ndarray] = {}
         energies["bdt"] = calib.standard_energy(objects)
+        if has_cells:
+            # calocoffea files: the shipped BDT on the cluster columns, never a stored pt that
+            # may be E_acc-based (files written with --no-standard-calibration)
+            energies["bdt"], bdt_fallback = calib.bdt_model_energy(
+                objects, self.particle, energies["bdt"], "bdt", models_dir=self.bdt_models
+            )
+            cutflow["fallback bdt (stored pt)"] = int(bdt_fallback.sum())
         fallback = np.zeros(n_sel * k, dtype=bool)
         reasons = np.zeros(n_sel * k, dtype=np.uint8)
         if "bdt_shapes" in calibs:
@@ -538,6 +560,7 @@ class CaloProcessor(processor.ProcessorABC):
             return {}
         meta = {key: {value} for key, value in self.model_info.items()}
         meta["provider"] = {calib.cnn_provider(self.particle, self.model_path)}
+        meta["precision"] = {self.precision}
         return meta
 
 

@@ -99,3 +99,31 @@ def test_unconstrained_bins_are_reported_not_invented(results):
     assert shift["identified"] == [False] * 5
     assert shift["alpha"] == [None] * 5 and shift["alpha_error"] == [None] * 5
     assert shift["alpha_applied"] == [0.0] * 5
+
+
+def _hgamgam_output(path):
+    from calocoffea import binning
+    from calocoffea.histograms import book_mass
+
+    rng = np.random.default_rng(6)
+    mass = book_mass("hgamgam", len(binning.eta_pair_categories()))
+    m = rng.normal(125.0, 1.6, 6_000)
+    mass.fill(calibration="bdt", etacat=np.zeros(m.size, int), mu=np.full(m.size, 30.0), mass=m)
+    save({"mass": mass, "cutflow": {}, "meta": {"channel": "hgamgam", "kind": "mc"}}, path)
+    return path
+
+
+@pytest.mark.slow
+def test_fit_command_model_option(tmp_path, capsys):
+    path = _hgamgam_output(tmp_path / "hgg.hist.zip")
+    out = tmp_path / "r.json"
+    assert cli.main(["fit", str(path), "--out", str(out), "--model", "bwcb",
+                     "--no-progress"]) == 1
+    assert "'bwcb' is not one of hgamgam's ['dscb', 'double_gauss']" in capsys.readouterr().err
+    assert not out.exists()
+    assert cli.main(["fit", str(path), "--out", str(out), "--model", "double_gauss",
+                     "--no-mu-fits", "--no-progress"]) == 0
+    res = json.loads(out.read_text())["mass"]
+    assert res["model"] == "double_gauss" and res["inclusive"]["bdt"]["model"] == "double_gauss"
+    assert res["inclusive"]["bdt"]["accepted"]
+    assert res["sigma_eff"]["bdt"]["sigma_eff"] == pytest.approx(1.6, rel=0.05)

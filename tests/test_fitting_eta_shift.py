@@ -111,7 +111,8 @@ def test_apply_to_mass_hist_double_storage():
     assert np.array_equal(out.view(), h.view())
     out = eta_shift.apply_to_mass_hist(h, {"cnn": np.array([-0.02, 0, 0, 0, 0])}, PAIRS)
     centres = h.axes["mass"].centers
-    ratio = np.average(centres, weights=out.view()[1, 3].sum(axis=0)) / np.average(
-        centres, weights=h.view()[1, 3].sum(axis=0)
+    ic = h.axes["calibration"].index("cnn")
+    ratio = np.average(centres, weights=out.view()[ic, 3].sum(axis=0)) / np.average(
+        centres, weights=h.view()[ic, 3].sum(axis=0)
     )
     assert ratio == pytest.approx(np.sqrt(0.98), abs=2e-4)

@@ -95,8 +95,96 @@ def test_zmumugamma_photon_width_and_hgamgam_double_gauss():
     hg = book_mass("hgamgam", len(PAIRS))
     m = np.r_[rng.normal(125.0, 3.0, 5_000), rng.normal(125.2, 1.7, 20_000)]
     hg.fill(calibration="cnn", etacat=np.zeros(m.size, int), mu=np.full(m.size, 30.0), mass=m)
-    out = pipeline.fit_mass(hg, "hgamgam")
+    out = pipeline.fit_mass(hg, "hgamgam", model="double_gauss")
+    assert out["model"] == "double_gauss"
     first = out["fits"]["cnn"][0]
     assert first["accepted"], first["reason"]
     assert abs(first["values"]["sigma"] - 1.7) < 0.1
     assert all(f["status"] == "skipped" for f in out["fits"]["cnn"][1:])
+
+
+DSCB_TRUE = {"mu": 124.8, "alpha_l": 1.2, "n_l": 4.0, "alpha_r": 1.8, "n_r": 8.0}
+
+
+@pytest.mark.slow
+def test_hgamgam_is_fitted_with_the_dscb_and_reports_sigma_eff():
+    from calocoffea.fitting.models import expected_probs
+
+    rng = np.random.default_rng(11)
+    hg = book_mass("hgamgam", len(PAIRS))
+    edges = hg.axes["mass"].edges
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    for calib, sigma in (("bdt", 1.8), ("cnn", 1.5)):
+        counts = rng.multinomial(14_000, expected_probs("dscb", {**DSCB_TRUE, "sigma": sigma},
+                                                        edges))
+        hg.fill(calibration=calib, etacat=np.zeros(centers.size, int),
+                mu=np.full(centers.size, 30.0), mass=centers, weight=counts)
+    out = pipeline.fit_mass(hg, "hgamgam")
+    assert out["model"] == "dscb"
+    for calib, sigma in (("bdt", 1.8), ("cnn", 1.5)):
+        inc = out["inclusive"][calib]
+        assert inc["model"] == "dscb" and inc["accepted"], inc["reason"]
+        assert {"alpha_l", "n_l", "alpha_r", "n_r"} <= set(inc["values"])
+        assert abs(inc["values"]["sigma"] - sigma) < 3 * inc["errors"]["sigma"] + 0.03
+        assert inc["chi2_ndf"] < 1.5
+        eff = out["sigma_eff"][calib]
+        # the tail widens the smallest 68.3 % interval beyond the core
+        assert sigma < eff["sigma_eff"] < 1.4 * sigma
+        assert 0 < eff["sigma_eff_err"] < 0.05 and eff["n"] == pytest.approx(14_000)
+    assert out["sigma_eff"]["cnn"]["sigma_eff"] < out["sigma_eff"]["bdt"]["sigma_eff"]
+
+
+def test_sigma_eff_counts_events_outside_the_mass_window():
+    hg = book_mass("hgamgam", len(PAIRS))
+    rng = np.random.default_rng(12)
+    m = rng.normal(125.0, 2.0, 20_000)
+    far = np.full(5_000, 150.0)  # overflow of the 105-145 GeV window
+    hg.fill(calibration="bdt", etacat=np.zeros(m.size + far.size, int),
+            mu=np.full(m.size + far.size, 30.0), mass=np.r_[m, far])
+    counts = pipeline.inclusive_counts_with_flow(hg, "bdt")
+    assert counts.size == 302 and counts[-1] == 5_000 and counts.sum() == 25_000
+    eff = pipeline.sigma_eff_entry(counts, hg.axes["mass"].edges)
+    # 68.3 % of 25k events is 85 % of the Gaussian: half-width 1.44 sigma
+    assert eff["sigma_eff"] == pytest.approx(2.0 * 1.44, rel=0.03)
+    assert eff["n_outside"] == 5_000
+    again = pipeline.sigma_eff_entry(counts, hg.axes["mass"].edges)
+    assert again == eff  # seeded bootstrap
+
+
+def test_mass_model_choice_is_validated():
+    from calocoffea.channels import CHANNELS
+
+    hg = book_mass("hgamgam", len(PAIRS))
+    assert CHANNELS["hgamgam"].mass_models == ("dscb", "double_gauss")
+    assert CHANNELS["zee"].pick_mass_model(None) == "bwcb"
+    with pytest.raises(ValueError, match="'bwcb' is not one of hgamgam"):
+        pipeline.fit_mass(hg, "hgamgam", model="bwcb")
+    from calocoffea.fitting.fitter import MassFitter
+
+    fitter = MassFitter(hg.axes["mass"].edges, model="double_gauss")
+    with pytest.raises(ValueError, match="fitter model"):
+        pipeline.fit_mass(hg, "hgamgam", model="dscb", fitter=fitter)
+
+
+def test_response_linearity_sigma_rel_and_sigma68():
+    from calocoffea.histograms import book_response
+
+    rng = np.random.default_rng(13)
+    h = book_response()
+    # E_T bin 30-40 GeV: scale 0.98, 3 %; bin 60-80 GeV: scale 1.01, 1.5 %
+    for et, scale, width in ((35.0, 0.98, 0.03), (70.0, 1.01, 0.015)):
+        n = 40_000
+        h.fill(calibration="bdt", particle="photon", abseta=rng.uniform(0, 0.7, n),
+               et=np.full(n, et), mu=np.full(n, 30.0), response=rng.normal(scale, width, n))
+    res = pipeline.response_metrics(h)["bdt"]["photon"]
+    low, high = res["et"][2], res["et"][5]
+    for b, scale, width in ((low, 0.98, 0.03), (high, 1.01, 0.015)):
+        assert b["median"] == pytest.approx(scale, abs=3 * b["median_error"] + 1e-4)
+        assert 0 < b["median_error"] < 5e-4
+        # sigma_rel = IQR/(2 median) = 0.6745 width / scale for a Gaussian
+        expected = 0.6745 * width / scale
+        assert b["sigma_rel"] == pytest.approx(expected, abs=3 * b["sigma_rel_error"] + 1e-4)
+        assert b["sigma68"] == pytest.approx(width, rel=0.03)
+    assert res["et"][0]["median"] is None and res["et"][0]["sigma_rel"] is None
+    inc = res["inclusive"]
+    assert 0.015 < inc["sigma68"] < 0.04 and inc["sigma68_error"] > 0

@@ -80,3 +80,24 @@ def test_metrics_does_not_import_tensorflow():
         "sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_sigma68_median_and_iqr_errors_match_toy_spread():
+    rng = np.random.default_rng(8)
+    edges = _default_edges()
+    rows = []
+    for _ in range(60):
+        counts, _ = np.histogram(rng.normal(1.0, 0.03, 5000), edges)
+        rows.append((metrics.sigma68_from_hist(counts, edges),
+                     metrics.sigma68_error_from_hist(counts, edges),
+                     metrics.hist_quantiles(counts, edges, [0.5])[0],
+                     metrics.quantile_error_from_hist(counts, edges, 0.5),
+                     np.subtract(*metrics.hist_quantiles(counts, edges, [0.75, 0.25])),
+                     metrics.iqr_error_from_hist(counts, edges)))
+    s68, e68, med, emed, iqr, eiqr = np.array(rows).T
+    assert np.mean(s68) == pytest.approx(0.03, rel=0.02)
+    # asymptotic errors: sigma/sqrt(N) * 1.25 for the median, ~0.71 sigma/sqrt(N) for sigma68
+    assert np.mean(emed) == pytest.approx(1.2533 * 0.03 / np.sqrt(5000), rel=0.15)
+    for values, errors in ((s68, e68), (med, emed), (iqr, eiqr)):
+        assert np.std(values) == pytest.approx(np.mean(errors), rel=0.35)
+    assert np.isnan(metrics.quantile_error_from_hist(np.zeros(2000), edges, 0.5))

@@ -79,3 +79,46 @@ def test_sigma_eff_is_the_smallest_interval():
     assert 0.3 * 1.7 / np.sqrt(2 * 200_000) < err < 3 * 1.7 / np.sqrt(2 * 200_000)
     # most entries out of range: no interval on the axis holds 68 %
     assert np.isnan(sigma_eff_from_hist(np.r_[1000, counts[:5], 0], edges[:6]))
+
+
+def test_response_tables_show_every_calibration_and_both_gains(tmp_path):
+    """The docs/model.md tables: one column per calibration, reIQR75 against both baselines,
+    with the value the eIQR75s imply, and the CLI writes them."""
+    import json
+    import subprocess
+    import sys
+
+    from calocoffea.app.response_tables import response_tables
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    h = book_response()
+    common = {"particle": "electron", "abseta": rng.uniform(0, 2.4, n),
+              "et": rng.uniform(20, 80, n), "mu": rng.uniform(10, 80, n)}
+    for cal, width in (("bdt", 0.04), ("bdt_shapes", 0.03), ("cnn", 0.02)):
+        h.fill(calibration=cal, response=rng.normal(1.0, width, n), **common)
+    result = {"channel": "zee", "response": response_metrics(h)}
+    text = response_tables(result)
+    header = next(line for line in text.splitlines() if line.startswith("| bin"))
+    for col in ("eIQR75 bdt", "eIQR75 bdt_shapes", "eIQR75 cnn", "reIQR75 vs bdt",
+                "reIQR75 vs bdt_shapes"):
+        assert col in header
+    row = next(line for line in text.splitlines() if line.startswith("| all"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    vs_bdt, vs_shapes = (float(c.split("±")[0]) for c in cells[-2:])
+    assert vs_bdt == pytest.approx(0.5, abs=0.03)  # 1 - 0.02/0.04
+    assert vs_shapes == pytest.approx(1 / 3, abs=0.03)  # 1 - 0.02/0.03
+    assert text.count("| 0–0.8 |") == 1 and "| 10–24 |" in text
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result))
+    out = tmp_path / "t.md"
+    proc = subprocess.run([sys.executable, "-m", "calocoffea", "validate", "response-tables",
+                           str(path), "--out", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == text
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"channel": "zee"}))
+    proc = subprocess.run([sys.executable, "-m", "calocoffea", "validate", "response-tables",
+                           str(bad)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "bad.json" in proc.stderr

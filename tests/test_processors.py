@@ -470,7 +470,7 @@ def test_cnn_path_with_tiny_model(sim_zee, deepcalo_tiny_model):
 
     base._warned_standard_only = False
     proc = ZeeProcessor(model_path=deepcalo_tiny_model)
-    assert proc.calibrations == ("bdt", "cnn", "truth")
+    assert proc.calibrations == ("bdt", "bdt_shapes", "cnn", "truth")
     with warnings.catch_warnings():
         warnings.simplefilter("error", StandardOnlyWarning)
         out = proc.postprocess(proc.process(load_events(sim_zee)))
@@ -497,7 +497,7 @@ def test_cnn_requested_without_model_is_a_clear_error(tmp_path):
         ZeeProcessor(calibrations=("bdt", "cnn"), model_path=missing)
     # a model given but missing is an error also with the default calibrations (it used to
     # drop the CNN with a log message, and the run exited 0 without it)
-    with pytest.raises(FileNotFoundError, match=r"nope\.onnx.*--calibrations bdt,truth"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.onnx.*--calibrations bdt,bdt_shapes,truth"):
         ZeeProcessor(model_path=missing)
     assert ZeeProcessor(calibrations=("bdt", "truth"), model_path=missing).calibrations == (
         "bdt", "truth")

@@ -79,7 +79,7 @@ def test_cnn_histograms_identical_across_executors_workers_and_chunks(
         return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
 
     ref, _ = run(executor="iterative", chunksize=N_EVENTS)
-    assert ref["meta"]["calibrations"] == ["bdt", "cnn", "truth"]
+    assert ref["meta"]["calibrations"] == ["bdt", "bdt_shapes", "cnn", "truth"]
     assert ref["cutflow"]["selected"] > 100
     runs = {
         "iterative, 97-event chunks": run(executor="iterative", chunksize=97),

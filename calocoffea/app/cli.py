@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "fit": "fit mass peaks, eta-shift and per-|eta| resolution from processor output",
     "plot": "draw the resolution and mass-peak plots from saved outputs",
     "demo": "generate samples, run all processors, fit and plot: the whole story",
+    "quantize": "write the static int8 model of a DeepCalo CNN and its resolution guard",
     "bench": "run the performance benchmarks and write a JSON report",
     "validate": "check the standard calibration or the simulation's realism on MC files",
     "resolution": "derive the BDT resolution table (correctionlib) from MC processor outputs",

@@ -6,6 +6,8 @@ Layout of the output directory ``DIR``::
     DIR/outputs/<channel>_<kind>.hist.zip   processor outputs (calocoffea.execution.outputs)
     DIR/outputs/<channel>_<kind>.metrics.json
     DIR/results/<channel>_<kind>.json       `calocoffea fit` results (docs/fit_results.md)
+    DIR/outputs/zee_data_cnn_ensemble.*     the data-like Z→ee sample with the ensemble CNN
+    DIR/data_mc.json                        MC vs data-like classifier (`validate data-mc`)
     DIR/plots/*.png, *.pdf                  figures (redrawn by `calocoffea plot DIR`)
     DIR/summary.json, DIR/summary.md
 
@@ -50,6 +52,13 @@ class DemoSample:
         return f"{self.process}_{self.kind}"
 
 
+#: The data-like Z→ee sample is run a second time with this CNN, trained on MC and data-like
+#: events together (thesis eq. 5.9, docs/model.md), to compare the MC-trained and ensemble CNNs
+#: on the same events; the output is named :data:`ENSEMBLE_RUN`.
+ENSEMBLE_MODEL = "deepcalo_electron_ensemble.onnx"
+ENSEMBLE_RUN = "zee_data_cnn_ensemble"
+
+
 #: Default samples: seeds 9001+ are reserved for the demo (never used in training).
 DEFAULT_SAMPLES: tuple[DemoSample, ...] = (
     DemoSample("zee", "mc", 30_000, 9001),
@@ -71,6 +80,8 @@ class DemoConfig:
     chunksize: int = 10_000
     cache: Path | None = None
     plots: bool = True
+    #: also run the data-like Z→ee sample with the ensemble CNN and classify MC vs data-like
+    data_vs_mc: bool = True
     timings: dict[str, float] = field(default_factory=dict)
 
     def scaled(self) -> tuple[DemoSample, ...]:
@@ -129,11 +140,28 @@ def generate_samples(samples: Sequence[DemoSample], cache: Path, workers: int) -
     return paths
 
 
+def _runs(samples: Sequence[DemoSample], data_vs_mc: bool
+           ) -> list[tuple[str, DemoSample, dict[str, Any]]]:
+    """(output name, sample, processor options) of every processor run of the demo."""
+    runs = [(s.name, s, {}) for s in samples]
+    zee_data = [s for s in samples if s.process == "zee" and s.kind == "data"]
+    if data_vs_mc and zee_data:
+        model = models_dir() / ENSEMBLE_MODEL
+        if not model.is_file():
+            raise FileNotFoundError(
+                f"{model} not found: the demo runs the data-like Z→ee sample with the ensemble "
+                "CNN (train it with `calocoffea train cnn --data-train ...`, docs/model.md)"
+            )
+        runs.append((ENSEMBLE_RUN, zee_data[0], {"model_path": model}))
+    return runs
+
+
 def run_processors(
     samples: Sequence[DemoSample], files: dict[str, Path], out_dir: Path, workers: int,
-    chunksize: int,
+    chunksize: int, *, data_vs_mc: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Run each sample's processor on ONE local dask cluster; save outputs and metrics."""
+    """Run each sample's processor on ONE local dask cluster; save outputs and metrics
+    (``data_vs_mc``: also the data-like Z→ee sample with the ensemble CNN)."""
     from distributed import Client, LocalCluster
 
     from calocoffea.execution import runner
@@ -145,40 +173,58 @@ def run_processors(
                      dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        for sample in samples:
+        for name, sample, proc_options in _runs(samples, data_vs_mc):
             fileset = {sample.name: {"files": {str(files[sample.name]): "Events"}}}
             options = runner.RunOptions(
                 executor="dask", workers=workers, chunksize=chunksize,
                 scheduler=client.scheduler.address, progress=False,
             )
-            proc = make_processor(sample.process)
+            proc = make_processor(sample.process, **proc_options)
             _, met = runner.run_to_files(
-                proc, fileset, options, out_dir / f"{sample.name}{OUTPUT_SUFFIX}",
-                out_dir / f"{sample.name}.metrics.json",
+                proc, fileset, options, out_dir / f"{name}{OUTPUT_SUFFIX}",
+                out_dir / f"{name}.metrics.json",
             )
-            metrics[sample.name] = met
-            log.info("%s: %d events in %.1f s", sample.name, met["events"], met["wall_time_s"])
+            metrics[name] = met
+            log.info("%s: %d events in %.1f s", name, met["events"], met["wall_time_s"])
     return metrics
 
 
-def fit_outputs(samples: Sequence[DemoSample], out_dir: Path, results_dir: Path) -> dict[str, dict]:
-    """`calocoffea fit` on every output; results JSON per sample."""
+def fit_outputs(samples: Sequence[DemoSample], out_dir: Path, results_dir: Path,
+                data_vs_mc: bool = False) -> dict[str, dict]:
+    """`calocoffea fit` on every output; results JSON per run."""
     from calocoffea.execution.outputs import load_output, write_json
     from calocoffea.fitting.categories import add_uncertainty_results
     from calocoffea.fitting.pipeline import fit_output
 
     results_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
-    for sample in samples:
-        path = out_dir / f"{sample.name}{OUTPUT_SUFFIX}"
+    for name, sample, _ in _runs(samples, data_vs_mc):
+        path = out_dir / f"{name}{OUTPUT_SUFFIX}"
         output = load_output(path)
         res = fit_output(output)
         # per-object uncertainty pulls and sigma_m/m categories (MC boundaries for data)
         add_uncertainty_results(output, res, mc_results=results.get(f"{sample.process}_mc"))
         res["input"] = str(path)
-        write_json(res, results_dir / f"{sample.name}.json", indent=1)
-        results[sample.name] = res
+        write_json(res, results_dir / f"{name}.json", indent=1)
+        results[name] = res
     return results
+
+
+def classify_data_vs_mc(samples: Sequence[DemoSample], files: dict[str, Path], out: Path
+                        ) -> dict[str, Any] | None:
+    """`calocoffea validate data-mc` on the demo's Z→ee MC and data-like samples (⟨μ⟩
+    reweighted, classifier AUC on held-out events); None without both samples."""
+    from calocoffea.app.data_mc import DataMCConfig, compare
+    from calocoffea.execution.outputs import write_json
+
+    names = {(s.process, s.kind): s.name for s in samples}
+    if ("zee", "mc") not in names or ("zee", "data") not in names:
+        return None
+    result = compare(DataMCConfig(mc=(str(files[names["zee", "mc"]]),),
+                                  data=(str(files[names["zee", "data"]]),),
+                                  out_dir=out / "plots" / "data_mc"))
+    write_json(result, out / "data_mc.json", indent=1)
+    return result
 
 
 def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -198,17 +244,25 @@ def run_demo(cfg: DemoConfig, progress: Callable[[str], None] | None = None) -> 
 
     t0 = time.perf_counter()
     say(f"running processors on a local dask cluster ({cfg.workers} workers)")
-    metrics = run_processors(samples, files, out / "outputs", cfg.workers, cfg.chunksize)
+    metrics = run_processors(samples, files, out / "outputs", cfg.workers, cfg.chunksize,
+                             data_vs_mc=cfg.data_vs_mc)
     cfg.timings["run"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     say("fitting mass peaks, eta-shift and per-|eta| resolution")
-    results = fit_outputs(samples, out / "outputs", out / "results")
+    results = fit_outputs(samples, out / "outputs", out / "results", data_vs_mc=cfg.data_vs_mc)
     cfg.timings["fit"] = time.perf_counter() - t0
+
+    data_mc = None
+    if cfg.data_vs_mc:
+        t0 = time.perf_counter()
+        say("classifying MC vs data-like Z→ee events")
+        data_mc = classify_data_vs_mc(samples, files, out)
+        cfg.timings["data_mc"] = time.perf_counter() - t0
 
     from calocoffea.execution.outputs import write_json
 
-    summary = make_summary(samples, files, metrics, results, cfg.timings)
+    summary = make_summary(samples, files, metrics, results, cfg.timings, data_mc=data_mc)
     # written before the plots: they read the injected offsets from it
     write_json(summary, out / "summary.json", indent=2)
     if cfg.plots:

@@ -3,8 +3,10 @@
 Reads ``DIR/outputs/<channel>_<kind>.hist.zip`` (histograms; ``.hist.json`` too, and a pickled
 ``.coffea`` only with ``trust_pickle=True``: loading a pickle can run code embedded in it)
 and ``DIR/results/<channel>_<kind>.json`` (fits) and writes PNG + PDF into ``DIR/plots``: per
-sample the mass peaks with fit curves (accepted fits) and pulls; in MC the E/E_true
-distributions and eIQR versus |η|, E_T and ⟨μ⟩; for Z→ee the η-shift α_i (with the injected
+sample the mass peaks with fit curves (accepted fits), σ_eff and one pull panel per
+calibration (the true-energy peak in its own panel); in MC the E/E_true distributions, eIQR
+versus |η|, E_T and ⟨μ⟩, and the linearity (median E/E_true) with σ_rel = IQR/(2·median)
+versus |η| and E_T; for Z→ee the η-shift α_i (with the injected
 offsets on data-like samples); the per-|η| resolution.
 
 Partial results are drawn as far as they go: a fit that was not accepted gets no curve and
@@ -26,8 +28,14 @@ from calocoffea import binning
 from calocoffea.app.terminal import batch_backend
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.fitting.curves import expected_counts
+from calocoffea.fitting.models import MODELS
 from calocoffea.plots.mass import plot_mass_peaks
-from calocoffea.plots.per_bin import plot_alpha, plot_eiqr_vs, plot_eta_resolution
+from calocoffea.plots.per_bin import (
+    plot_alpha,
+    plot_eiqr_vs,
+    plot_eta_resolution,
+    plot_linearity,
+)
 from calocoffea.plots.response import plot_response
 from calocoffea.plots.style import save
 
@@ -54,12 +62,18 @@ def _mass_figure(name: str, output: dict, result: dict, simulation: bool):
             continue
         h1 = h[{"calibration": cal}].project("mass")
         hists[cal] = h1
+        eff = (mass.get("sigma_eff") or {}).get(cal) or {}
+        eff_text = (f"$\\sigma_{{eff}}$ = {eff['sigma_eff']:.2f} GeV"
+                    if eff.get("sigma_eff") is not None else "")
         fit = mass.get("inclusive", {}).get(cal)
         if not fit:
+            if eff_text:
+                text[cal] = eff_text
             continue
         if not fit.get("accepted"):
             # a rejected fit is not a measurement: no curve, no width, the reason instead
-            text[cal] = f"fit not accepted ({fit.get('reason') or fit.get('status')})"
+            text[cal] = ", ".join(filter(None, [
+                f"fit not accepted ({fit.get('reason') or fit.get('status')})", eff_text]))
             continue
         edges = h1.axes[0].edges
         curve = expected_counts(fit, edges, float(h1.values().sum()))
@@ -67,9 +81,11 @@ def _mass_figure(name: str, output: dict, result: dict, simulation: bool):
             curves[cal] = curve
         sigma, err = fit["values"].get("sigma"), fit["errors"].get("sigma")
         if sigma is not None and err is not None:
-            gauss = CHANNELS[channel].mass_model == "double_gauss"
-            sym = r"\sigma" if gauss else r"\sigma_{CB}"
-            text[cal] = f"${sym}$ = {sigma:.2f} ± {err:.2f} GeV"
+            sym = MODELS[fit["model"]].width_tex if fit.get("model") in MODELS else r"\sigma"
+            parts = [f"${sym}$ = {sigma:.2f} ± {err:.2f} GeV"]
+            if fit.get("chi2_ndf") is not None:
+                parts.append(f"$\\chi^2$/ndf = {fit['chi2_ndf']:.2f}")
+            text[cal] = ", ".join([*parts, eff_text] if eff_text else parts)
     return plot_mass_peaks(hists, curves, text, channel=channel, simulation=simulation)
 
 
@@ -95,6 +111,29 @@ def _response_figures(name: str, output: dict, result: dict, out: Path) -> None:
             )
         fig = plot_eiqr_vs(AXIS_EDGES[axis], per_bin, AXIS_LABEL[axis], logx=axis == "et")
         save(fig, out, f"eiqr_vs_{axis}_{name}")
+    for axis in LINEARITY_AXES:
+        median, sigma_rel = {}, {}
+        for c in cals:
+            bins = response[c][particle][axis]
+            ok = [e["n"] >= MIN_ENTRIES_PER_BIN and e.get("median") is not None for e in bins]
+            median[c] = _per_bin(bins, ok, "median", "median_error")
+            sigma_rel[c] = _per_bin(bins, ok, "sigma_rel", "sigma_rel_error")
+        fig = plot_linearity(AXIS_EDGES[axis], median, sigma_rel, AXIS_LABEL[axis],
+                             logx=axis == "et")
+        save(fig, out, f"linearity_vs_{axis}_{name}")
+
+
+#: Axes of the linearity figures.
+LINEARITY_AXES: tuple[str, ...] = ("abseta", "et")
+
+
+def _per_bin(bins: list[dict], ok: list[bool], key: str, err_key: str
+             ) -> tuple[list[float], list[float]]:
+    """(values, errors) of ``key`` per bin, NaN where ``ok`` is false (not drawn)."""
+    values = [b.get(key) if good else np.nan for b, good in zip(bins, ok, strict=True)]
+    errors = [b.get(err_key) if good else np.nan for b, good in zip(bins, ok, strict=True)]
+    return ([np.nan if v is None else v for v in values],
+            [np.nan if e is None else e for e in errors])
 
 
 def draw_sample(name: str, output: dict, result: dict, out: Path,

@@ -6,7 +6,11 @@
         "n_events", "n_objects", "fallback_objects", "skipped_files", "incomplete_files",
         "eiqr75": {"bdt", "cnn"}, "eiqr95": {"bdt", "cnn"},      # MC only, E_calib/E_true
         "reiqr75", "reiqr95",                                   # MC only, 1 - cnn/bdt
-        "mass_fit": {cal: {"sigma_cb", "sigma_cb_err", "mu_cb", "accepted"}},  # truth: MC only
+        "sigma68": {cal}, "sigma68_err": {cal},                 # MC only, E_calib/E_true
+        "linearity": {particle: {cal: {"abseta" | "et": [        # MC only, per bin
+            {"lo", "hi", "n", "median", "median_err", "sigma_rel", "sigma_rel_err"}]}}},
+        "mass_fit": {cal: {"model", "sigma_cb", "sigma_cb_err", "mu_cb", "chi2_ndf",
+                           "accepted", "reason", "sigma_eff", "sigma_eff_err"}},  # truth: MC only
         "mass_fit_eta_shifted": {...},                          # zee only
         "eta_shift": {cal: {"alpha", "alpha_err"}, "injected_alpha", "closure"},  # zee only
         "eta_resolution": {cal: {"sigma", "sigma_err"}},        # per |eta| bin, GeV
@@ -14,13 +18,26 @@
                         "bins": {cal: {axis: [...]}}, "misses": {cal: [...]},
                         "bins_checked": {cal}, "targets"}},     # MC only
         "categories": {cal: {"edges", "n", "sigma_eff", "accepted", "chosen_on",
-                       "significance_gain", "significance_gain_err"}}}}},  # zee, hgamgam
+                       "significance_gain", "significance_gain_err"}},  # zee, hgamgam
+        # zee data only (demo with data_vs_mc):
+        "mc_data_auc", "mc_data_auc_err",                       # classifier MC vs data-like
+        "sigma_cb_gain": {"cnn_mc", "cnn_ensemble": {"value", "err"}},  # after the eta-shift
+        "ensemble": {"mass_fit_eta_shifted": {...}}}}},
      "timings": {"generate", "run", "fit", "plot"},             # seconds
      "versions": {package: version}, "models": {file: sha256}}
 
 ``mu_cb`` is the peak shift in GeV: the CB shift for the BW⊗CB models, μ − 125 GeV for the
-H→γγ double Gaussian (whose ``sigma_cb`` is the width of its floating Gaussian). The
+H→γγ double-sided Crystal Ball (default) and double Gaussian (whose ``sigma_cb`` is the width
+of its floating Gaussian). ``sigma_eff`` (GeV) is half the smallest mass interval holding
+68.3 % of the events, ``sigma_eff_err`` its bootstrap error: no fit, so also given when the
+fit is not accepted. ``sigma68`` = (P84 − P16)/2 of E/E_true; ``linearity`` holds the median
+of E/E_true and σ_rel = IQR/(2·median) per |η| and E_T bin (the topo-cluster calibration
+definitions). The
 ``eta_resolution`` of Z→μμγ is the photon part of σ_CB per photon |η| bin (thesis eq. 6.4).
+``sigma_cb_gain`` is 1 − σ_CB(CNN)/σ_CB(bdt) of the η-shift-corrected inclusive fits of the
+data-like Z→ee sample, for the MC-trained CNN (``cnn_mc``) and the CNN trained on MC and data-like
+events (``cnn_ensemble``, thesis eq. 5.9); its error propagates the two fit errors as if
+independent (the two widths come from the same events, so this overestimates it).
 ``injected_alpha`` is the correction expected from the injected scale offsets δ_i alone,
 1/(1 + δ_i) − 1; ``closure`` compares it with the data-like α_i relative to the MC α_i.
 ``uncertainty`` and ``categories`` are defined in :mod:`calocoffea.uncertainty` and
@@ -40,7 +57,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from calocoffea import binning
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
+from calocoffea.fitting.models import peak_shift
 from calocoffea.resources import models_dir
 
 PACKAGES = ("calocoffea", "coffea", "awkward", "uproot", "hist", "numba", "onnxruntime", "zfit",
@@ -62,15 +81,45 @@ def model_hashes() -> dict[str, str]:
             for p in sorted(models_dir().glob("*.onnx"))}
 
 
-def _mass_entry(fit: Mapping[str, Any] | None, channel: str) -> dict[str, Any]:
+def _mass_entry(fit: Mapping[str, Any] | None, channel: str,
+                sigma_eff: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One calibration's ``mass_fit`` entry: the fit's width, peak shift (GeV from the
+    resonance mass), χ²/ndf and decision, and σ_eff (fit-independent)."""
+    eff = {"sigma_eff": (sigma_eff or {}).get("sigma_eff"),
+           "sigma_eff_err": (sigma_eff or {}).get("sigma_eff_err")}
     if not fit or not fit.get("values"):
-        return {"sigma_cb": None, "sigma_cb_err": None, "mu_cb": None, "accepted": False,
-                "reason": (fit or {}).get("reason", "no fit")}
-    mu = fit["values"].get("mu")
-    if CHANNELS[channel].mass_model == "double_gauss" and mu is not None:
-        mu = mu - CHANNELS[channel].resonance_mass
-    return {"sigma_cb": fit["values"].get("sigma"), "sigma_cb_err": fit["errors"].get("sigma"),
-            "mu_cb": mu, "accepted": bool(fit.get("accepted")), "reason": fit.get("reason", "")}
+        return {"model": (fit or {}).get("model"), "sigma_cb": None, "sigma_cb_err": None,
+                "mu_cb": None, "chi2_ndf": None, "accepted": False,
+                "reason": (fit or {}).get("reason", "no fit"), **eff}
+    mu = peak_shift(fit["model"], fit["values"].get("mu"), CHANNELS[channel].resonance_mass)
+    return {"model": fit["model"], "sigma_cb": fit["values"].get("sigma"),
+            "sigma_cb_err": fit["errors"].get("sigma"), "mu_cb": mu,
+            "chi2_ndf": fit.get("chi2_ndf"), "accepted": bool(fit.get("accepted")),
+            "reason": fit.get("reason", ""), **eff}
+
+
+#: Per-bin axes of the linearity summary and their bin edges.
+LINEARITY_AXES: dict[str, tuple[float, ...]] = {"abseta": binning.ABS_ETA_EDGES,
+                                                "et": binning.ET_EDGES}
+
+
+def linearity(response: Mapping[str, Any], particle: str) -> dict[str, Any]:
+    """Median of E/E_true and σ_rel = IQR/(2·median) per calibration and |η| / E_T bin
+    (``{cal: {axis: [{"lo", "hi", "n", "median", "median_err", "sigma_rel",
+    "sigma_rel_err"}]}}``) from the ``response`` results of ``calocoffea fit``."""
+    out: dict[str, Any] = {}
+    for cal in RESPONSE_CALIBRATIONS:
+        entry = response.get(cal, {}).get(particle)
+        if not entry:
+            continue
+        out[cal] = {
+            axis: [{"lo": float(edges[k]), "hi": float(edges[k + 1]), "n": b.get("n"),
+                    "median": b.get("median"), "median_err": b.get("median_error"),
+                    "sigma_rel": b.get("sigma_rel"), "sigma_rel_err": b.get("sigma_rel_error")}
+                   for k, b in enumerate(entry.get(axis, []))]
+            for axis, edges in LINEARITY_AXES.items()
+        }
+    return out
 
 
 def _injected_alpha(root_file: Path) -> list[float] | None:
@@ -149,6 +198,15 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
                 for cal in RESPONSE_CALIBRATIONS
                 if cal in response and particle in response[cal]
             }
+        entry["sigma68"] = {
+            cal: response[cal][particle]["inclusive"].get("sigma68")
+            for cal in RESPONSE_CALIBRATIONS if cal in response and particle in response[cal]
+        }
+        entry["sigma68_err"] = {
+            cal: response[cal][particle]["inclusive"].get("sigma68_error")
+            for cal in RESPONSE_CALIBRATIONS if cal in response and particle in response[cal]
+        }
+        entry["linearity"] = {particle: linearity(response, particle)}
         entry["n_response_objects"] = {
             cal: response[cal][particle]["inclusive"]["n"] for cal in RESPONSE_CALIBRATIONS
             if cal in response and particle in response[cal]
@@ -159,7 +217,8 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
             entry[f"reiqr75{suffix}_err"] = re.get("reiqr75_error")
             entry[f"reiqr95{suffix}"] = re.get("reiqr95")
     mass = result.get("mass", {})
-    entry["mass_fit"] = {cal: _mass_entry(fit, channel)
+    sigma_eff = mass.get("sigma_eff", {})
+    entry["mass_fit"] = {cal: _mass_entry(fit, channel, sigma_eff.get(cal))
                          for cal, fit in mass.get("inclusive", {}).items()}
     if "inclusive_eta_shifted" in mass:
         entry["mass_fit_eta_shifted"] = {cal: _mass_entry(fit, channel)
@@ -190,16 +249,45 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
     return entry
 
 
+def sigma_cb_gain(fits: Mapping[str, Mapping], cnn: Mapping[str, Any] | None = None
+                  ) -> dict[str, float | None]:
+    """1 − σ_CB(cnn)/σ_CB(bdt) with its error from ``mass_fit``-style entries; ``cnn``
+    replaces ``fits["cnn"]`` (another model on the same events); None unless both accepted."""
+    imp, err = _improvement({"bdt": fits.get("bdt", {}), "cnn": cnn or fits.get("cnn", {})})
+    return {"value": imp, "err": err}
+
+
+def data_like_extras(entry: dict[str, Any], ensemble_result: Mapping[str, Any] | None,
+                     data_mc: Mapping[str, Any] | None) -> None:
+    """Add the data-like Z→ee keys of the module docstring to ``entry`` (in place)."""
+    if data_mc is not None:
+        entry["mc_data_auc"] = data_mc["classifier"]["auc"]
+        entry["mc_data_auc_err"] = data_mc["classifier"]["auc_err"]
+    shifted = entry.get("mass_fit_eta_shifted", {})
+    gains = {"cnn_mc": sigma_cb_gain(shifted)}
+    if ensemble_result is not None:
+        ens = {cal: _mass_entry(fit, "zee") for cal, fit in
+               ensemble_result.get("mass", {}).get("inclusive_eta_shifted", {}).items()}
+        entry["ensemble"] = {"mass_fit_eta_shifted": ens}
+        gains["cnn_ensemble"] = sigma_cb_gain(shifted, ens.get("cnn"))
+    entry["sigma_cb_gain"] = gains
+
+
 def make_summary(samples, files: Mapping[str, Path], metrics: Mapping[str, Mapping],
-                 results: Mapping[str, Mapping], timings: Mapping[str, float]) -> dict[str, Any]:
+                 results: Mapping[str, Mapping], timings: Mapping[str, float], *,
+                 data_mc: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The summary dict of the module docstring."""
+    from calocoffea.app.demo import ENSEMBLE_RUN
+
     channels: dict[str, dict[str, Any]] = {}
     for s in samples:
         mc = results.get(f"{s.process}_mc") if s.kind == "data" else None
-        channels.setdefault(s.process, {})[s.kind] = sample_summary(
+        entry = channels.setdefault(s.process, {})[s.kind] = sample_summary(
             s.process, s.kind, metrics[s.name], results[s.name], Path(files[s.name]),
             mc_result=mc,
         )
+        if s.process == "zee" and s.kind == "data":
+            data_like_extras(entry, results.get(ENSEMBLE_RUN), data_mc)
     return {"channels": channels, "timings": dict(timings), "versions": versions(),
             "models": model_hashes()}
 
@@ -210,6 +298,13 @@ def _fmt(value: float | None, err: float | None = None, digits: int = 3) -> str:
     return f"{value:.{digits}f}" + (f" ± {err:.{digits}f}" if err is not None else "")
 
 
+def _accepted_width(fit: Mapping[str, Any] | None) -> str:
+    """σ_CB ± error of an accepted fit, — otherwise (a rejected fit is no measurement)."""
+    if not fit or not fit.get("accepted"):
+        return "—"
+    return _fmt(fit.get("sigma_cb"), fit.get("sigma_cb_err"))
+
+
 def _improvement(fits: Mapping[str, Mapping]) -> tuple[float | None, float | None]:
     b, c = fits.get("bdt", {}), fits.get("cnn", {})
     if not (b.get("accepted") and c.get("accepted")):
@@ -217,6 +312,32 @@ def _improvement(fits: Mapping[str, Mapping]) -> tuple[float | None, float | Non
     ratio = c["sigma_cb"] / b["sigma_cb"]
     err = ratio * math.hypot(c["sigma_cb_err"] / c["sigma_cb"], b["sigma_cb_err"] / b["sigma_cb"])
     return 1.0 - ratio, err
+
+
+def _resolution_table(summary: Mapping[str, Any]) -> list[str]:
+    """Per sample and calibration: the fit (model, σ_CB, χ²/ndf, accepted) next to the
+    fit-free σ_eff of the mass and σ_68 of E/E_true."""
+    lines = ["| channel | sample | calibration | model | σ_CB [GeV] | χ²/ndf | accepted |"
+             " σ_eff [GeV] | σ_68 of E/E_true (MC) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for channel, kinds in summary["channels"].items():
+        for kind, entry in kinds.items():
+            for cal, fit in entry.get("mass_fit", {}).items():
+                chi2 = fit.get("chi2_ndf")
+                lines.append(
+                    f"| {CHANNELS[channel].title} | {'MC' if kind == 'mc' else 'data-like'}"
+                    f" | {cal} | {fit.get('model') or '—'}"
+                    f" | {_fmt(fit.get('sigma_cb'), fit.get('sigma_cb_err'))}"
+                    f" | {'—' if chi2 is None else f'{chi2:.2f}'}"
+                    f" | {'yes' if fit.get('accepted') else 'no'}"
+                    f" | {_fmt(fit.get('sigma_eff'), fit.get('sigma_eff_err'))}"
+                    f" | {_fmt(entry.get('sigma68', {}).get(cal), entry.get('sigma68_err', {}).get(cal), 4)} |"  # noqa: E501
+                )
+    lines += ["", "σ_eff: half the smallest mass interval holding 68.3 % of the events "
+              "(bootstrap error), σ_68 = (P84 − P16)/2 of E_calib/E_true; neither needs a "
+              "fit. Linearity (median of E/E_true) and σ_rel = IQR/(2·median) per |η| and "
+              "E_T bin are in summary.json (`linearity`) and the linearity plots."]
+    return lines
 
 
 def write_summary_markdown(summary: Mapping[str, Any], path: Path) -> Path:
@@ -236,14 +357,23 @@ def write_summary_markdown(summary: Mapping[str, Any], path: Path) -> Path:
             lines.append(
                 f"| {CHANNELS[channel].title} | {'MC' if kind == 'mc' else 'data-like'}"
                 f" | {_fmt(re, entry.get('reiqr75_err'))}"
-                f" | {_fmt(fits.get('bdt', {}).get('sigma_cb'), fits.get('bdt', {}).get('sigma_cb_err'))}"  # noqa: E501
-                f" | {_fmt(fits.get('cnn', {}).get('sigma_cb'), fits.get('cnn', {}).get('sigma_cb_err'))}"  # noqa: E501
+                f" | {_accepted_width(fits.get('bdt'))}"
+                f" | {_accepted_width(fits.get('cnn'))}"
                 f" | {_fmt(imp, imp_err)}"
-                f" | {_fmt(fits.get('truth', {}).get('sigma_cb'), fits.get('truth', {}).get('sigma_cb_err'))} |"  # noqa: E501
+                f" | {_accepted_width(fits.get('truth'))} |"
             )
-    lines += ["", "σ_CB: Crystal Ball width of the BW⊗CB fit (H→γγ: width of the floating "
-              "Gaussian of the double-Gaussian fit); fits that were not accepted show —.",
-              "", "Timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in
+    zee_data = summary["channels"].get("zee", {}).get("data", {})
+    if "sigma_cb_gain" in zee_data:
+        gains = zee_data["sigma_cb_gain"]
+        lines += ["", "Data-like Z→ee after the η-shift, 1 − σ_CB(CNN)/σ_CB(BDT): "
+                  + ", ".join(f"{name} {_fmt(g['value'], g['err'])}" for name, g in gains.items())
+                  + (f"; MC vs data-like classifier AUC {_fmt(zee_data['mc_data_auc'], zee_data['mc_data_auc_err'])}"  # noqa: E501
+                     if "mc_data_auc" in zee_data else "")]
+    lines += ["", "σ_CB: Crystal Ball width of the BW⊗CB fit (H→γγ: of the double-sided "
+              "Crystal Ball; σ of the floating Gaussian with `--model double_gauss`); fits "
+              "that were not accepted show —.", ""]
+    lines += _resolution_table(summary)
+    lines += ["", "Timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in
                                               summary.get("timings", {}).items()), ""]
     from calocoffea.execution.outputs import atomic_write_text
 

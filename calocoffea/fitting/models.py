@@ -11,10 +11,15 @@ for plots and checks) both evaluate it, so what is drawn is what was fitted.
   the peak relative to m_Z (GeV). Z→ee.
 - ``bwcb_bkg``: the same plus a wide Gaussian with floating fraction, mean and width. Z→μμγ.
 - ``dscb``: double-sided Crystal Ball (μ, σ, α_L, n_L, α_R, n_R), the signal model of the
-  ATLAS and CMS H→γγ analyses (e.g. ATLAS, JHEP 07 (2023) 088 §5; CMS, JHEP 07 (2021) 027).
-  H→γγ.
+  ATLAS and CMS H→γγ analyses (e.g. ATLAS, JHEP 07 (2023) 088 §5; CMS, JHEP 07 (2021) 027);
+  μ is the peak position (absolute, GeV). H→γγ (default).
 - ``double_gauss``: thesis eq. 4.8, (1 − f) G(125, 3) + f G(μ, σ) with the first Gaussian
-  fixed as in the thesis; kept as an option (``calocoffea fit --model double_gauss``).
+  fixed as in the thesis, μ absolute; kept as an option (``calocoffea fit --model
+  double_gauss``).
+
+``width_tex`` names the width parameter ``sigma`` in plots: σ_CB for the Crystal Ball models,
+σ for the floating Gaussian of the double Gaussian. :func:`peak_shift` turns μ into the shift
+of the peak from the resonance mass for every model.
 
 Masses in GeV.
 """
@@ -62,8 +67,9 @@ class ModelContext:
 
 @dataclass(frozen=True)
 class MassModel:
-    """A registered model: its parameters, whether it convolves with the Z Breit–Wigner,
-    its bin probabilities and its starting values from the histogram."""
+    """A registered model: its parameters, whether it convolves with the Z Breit–Wigner (then
+    μ is already a shift from m_Z; otherwise μ is the absolute peak position), its bin
+    probabilities, its starting values from the histogram and the TeX name of its width."""
 
     name: str
     params: tuple[ParamSpec, ...]
@@ -71,6 +77,7 @@ class MassModel:
     probs: Callable[..., Any]
     starts: Callable[[np.ndarray, np.ndarray], dict[str, float]]
     fixed: Callable[[np.ndarray], dict[str, np.ndarray]] = lambda edges: {}
+    width_tex: str = r"\sigma_{CB}"
 
     @property
     def param_names(self) -> list[str]:
@@ -185,6 +192,7 @@ MODELS: dict[str, MassModel] = {
         _double_gauss,
         _gauss_starts,
         _double_gauss_fixed,
+        r"\sigma",
     ),
 }
 
@@ -194,6 +202,15 @@ def mass_model(name: str) -> MassModel:
     if name not in MODELS:
         raise ValueError(f"unknown fit model {name!r}; choose one of {tuple(MODELS)}")
     return MODELS[name]
+
+
+def peak_shift(name: str, mu: float | None, resonance_mass: float) -> float | None:
+    """Shift (GeV) of the fitted peak from ``resonance_mass``: μ itself for the BW⊗CB models
+    (a CB shift relative to m_Z), μ − ``resonance_mass`` for the models whose μ is absolute
+    (``dscb``, ``double_gauss``); None stays None."""
+    if mu is None:
+        return None
+    return mu if mass_model(name).convolves_bw else mu - resonance_mass
 
 
 def expected_probs(

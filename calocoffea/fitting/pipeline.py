@@ -6,8 +6,13 @@ Per channel:
   from the corrected fits.
 - ``zmumugamma``: BW⊗CB + wide Gaussian per photon |η| bin and inclusive; photon part of the
   width by subtracting the ``truth`` (true photon energy, muon-only) width (eq. 6.4).
-- ``hgamgam``: double Gaussian (eq. 4.8) per category and inclusive.
-Plus eIQR/reIQR of the ``response`` histogram when it has entries (MC).
+- ``hgamgam``: double-sided Crystal Ball (``dscb``, default) or the thesis double Gaussian
+  (eq. 4.8, ``model="double_gauss"``) per category and inclusive.
+Every channel also gets σ_eff (half the smallest mass interval holding 68.3 % of the events)
+with a bootstrap error per calibration, which needs no fit. Plus, when the ``response``
+histogram has entries (MC), per calibration × particle (inclusive and per |η|, E_T, ⟨μ⟩ bin)
+eIQR_75/95, σ_68, the median of E/E_true (linearity) and σ_rel = IQR/(2·median), and reIQR of
+cnn vs bdt.
 
 One :class:`~calocoffea.fitting.fitter.MassFitter` per model is built and reused for all
 categories and calibrations. The category fits sum the ⟨μ⟩ axis including its flow bins
@@ -35,6 +40,9 @@ from calocoffea.fitting.result import AcceptanceCriteria, FitResult, json_safe
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+#: Poisson resamplings of the mass histogram for the σ_eff error, and their seed.
+SIGMA_EFF_BOOTSTRAPS = 200
+SIGMA_EFF_SEED = 0
 #: Calibrations whose η-shift and per-|η| resolution are measured (every one but truth).
 SHIFTED_CALIBRATIONS: tuple[str, ...] = RESPONSE_CALIBRATIONS
 N_ETA = len(binning.ABS_ETA_EDGES) - 1
@@ -71,6 +79,35 @@ def category_counts(h: hist.Hist, calibration: str) -> np.ndarray:
     return values[cal, cats, :, mass].sum(axis=1)
 
 
+def inclusive_counts_with_flow(h: hist.Hist, calibration: str) -> np.ndarray:
+    """Mass counts of all in-range categories summed over ⟨μ⟩ (flow included), with the
+    mass under- and overflow first and last: shape (n_mass_bins + 2,) (what σ_eff needs:
+    events outside the mass window count in the total)."""
+    ic = h.axes["calibration"].index(calibration)
+    view = h.view(flow=True)
+    values = np.asarray(view["value"] if view.dtype.names else view, dtype=float)
+    flows = [ax.traits.underflow for ax in h.axes]
+    cats = slice(int(flows[1]), int(flows[1]) + h.axes["etacat"].size)
+    counts = values[ic + int(flows[0]), cats].sum(axis=(0, 1))
+    if not h.axes["mass"].traits.underflow:
+        counts = np.r_[0.0, counts]
+    if not h.axes["mass"].traits.overflow:
+        counts = np.r_[counts, 0.0]
+    return counts
+
+
+def sigma_eff_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+    """σ_eff (GeV) of mass ``counts`` (with flow bins) and its bootstrap error
+    (:data:`SIGMA_EFF_BOOTSTRAPS` seeded Poisson resamplings); None where not measurable."""
+    n = float(np.sum(counts))
+    value = metrics.sigma_eff_from_hist(counts, edges) if n > 0 else float("nan")
+    err = (metrics.sigma_eff_error_from_hist(counts, edges, n_boot=SIGMA_EFF_BOOTSTRAPS,
+                                             seed=SIGMA_EFF_SEED)
+           if np.isfinite(value) else float("nan"))
+    return {"sigma_eff": value, "sigma_eff_err": err, "n": n,
+            "n_outside": float(counts[0] + counts[-1])}
+
+
 def _categories(channel: str, n_cat: int) -> list[tuple[int, int]] | list[int]:
     if channel == "zmumugamma":
         return list(range(n_cat))
@@ -92,6 +129,7 @@ class _Counting:
 
     def __init__(self, fitter: MassFitter, progress, total: int) -> None:
         self.fitter, self.progress, self.total, self.done = fitter, progress, total, 0
+        self.model_name = fitter.model_name
 
     def fit(self, counts, label: str = ""):
         result = self.fitter.fit(counts, label=label)
@@ -127,13 +165,18 @@ def fit_mass(
     subdivisions: int = 4,
     do_eta_shift: bool = True,
     fitter: MassFitter | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """All mass fits of one channel's ``mass`` histogram; JSON-ready dict."""
+    """All mass fits of one channel's ``mass`` histogram and σ_eff per calibration;
+    JSON-ready dict. ``model``: one of the channel's ``mass_models`` (default its
+    ``mass_model``); a given ``fitter`` must use it."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}; expected one of {list(CHANNELS)}")
     h = _check_mass_hist(h)
     t0 = time.perf_counter()
-    model = CHANNELS[channel].mass_model
+    model = CHANNELS[channel].pick_mass_model(model or (fitter.model_name if fitter else None))
+    if fitter is not None and fitter.model_name != model:
+        raise ValueError(f"fitter model {fitter.model_name!r} != requested model {model!r}")
     edges = h.axes["mass"].edges
     if fitter is None:
         fitter = MassFitter(edges, model=model, subdivisions=subdivisions, criteria=criteria)
@@ -147,9 +190,11 @@ def fit_mass(
         "calibrations": calibs,
         "fits": {},
         "inclusive": {},
+        "sigma_eff": {},
     }
     fits: dict[str, list[FitResult]] = {}
     for calib in calibs:
+        out["sigma_eff"][calib] = sigma_eff_entry(inclusive_counts_with_flow(h, calib), edges)
         counts = category_counts(h, calib)
         fits[calib] = _fit_all(fitter, counts, calib)
         out["fits"][calib] = [r.to_dict() for r in fits[calib]]
@@ -284,8 +329,10 @@ def fit_mu_bins(
     criteria: AcceptanceCriteria | None = None,
     subdivisions: int = 4,
     fitter: MassFitter | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """Inclusive (all categories) fit per ⟨μ⟩ bin and calibration (pile-up dependence).
+    """Inclusive (all categories) fit per ⟨μ⟩ bin and calibration (pile-up dependence);
+    ``model`` as in :func:`fit_mass`.
 
     Returns {"mu_edges": [...], calibration: [FitResult dict per ⟨μ⟩ bin]}.
     """
@@ -293,7 +340,7 @@ def fit_mu_bins(
     if fitter is None:
         fitter = MassFitter(
             h.axes["mass"].edges,
-            model=CHANNELS[channel].mass_model,
+            model=CHANNELS[channel].pick_mass_model(model),
             subdivisions=subdivisions,
             criteria=criteria,
         )
@@ -306,8 +353,9 @@ def fit_mu_bins(
 
 
 def response_metrics(h: hist.Hist) -> dict[str, Any]:
-    """eIQR_75/95 of E_calib/E_true per calibration × particle (inclusive, per |η|, per E_T,
-    per ⟨μ⟩) and reIQR of cnn vs bdt. Empty dict when the histogram has no entries."""
+    """eIQR_75/95, σ_68, median and σ_rel = IQR/(2·median) of E_calib/E_true per calibration
+    × particle (inclusive, per |η|, per E_T, per ⟨μ⟩) and reIQR of cnn vs bdt. Empty dict
+    when the histogram has no entries."""
     names = [ax.name for ax in h.axes]
     expected = ["calibration", "particle", "abseta", "et", "mu", "response"]
     if names != expected:
@@ -353,25 +401,41 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
 
 
 def _eiqr_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
-    """eIQR of a response histogram with its flow bins ((n + 2,)): ``n`` counts every
-    entry, ``n_outside`` those outside the response axis; a quantile outside the axis gives
-    None (not measured), never a value computed from the in-range entries only."""
+    """eIQR, σ_68, median (linearity) and σ_rel = IQR/(2·median) (relative resolution, the
+    topo-cluster calibration convention) of a response histogram with its flow bins
+    ((n + 2,)), with asymptotic errors: ``n`` counts every entry, ``n_outside`` those outside
+    the response axis; a quantile outside the axis gives None (not measured), never a value
+    computed from the in-range entries only."""
     n = float(counts.sum())
     if n <= 0:
         return {"n": 0.0, "n_outside": 0.0, "eiqr75": None, "eiqr75_error": None,
-                "eiqr95": None, "eiqr95_error": None, "median": None}
+                "eiqr95": None, "eiqr95_error": None, "median": None, "median_error": None,
+                "sigma68": None, "sigma68_error": None, "sigma_rel": None,
+                "sigma_rel_error": None}
 
     def clean(x: float) -> float | None:
         return float(x) if np.isfinite(x) else None
 
+    q25, median, q75 = metrics.hist_quantiles(counts, edges, [0.25, 0.5, 0.75])
+    median_err = metrics.quantile_error_from_hist(counts, edges, 0.5)
+    iqr_err = metrics.iqr_error_from_hist(counts, edges)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma_rel = (q75 - q25) / (2.0 * median)
+        sigma_rel_err = abs(sigma_rel) * np.hypot(iqr_err / (q75 - q25), median_err / median)
     return {
+        "median_error": clean(median_err),
+        "sigma68": clean(metrics.sigma68_from_hist(counts, edges)),
+        "sigma68_error": clean(metrics.sigma68_error_from_hist(counts, edges)),
+        "sigma_rel": clean(float(sigma_rel)),
+        "sigma_rel_error": clean(float(sigma_rel_err)),
+
         "n": n,
         "n_outside": float(counts[0] + counts[-1]),
         "eiqr75": clean(metrics.eiqr_from_hist(counts, edges, 75.0)),
         "eiqr75_error": clean(metrics.eiqr_error_from_hist(counts, edges, 75.0)),
         "eiqr95": clean(metrics.eiqr_from_hist(counts, edges, 95.0)),
         "eiqr95_error": clean(metrics.eiqr_error_from_hist(counts, edges, 95.0)),
-        "median": clean(metrics.hist_quantiles(counts, edges, [0.5])[0]),
+        "median": clean(median),
     }
 
 
@@ -383,9 +447,11 @@ def fit_output(
     fit_mu: bool = True,
     *,
     progress=None,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """Full results dict for a processor output ``{"response", "mass", "cutflow", "meta"}``;
-    ``progress(done, total)`` is called after each fit when given."""
+    ``progress(done, total)`` is called after each fit when given; ``model`` picks one of
+    the channel's mass models (default: its ``mass_model``; ValueError for another)."""
     if not isinstance(output, dict):
         raise TypeError(f"processor output must be a dict, got {type(output).__name__}")
     missing = [k for k in ("mass", "meta") if k not in output]
@@ -407,7 +473,7 @@ def fit_output(
     mass = _check_mass_hist(output["mass"])
     fitter = MassFitter(
         mass.axes["mass"].edges,
-        model=CHANNELS[channel].mass_model,
+        model=CHANNELS[channel].pick_mass_model(model),
         subdivisions=subdivisions,
         criteria=criteria,
     )

@@ -31,10 +31,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from calocoffea import geometry as geo
+from calocoffea._numba import njit
 
 #: Topo-cluster thresholds in units of the noise σ: seed, growth (4-2-0).
 TOPO_SEED_SIGMA: float = 4.0
@@ -66,7 +66,7 @@ class SuperclusterCells:
     fallback: np.ndarray
 
 
-@numba.njit(cache=True)
+@njit()
 def _towers(  # noqa: PLR0917 (numba kernel: positional arrays)
     lay, eta, phi, deta, dphi, e, var, start, stop, keta, jphi, half_e, half_p, t_e, t_v
 ):
@@ -95,7 +95,7 @@ def _towers(  # noqa: PLR0917 (numba kernel: positional arrays)
                 t_v[a, b] += var[i] * share * share
 
 
-@numba.njit(cache=True)
+@njit()
 def _topo(t_e, t_v, labels, stack):
     """4-2-0 topological clustering of the towers into ``labels`` (−1: no cluster);
     returns the number of clusters."""
@@ -141,7 +141,7 @@ def _topo(t_e, t_v, labels, stack):
     return n_cl
 
 
-@numba.njit(cache=True)
+@njit()
 def _build(  # noqa: PLR0917 (numba kernel: positional arrays)
     lay, eta, phi, deta, dphi, e, var, offsets, keta, jphi, is_e, trk_eta, trk_phi, conv_eta,
     conv_phi, leg_phi, half_e, half_p
@@ -268,26 +268,26 @@ def _build(  # noqa: PLR0917 (numba kernel: positional arrays)
     return in_sc, hottest, n_sat, fallback
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _dphi(a, b):
     d = a - b
     return d - 2.0 * math.pi * math.floor((d + math.pi) / (2.0 * math.pi))
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _unwrap(value, ref):
     """``value`` shifted by 2π k to lie within π of ``ref``."""
     return ref + _dphi(value, ref)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _in_sweep(x, a, b):
     """φ ``x`` inside [min(a, b), max(a, b)] ± TRACK_MATCH_DPHI (a, b unwrapped together)."""
     xx = _unwrap(x, 0.5 * (a + b))
     return min(a, b) - TRACK_MATCH_DPHI <= xx <= max(a, b) + TRACK_MATCH_DPHI
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _tower_of(eta, phi, keta, jphi, half_e, half_p):  # noqa: PLR0917 (numba)
     """(a, b) tower of a cell centre in the window, (−1, −1) outside."""
     a = math.floor(eta / geo.LAYER2_DETA) - keta + half_e
@@ -320,7 +320,7 @@ def build(cells: dict[str, np.ndarray], noise_var: np.ndarray, offsets: np.ndarr
     return SuperclusterCells(*res)
 
 
-@numba.njit(cache=True)
+@njit()
 def _shapes(lay, eta, phi, e, offsets, in_sc, hottest, out):  # noqa: PLR0917 (numba)
     """Per object: E0..E3 of the supercluster, its middle-layer barycentre, and the shower
     shapes around the hottest middle cell; ``out`` (n_obj, 15) float64, see

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from calocoffea import geometry as geo
+from calocoffea._numba import njit
 
 #: |η| centres of the two rows of JINST 3 S08003 table 10.2.
 _TABLE_ETA = (0.375, 1.625)
@@ -108,7 +108,7 @@ class Vertices:
         return np.diff(self.offsets)
 
 
-@numba.njit(cache=True)
+@njit()
 def _merge(hs_z, pu_offsets, pu_z, found, merge):
     n_events = hs_z.shape[0]
     offsets = np.zeros(n_events + 1, np.int64)
@@ -145,7 +145,7 @@ def reconstruct_vertices(rng: np.random.Generator, hs_z: np.ndarray,
     return Vertices(offsets, z)
 
 
-@numba.njit(cache=True)
+@njit()
 def _associate(event, z0, sigma_z0, offsets, vz, n_sigma):  # noqa: PLR0917 (numba)
     out = np.full(z0.shape[0], -1, np.int32)
     for i in range(z0.shape[0]):

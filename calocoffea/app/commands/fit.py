@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--model",
+        default=None,
+        help="mass model (default: the channel's: zee bwcb, zmumugamma bwcb_bkg, hgamgam "
+        "dscb; hgamgam also double_gauss, the thesis eq. 4.8)",
+    )
+    parser.add_argument(
         "--subdivisions",
         type=int,
         default=4,
@@ -103,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 do_eta_shift=not args.no_eta_shift,
                 fit_mu=not args.no_mu_fits,
                 progress=advance,
+                model=args.model,
             )
     except (TypeError, KeyError, ValueError) as err:
         print(f"calocoffea fit: {args.output}: {err}", file=sys.stderr)
@@ -124,6 +131,8 @@ def _print_summary(results: dict) -> None:
         "accepted categories",
         "inclusive sigma [GeV]",
         "after eta-shift [GeV]",
+        "chi2/ndf",
+        "sigma_eff [GeV]",
     ):
         table.add_column(col)
     for calib, fits in mass["fits"].items():
@@ -134,6 +143,8 @@ def _print_summary(results: dict) -> None:
             f"{sum(f['accepted'] for f in fits)}/{len(fits)}",
             _fmt(inc),
             _fmt(shifted) if shifted else "-",
+            "-" if inc.get("chi2_ndf") is None else f"{inc['chi2_ndf']:.2f}",
+            _fmt_eff(mass.get("sigma_eff", {}).get(calib)),
         )
     console = Console(stderr=True)
     console.print(table)
@@ -151,3 +162,10 @@ def _fmt(res: dict) -> str:
         return f"({res['status']}: {res['reason']})"
     flag = "" if res["accepted"] else " (rejected)"
     return f"{s:.3f} ± {e:.3f}{flag}" if e is not None else f"{s:.3f}{flag}"
+
+
+def _fmt_eff(entry: dict | None) -> str:
+    if not entry or entry.get("sigma_eff") is None:
+        return "-"
+    err = entry.get("sigma_eff_err")
+    return f"{entry['sigma_eff']:.3f}" + ("" if err is None else f" ± {err:.3f}")

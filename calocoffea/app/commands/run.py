@@ -78,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--calibrations", default=None, help="comma list of bdt,cnn,truth")
     parser.add_argument("--model", type=Path, default=None, help="CNN model .onnx")
+    parser.add_argument(
+        "--precision", choices=["int8", "fp32"], default=None,
+        help="CNN precision (default int8 where a shipped int8 model passed its resolution "
+        "guard, else fp32; int8 without one is an error)",
+    )
     parser.add_argument("--weights", choices=("sign", "unit"), default="sign")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -115,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         proc = make_processor(
             args.processor, calibrations=calibs, model_path=args.model, weights=args.weights,
+            precision=args.precision,
         )
         condor = {}
         for key, value in args.condor_option:

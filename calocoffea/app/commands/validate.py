@@ -7,7 +7,9 @@
 - ``tracking``: the track resolution and conversion reconstruction of the simulation
   against the published values;
 - ``data-mc``: Z→ee electrons of MC and data(-like) files compared in 1-D, in mean images
-  and by a classifier's ROC AUC (:mod:`calocoffea.app.data_mc`).
+  and by a classifier's ROC AUC (:mod:`calocoffea.app.data_mc`);
+- ``response-tables``: markdown tables of eIQR75 per |η|, E_T, ⟨μ⟩ bin of every calibration
+  from `calocoffea fit` results (:mod:`calocoffea.app.response_tables`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="compare without reweighting the MC to the data <mu> distribution")
     dm.add_argument("--seed", type=int, default=1)
     dm.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    ws = sub.add_parser("window-sums", help="electron BDT with and without the four per-layer "
+                                            "window energy sums (issue 17's review check)")
+    ws.add_argument("--train", nargs="+", required=True, metavar="FILE")
+    ws.add_argument("--test", required=True, metavar="FILE")
+    ws.add_argument("--max-train", type=int, default=150_000)
+    ws.add_argument("--seed", type=int, default=1)
+    ws.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    rt = sub.add_parser("response-tables", help="markdown tables of eIQR75 per |eta|, E_T and "
+                                                "<mu> bin from `calocoffea fit` results")
+    rt.add_argument("results", nargs="+", type=Path, metavar="RESULT.json")
+    rt.add_argument("--out", type=Path, default=None, help="write the markdown here")
+
+
+def _window_sums(args: argparse.Namespace) -> int:
+    from calocoffea.app.sim_realism import window_sum_check
+
+    res = window_sum_check(args.train, args.test, max_train=args.max_train, seed=args.seed)
+    text = json.dumps(res, indent=1) + "\n"
+    print(text, end="")
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+def _response_tables(args: argparse.Namespace) -> int:
+    from calocoffea.app.response_tables import response_tables
+    from calocoffea.execution.outputs import atomic_write_text
+
+    parts = []
+    for path in args.results:
+        try:
+            parts.append(response_tables(json.loads(path.read_text())))
+        except (OSError, ValueError, KeyError) as err:
+            print(f"calocoffea validate response-tables: {path}: {err}", file=sys.stderr)
+            return 2
+    text = "\n".join(parts)
+    if args.out:
+        atomic_write_text(args.out, text)
+    else:
+        print(text)
+    return 0
 
 
 def _data_mc(args: argparse.Namespace) -> int:
@@ -152,4 +195,5 @@ def _tracking(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     return {"bdt": _bdt, "sim": _sim, "tracking": _tracking,
-            "data-mc": _data_mc}[args.check](args)
+            "data-mc": _data_mc, "response-tables": _response_tables,
+            "window-sums": _window_sums}[args.check](args)
