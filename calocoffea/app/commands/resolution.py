@@ -5,8 +5,9 @@ e.g. a Z→ee output for electrons and an H→γγ one for photons), measures IQ
 E/E_true per (|η|, E_T) bin for ``bdt`` and ``bdt_shapes`` and writes the correctionlib JSON
 the processors load (:mod:`calocoffea.uncertainty`). Regenerate the shipped table with::
 
-    calocoffea run ... --calibrations bdt,bdt_shapes,truth   # on held-out MC
-    calocoffea resolution zee.hist.zip hgg.hist.zip --out calocoffea/tables/bdt_resolution.json
+    calocoffea run ... --calibrations bdt,bdt_shapes,truth   # zee, hgamgam, zmumugamma MC
+    calocoffea resolution zee.hist.zip hgg.hist.zip zmmg.hist.zip \
+        --out calocoffea/tables/bdt_resolution.json
 """
 
 from __future__ import annotations
