@@ -132,12 +132,14 @@ def _batch():
 
 def _run(proc, fileset, **opts):
     from calocoffea.execution import runner
+    from calocoffea.execution.outputs import single_dataset
 
     if opts.get("cluster") == "slurm":
         opts["batch"] = _batch()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        out, metrics = runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        return single_dataset(out), metrics
 
 
 def first_chunk(proc, fileset) -> dict:

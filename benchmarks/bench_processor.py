@@ -83,6 +83,7 @@ from coffea.processor import ProcessorABC
 
 from calocoffea.energies import cnn_model_path, cnn_unavailable_reason
 from calocoffea.execution import runner
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.resources import data_dir
 from processors import make_processor
 
@@ -255,7 +256,8 @@ def _processor(calibs, model=None, precision=None):
 def _run(proc, fileset, **opts):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        out, metrics = runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        return single_dataset(out), metrics
 
 
 def read_branches(proc) -> list[str]:
@@ -317,10 +319,16 @@ class FloorProcessor(ProcessorABC):
         n, lo, hi = CHANNELS["zee"].mass_bins
         h = hist.Hist(hist.axis.Regular(n, lo, hi, name="mass"), storage=hist.storage.Weight())
         h.fill(mass=mass)
+        # sets while chunks merge, single values after postprocess (the processors' meta)
+        meta = {"dataset": {str(events.metadata.get("dataset", ""))},
+                "kind": {"mc" if "GenPart" in events.fields else "data"}}
         return {"mass": h, "cutflow": {"events": len(events), "selected": len(mass),
-                                       "values_read": values}}
+                                       "values_read": values}, "meta": meta}
 
     def postprocess(self, accumulator: dict) -> dict:
+        meta = accumulator.get("meta", {})
+        accumulator["meta"] = {k: next(iter(v)) if isinstance(v, set) and len(v) == 1 else v
+                               for k, v in meta.items()}
         return accumulator
 
 

@@ -8,7 +8,19 @@ The format is coffea's own::
     }
 
 ``files`` is either a mapping path → tree name or a list of paths (then ``treename``, default
-``Events``, applies). :func:`load_fileset` returns the normalised mapping form. Relative local
+``Events``, applies), or coffea ``dataset_tools``' preprocessed form, a mapping path →
+``{"object_path": tree, "steps": [[start, stop], ...], "num_entries": n, "uuid": ...}``
+(also with a dataset-level ``form``, which is not needed: the schema builds the events).
+calocoffea processes whole files: the steps must tile the file from entry 0 without gaps
+(:class:`FilesetError` otherwise), and the entries they cover are checked against the file
+before the run (``entries`` of the normalised form). :func:`load_fileset` returns the
+normalised mapping form ``{dataset: {"files": {path: tree}, "metadata": ..., "entries":
+{path: n}}}``.
+
+Local paths with glob characters (``*``, ``?``, ``[``) are expanded (sorted; a pattern that
+matches nothing is an error naming it). ``root://`` files are read through fsspec-xrootd,
+the ``xrootd`` extra (``pip install 'calocoffea[xrootd]'``); without it a fileset with such
+a file is a one-line :class:`FilesetError` saying so. Relative local
 paths are resolved against the directory of the JSON file, so a fileset can be moved together
 with its data; URLs (``root://``, ``https://``, ``s3://``, ...) are left untouched and are not
 checked for existence.
@@ -40,6 +52,79 @@ class FilesetError(ValueError):
     """A fileset is malformed or names missing files."""
 
 
+#: Characters that make a local path a glob pattern.
+GLOB_CHARS = "*?["
+#: URL schemes and the module that reads them (``pip install 'calocoffea[extra]'``).
+REMOTE_HANDLERS: dict[str, tuple[str, str]] = {"root": ("fsspec_xrootd", "xrootd")}
+
+
+def check_remote_support(paths: list[str]) -> None:
+    """FilesetError (one line) when a path's scheme needs a package that is not installed
+    (``root://`` needs fsspec-xrootd, the ``xrootd`` extra)."""
+    import importlib.util
+
+    for path in paths:
+        scheme = path.split("://", 1)[0].lower() if is_remote(path) else ""
+        if scheme in REMOTE_HANDLERS:
+            module, extra = REMOTE_HANDLERS[scheme]
+            if importlib.util.find_spec(module) is None:
+                raise FilesetError(
+                    f"{path}: {scheme}:// files need {module.replace('_', '-')}, which is not "
+                    f"installed: pip install 'calocoffea[{extra}]'")
+
+
+def _expand(name: str, base_dir: str | Path | None, where: str) -> list[str]:
+    """``name`` itself, or the sorted local files a glob pattern matches."""
+    import glob
+
+    if is_remote(name) or not any(c in name for c in GLOB_CHARS):
+        return [name]
+    pattern = Path(name.removeprefix("file://"))
+    if base_dir is not None and not pattern.is_absolute():
+        pattern = Path(base_dir) / pattern
+    matches = sorted(p for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+    if not matches:
+        raise FilesetError(f"{where}: pattern {name} matches no file")
+    return matches
+
+
+def _preprocessed(name: str, spec: Mapping[str, Any], where: str) -> tuple[str, int | None]:
+    """(tree, entries covered) of a coffea ``dataset_tools`` file entry."""
+    known = {"object_path", "steps", "num_entries", "uuid"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise FilesetError(f"{where}: file {name}: unknown keys {unknown}; a preprocessed "
+                           f"entry has {sorted(known)}")
+    tree = spec.get("object_path")
+    if not isinstance(tree, str):
+        raise FilesetError(f"{where}: file {name}: 'object_path' (the tree name) must be a "
+                           f"string, got {tree!r}")
+    steps = spec.get("steps")
+    n = spec.get("num_entries")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise FilesetError(f"{where}: file {name}: num_entries must be an integer >= 0, "
+                           f"got {n!r}")
+    if steps is None:
+        return tree, n
+    if not isinstance(steps, list) or not all(
+            isinstance(st, list | tuple) and len(st) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in st) for st in steps):
+        raise FilesetError(f"{where}: file {name}: 'steps' must be a list of [start, stop] "
+                           f"entry pairs, got {steps!r}")
+    end = 0
+    for start, stop in steps:
+        if start != end or stop < start:
+            raise FilesetError(
+                f"{where}: file {name}: steps {steps} do not tile the file from entry 0 "
+                f"(step [{start}, {stop}] after entry {end}); calocoffea processes whole "
+                "files, so a selection of entries is refused")
+        end = stop
+    if n is not None and end != n:
+        raise FilesetError(f"{where}: file {name}: steps end at entry {end} but the file has "
+                           f"num_entries {n}; calocoffea processes whole files")
+    return tree, end
+
+
 def is_remote(path: str) -> bool:
     """True for URLs (anything with a ``scheme://``), which are not checked locally."""
     return "://" in path and not path.startswith("file://")
@@ -68,7 +153,8 @@ def normalize_fileset(
         entry = {"files": raw} if isinstance(raw, list) else raw
         if not isinstance(entry, Mapping) or "files" not in entry:
             raise FilesetError(f"{where}: expected a list of files or a mapping with 'files'")
-        unknown = sorted(set(entry) - {"files", "treename", "metadata", "preload"})
+        unknown = sorted(set(entry) - {"files", "treename", "metadata", "preload", "form",
+                                       "entries"})
         if unknown:
             raise FilesetError(f"{where}: unknown keys {unknown}")
         tree = entry.get("treename", DEFAULT_TREE)
@@ -78,11 +164,26 @@ def normalize_fileset(
         if not isinstance(files, Mapping) or not files:
             raise FilesetError(f"{where}: 'files' must be a non-empty list or mapping")
         resolved: dict[str, str] = {}
-        for name, treename in files.items():
-            if not isinstance(name, str) or not isinstance(treename, str):
+        expected: dict[str, int] = {}
+        given_entries = entry.get("entries") or {}
+        items: list[tuple[str, str, int | None]] = []
+        for name, spec in files.items():
+            if not isinstance(name, str):
                 raise FilesetError(f"{where}: file entries must be strings, got {name!r}")
+            if isinstance(spec, Mapping):
+                treename, n = _preprocessed(name, spec, where)
+            elif isinstance(spec, str):
+                treename, n = spec, given_entries.get(name)
+            else:
+                raise FilesetError(f"{where}: file entries must be strings, got {name!r}: "
+                                   f"{spec!r}")
+            for path in _expand(name, base_dir, where):
+                items.append((path, treename, n))
+        for name, treename, n in items:
             if is_remote(name):
                 resolved[name] = treename
+                if n is not None:
+                    expected[name] = n
                 continue
             local = Path(name.removeprefix("file://"))
             if base_dir is not None and not local.is_absolute():
@@ -99,7 +200,11 @@ def normalize_fileset(
                 log.warning("%s: %s is %s, listed before; kept once", where, name, key)
                 continue
             resolved[key] = treename
+            if n is not None:
+                expected[key] = n
         norm: dict[str, Any] = {"files": resolved}
+        if expected:
+            norm["entries"] = expected
         metadata = entry.get("metadata")
         if metadata is not None:
             if not isinstance(metadata, Mapping):
@@ -143,7 +248,8 @@ def resolve_fileset(fileset: Mapping[str, Any], allow_shared_files: bool = False
 
 def load_fileset(path: str | Path, check_files: bool = True, allow_shared_files: bool = False
                  ) -> dict[str, dict[str, Any]]:
-    """Read a fileset JSON file and normalise it (see :func:`normalize_fileset`)."""
+    """Read a fileset JSON file and normalise it (see :func:`normalize_fileset`); with
+    ``check_files``, also that its URLs can be read here (:func:`check_remote_support`)."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
@@ -152,10 +258,13 @@ def load_fileset(path: str | Path, check_files: bool = True, allow_shared_files:
     except json.JSONDecodeError as err:
         raise FilesetError(f"fileset {path} is not valid JSON: {err}") from err
     try:
-        return normalize_fileset(raw, base_dir=path.parent, check_files=check_files,
-                                 allow_shared_files=allow_shared_files)
+        fileset = normalize_fileset(raw, base_dir=path.parent, check_files=check_files,
+                                    allow_shared_files=allow_shared_files)
+        if check_files:
+            check_remote_support(fileset_files(fileset))
     except FilesetError as err:
         raise FilesetError(f"{path}: {err}") from err
+    return fileset
 
 
 def write_fileset(path: str | Path, fileset: Mapping[str, Any]) -> Path:

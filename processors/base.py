@@ -7,10 +7,14 @@ here: per-object energies under each calibration (:mod:`calocoffea.energies`), t
 invariant mass recomputed per calibration, the ``response`` and ``mass`` histograms of
 :mod:`calocoffea.histograms`, the cutflow and the run metadata.
 
-Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``)::
+Output of :meth:`CaloProcessor.process` (merged by ``coffea.processor.accumulate``), keyed
+by dataset as coffea users expect (``out["zee_mc"]["mass"]``; the dataset name comes from
+``events.metadata["dataset"]``, :data:`calocoffea.execution.outputs.UNNAMED_DATASET`
+without one)::
 
-    {"response": SparseHist, "mass": SparseHist, "pull": SparseHist,
-     "sigma_m": SparseHist (two-object channels), "cutflow": {step: int}, "meta": {key: set}}
+    {dataset: {"response": SparseHist, "mass": SparseHist, "pull": SparseHist,
+               "sigma_m": SparseHist (two-object channels), "cutflow": {step: int},
+               "meta": {key: set}}}
 
 Per-object energy uncertainties σ_E (:mod:`calocoffea.uncertainty`): the CNN's own output
 and, for ``bdt`` and ``bdt_shapes``, the resolution table σ_rel(|η|, E_T) measured on
@@ -20,9 +24,11 @@ held-out MC (``resolution``). Objects without a σ_E are counted per calibration
 ½ √((σ_1/E_1)² + (σ_2/E_2)²)), events without one counted in ``cutflow["no <calibration>
 sigma_m"]``.
 
-:meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns the sparse
-histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued ``meta``
-sets into plain values (``meta["channel"] == "zee"``). Weights are exactly representable
+:meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns, per dataset, the
+sparse histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued
+``meta`` sets into plain values (``meta["channel"] == "zee"``, ``meta["kind"] == "mc"``; a
+dataset mixing MC and data files gets ``meta["kind"] == ["data", "mc"]``, which the fits
+refuse). Weights are exactly representable
 (±1 by default) so that histogram sums do not depend on the order in which chunks are
 filled and merged.
 
@@ -61,6 +67,7 @@ from calocoffea import energies as calib
 from calocoffea import uncertainty as unc
 from calocoffea.categories import sigma_m_over_m
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
+from calocoffea.execution.outputs import UNNAMED_DATASET
 from calocoffea.kinematics import invariant_mass, massless_p4
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
@@ -271,13 +278,14 @@ class CaloProcessor(processor.ProcessorABC):
 
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
-        """Histograms, cutflow and metadata of one chunk of ``events``."""
+        """``{dataset: {histograms, cutflow, metadata}}`` of one chunk of ``events``."""
         fields = set(events.fields)
         is_mc = "GenPart" in fields
         has_cells = "Cluster" in fields and "CaloCell" in fields
         meta = events.metadata if hasattr(events, "metadata") else {}
         filename = str(meta.get("filename", "input file"))
         calibs = [c for c in self.calibrations if c != "truth" or is_mc]
+        dataset = str(meta.get("dataset") or UNNAMED_DATASET)
         dropped: dict[str, set] = {}
         if not has_cells:
             explicit = [c for c in self.cells_explicit if c in calibs]
@@ -407,13 +415,13 @@ class CaloProcessor(processor.ProcessorABC):
             "kind": {"mc" if is_mc else "data"},
             "mode": {"cells" if has_cells else "standard-only"},
             "calibrations": set(calibs),
-            "datasets": {str(meta.get("dataset", ""))},
+            "dataset": {dataset},
             "weights": {self.weights},
             **dropped,
             **self._provider_meta("cnn" in calibs),
             **self._resolution_meta(),
         }
-        return out
+        return {dataset: out}
 
     # ------------------------------------------------------------------ uncertainties
     def _resolution(self, path: str | Path | None) -> tuple[str | None, str | None]:
@@ -514,19 +522,21 @@ class CaloProcessor(processor.ProcessorABC):
                             "non-finite true energy")
 
     def postprocess(self, accumulator: dict) -> dict:
-        """Turn the merged :class:`~calocoffea.sparsehist.SparseHist` into ``hist.Hist`` and
-        single-element metadata sets into their value (``"zee"`` not ``{"zee"}``); sets
-        with several values (e.g. kinds mixed in one fileset) become sorted lists."""
-        for key in ("response", "mass", "pull", "sigma_m"):
-            if isinstance(accumulator.get(key), SparseHist):
-                accumulator[key] = accumulator[key].to_hist()
-        meta = accumulator.get("meta", {})
-        for key, value in list(meta.items()):
-            if isinstance(value, set):
-                values = sorted(value)
-                meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
-        if isinstance(meta.get("kind"), list):
-            log.warning("fileset mixes MC and data: kind=%s", meta["kind"])
+        """Per dataset: turn the merged :class:`~calocoffea.sparsehist.SparseHist` into
+        ``hist.Hist`` and single-element metadata sets into their value (``"zee"`` not
+        ``{"zee"}``); sets with several values (e.g. MC and data files in one dataset)
+        become sorted lists."""
+        for dataset, output in accumulator.items():
+            for key in ("response", "mass", "pull", "sigma_m"):
+                if isinstance(output.get(key), SparseHist):
+                    output[key] = output[key].to_hist()
+            meta = output.get("meta", {})
+            for key, value in list(meta.items()):
+                if isinstance(value, set):
+                    values = sorted(value)
+                    meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
+            if isinstance(meta.get("kind"), list):
+                log.warning("dataset %r mixes MC and data files: kind=%s", dataset, meta["kind"])
         return accumulator
 
     # ------------------------------------------------------------------ helpers
@@ -580,4 +590,4 @@ def _sha256(path: str) -> str:
 #: Selection-config field -> NanoAOD collection it cuts on.
 _COLLECTIONS = {"electron": "Electron", "muon": "Muon", "photon": "Photon"}
 #: Metadata keys kept as lists even with a single value.
-_LIST_KEYS = ("calibrations", "datasets")
+_LIST_KEYS = ("calibrations",)

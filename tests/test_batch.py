@@ -136,6 +136,9 @@ def test_command_line_fills_batch_options(tmp_path):
         "--job-start-timeout", "120", "--job-option", "death_timeout=90",
         "--job-option", 'worker_extra_args=["--lifetime", "55m"]',
     ])
+    from calocoffea.app.commands.run import fill_defaults
+
+    assert {"queue", "job_memory", "cluster"} <= fill_defaults(args)  # flags not given: defaults
     batch = batch_options(args)
     assert batch == BatchOptions(
         queue="short", walltime="02:00:00", memory="8GB", cores=2, processes=2,

@@ -23,6 +23,7 @@ import pytest
 from calocoffea.app.cli import main
 from calocoffea.execution import runner
 from calocoffea.execution.clusters import BatchOptions, ClusterUnavailable
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.fileset import normalize_fileset, write_fileset
 from processors import make_processor
 
@@ -83,6 +84,7 @@ def zee(tmp_path_factory) -> tuple[dict, dict]:
     ref, metrics = runner.run(make_processor("zee"), fileset,
                               runner.RunOptions(executor="iterative", chunksize=N_EVENTS,
                                                 progress=False))
+    ref = single_dataset(ref)
     assert "cnn" in metrics["calibrations"] and metrics["events"] == N_EVENTS
     assert ref["cutflow"]["selected"] > 500
     return fileset, ref
@@ -129,6 +131,7 @@ def test_zee_cnn_on_two_slurm_jobs_is_bit_identical(slurm, zee, tmp_path):
                                 progress=False,
                                 batch=BatchOptions(log_directory=str(logs)))
     out, metrics = runner.run(make_processor("zee"), fileset, options)
+    out = single_dataset(out)
     assert metrics["cluster"] == "slurm" and metrics["events"] == N_EVENTS
     assert "cnn" in metrics["calibrations"]
     assert_identical(ref, out)
@@ -148,6 +151,7 @@ def test_adaptive_jobs_stay_within_bounds_and_are_bit_identical(slurm, zee, tmp_
     options = runner.RunOptions(executor="dask", cluster="slurm", chunksize=50, progress=False,
                                 batch=BatchOptions(adapt=(1, 2), log_directory=str(tmp_path)))
     out, metrics = runner.run(make_processor("zee"), fileset, options)
+    out = single_dataset(out)
     assert 1 <= len(metrics["batch_jobs"]) <= 2 and metrics["replaced_jobs"] == 0
     assert metrics["options"]["batch"]["adapt"] == (1, 2)
     assert_identical(ref, out)
@@ -236,6 +240,8 @@ def test_cancelled_job_mid_run_gives_identical_histograms(slurm, zee, tmp_path):
     # follows within a second
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
         out, metrics = runner.run(make_processor("zee"), fileset, options)
+        out = single_dataset(out)
+    out = single_dataset(out)
     t_done = time.monotonic()
     canceller.join(timeout=10)
     assert canceller.error is None, repr(canceller.error)

@@ -37,10 +37,10 @@ def test_demo_writes_summary_plots_and_reuses_cache(tmp_path):
     assert set(data["sigma_cb_gain"]) == {"cnn_mc", "cnn_ensemble"}
     assert 0.0 < data["mc_data_auc"] < 1.0 and data["mc_data_auc_err"] > 0
     ens = json.loads((out / "outputs" / "zee_data_cnn_ensemble.metrics.json").read_text())
-    mc_trained = json.loads((out / "outputs" / "zee_data.metrics.json").read_text())
+    mc_trained = json.loads((out / "outputs" / "zee.metrics.json").read_text())
     assert ens["model"].endswith("deepcalo_electron_ensemble.onnx")
     assert ens["model_sha256"] != mc_trained["model_sha256"]
-    assert ens["events"] == mc_trained["events"]
+    assert ens["events"] == mc_trained["datasets"]["zee_data"]["events"]
     assert (out / "data_mc.json").exists()
     assert set(summary["timings"]) >= {"generate", "run", "fit", "plot", "data_mc"}
     assert "| Z→ee | MC |" in (out / "summary.md").read_text()

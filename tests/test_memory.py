@@ -37,7 +37,8 @@ class _Probe:
         class RetentionProbe(ZeeProcessor):
             def process(self, events):
                 out = super().process(events)
-                out["meta"]["retained"] = {str(memory.retention_applied())}
+                for dataset in out.values():
+                    dataset["meta"]["retained"] = {str(memory.retention_applied())}
                 return out
 
         return RetentionProbe(**kwargs)
@@ -59,7 +60,7 @@ def test_workers_retain_memory_unless_released(tmp_path, executor):
         options = runner.RunOptions(executor=executor, workers=1, chunksize=100,
                                     progress=False, retain_memory=retain)
         out, _ = runner.run(_Probe(calibrations=("bdt", "truth")), fileset, options)
-        seen[retain] = out["meta"]["retained"]
+        seen[retain] = out["zee"]["meta"]["retained"]
     assert seen == {True: "True", False: "None"}
 
 
@@ -87,9 +88,11 @@ def test_cli_release_memory_flag():
     parser = argparse.ArgumentParser()
     run.add_arguments(parser)
     args = parser.parse_args(["fs.json", "--processor", "zee", "--out", "o.coffea"])
+    assert "release_memory" not in run.fill_defaults(args)
     assert args.release_memory is False
     args = parser.parse_args(["fs.json", "--processor", "zee", "--out", "o.coffea",
                               "--release-memory"])
+    assert "release_memory" in run.fill_defaults(args)
     assert args.release_memory is True
 
 

@@ -15,6 +15,7 @@ import uproot
 from coffea.nanoevents import NanoEventsFactory
 
 from calocoffea import binning
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.schema import CaloNanoAODSchema
 from calocoffea.selection import HgamgamSelection, ZeeSelection, ZmumugammaSelection
 from processors.base import StandardOnlyWarning
@@ -222,7 +223,7 @@ def load_events(path: Path, **kwargs):
 def run_local(proc, path: Path, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StandardOnlyWarning)
-        return proc.postprocess(proc.process(load_events(path, **kwargs)))
+        return single_dataset(proc.postprocess(proc.process(load_events(path, **kwargs))))
 
 
 @pytest.fixture(scope="session")
@@ -437,6 +438,9 @@ def test_real_cms_nanoaod_standard_only_with_one_warning(nano_dy_path):
     ours = [w for w in caught if issubclass(w.category, StandardOnlyWarning)]
     assert len(ours) == 1, [str(w.message) for w in ours]
     assert "standard-calibration-only" in str(ours[0].message)
+    # coffea's own Runner: the output is keyed by dataset, as coffea users expect
+    assert set(out) == {"dy"}
+    out = out["dy"]
     cf = out["cutflow"]
     assert cf["events"] == 40
     assert cf["selected"] >= 1 and cf["truth unmatched"] == 0
@@ -473,7 +477,7 @@ def test_cnn_path_with_tiny_model(sim_zee, deepcalo_tiny_model):
     assert proc.calibrations == ("bdt", "bdt_shapes", "cnn", "truth")
     with warnings.catch_warnings():
         warnings.simplefilter("error", StandardOnlyWarning)
-        out = proc.postprocess(proc.process(load_events(sim_zee)))
+        out = single_dataset(proc.postprocess(proc.process(load_events(sim_zee))))
     cf = out["cutflow"]
     assert cf["selected"] > 50
     assert out["meta"]["mode"] == "cells"

@@ -152,7 +152,7 @@ def test_processor_precision(int8_models, tmp_path, monkeypatch, deepcalo_sim_fi
     assert make_processor("zee", precision="fp32").precision == "fp32"
     out, _ = runner.run(proc, {"s": {"files": {str(deepcalo_sim_files["zee"]): "Events"}}},
                         runner.RunOptions(executor="iterative", progress=False))
-    assert out["meta"]["precision"] == "int8"
+    assert out["s"]["meta"]["precision"] == "int8"
     _set_guard(d, False)
     assert make_processor("zee").precision == "fp32"
     with pytest.raises(q.PrecisionError, match="--precision int8 requested"):
@@ -212,8 +212,10 @@ def test_bench_processor_floor_and_stage_breakdown(deepcalo_sim_files):
     opts = runner.RunOptions(executor="iterative", progress=False)
     proc = make_processor("zee", precision="fp32")
     ref, _ = runner.run(proc, fileset, opts)
+    ref = ref["s"]
     floor = bench.FloorProcessor(bench.read_branches(proc))
     out, metrics = runner.run(floor, fileset, opts)
+    out = out["s"]
     assert metrics["events"] == 150
     assert out["cutflow"]["values_read"] > 150
     # the same mass histogram binning, one entry per selected pair
@@ -229,7 +231,7 @@ def test_bench_processor_floor_and_stage_breakdown(deepcalo_sim_files):
     # the processor's methods are restored after the timed run
     assert type(proc).process is not None
     again, _ = runner.run(proc, fileset, opts)
-    assert again["cutflow"] == ref["cutflow"]
+    assert again["s"]["cutflow"] == ref["cutflow"]
 
 
 def test_bench_command_lists_the_floor_ratio(tmp_path):

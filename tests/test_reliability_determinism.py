@@ -20,6 +20,7 @@ from calocoffea import energies as calib
 from calocoffea.cnn.inference import load_model
 from calocoffea.cnn.training.dataset import synthetic_sample
 from calocoffea.execution import runner
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.fileset import normalize_fileset
 from processors import make_processor
 
@@ -76,7 +77,8 @@ def test_cnn_histograms_identical_across_executors_workers_and_chunks(
     def run(**opts):
         fileset = normalize_fileset({"zee": [str(sim_file)]})
         proc = make_processor("zee", model_path=deepcalo_tiny_model)
-        return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        out, metrics = runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+        return single_dataset(out), metrics
 
     ref, _ = run(executor="iterative", chunksize=N_EVENTS)
     assert ref["meta"]["calibrations"] == ["bdt", "bdt_shapes", "cnn", "truth"]

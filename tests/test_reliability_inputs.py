@@ -25,6 +25,7 @@ from test_processors import load_events, write_channel_sample
 
 from calocoffea.app.cli import main
 from calocoffea.execution import runner
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.fileset import normalize_fileset, write_fileset
 from processors import make_processor
 from processors.base import StandardOnlyWarning
@@ -81,7 +82,8 @@ def run_files(files: list[Path], proc: str = "zee", **opts):
     fileset = normalize_fileset({"sample": [str(f) for f in files]}, check_files=False)
     options = runner.RunOptions(progress=False, **{"executor": "iterative", **opts})
     processor = make_processor(proc, calibrations=("bdt", "truth"))
-    return runner.run(processor, fileset, options)
+    out, metrics = runner.run(processor, fileset, options)
+    return single_dataset(out), metrics
 
 
 def assert_same_hists(a: dict, b: dict) -> None:
@@ -311,8 +313,8 @@ def test_odd_clusters_fall_back_and_are_counted(sim_file, edited_sim_file, deepc
     with warnings.catch_warnings():
         warnings.simplefilter("error", StandardOnlyWarning)
         ref_ev, ev = load_events(sim_file), load_events(edited_sim_file)
-        ref = proc.postprocess(proc.process(ref_ev))
-        out = proc.postprocess(proc.process(ev))
+        ref = single_dataset(proc.postprocess(proc.process(ref_ev)))
+        out = single_dataset(proc.postprocess(proc.process(ev)))
     sel = proc.select(ev)
     assert np.array_equal(sel.mask, proc.select(ref_ev).mask)  # selection ignores clusters
     selected_events = np.nonzero(sel.mask)[0]
@@ -348,6 +350,7 @@ def test_runner_reports_fallback_objects(edited_sim_file, deepcalo_tiny_model):
     proc = make_processor("zee", model_path=deepcalo_tiny_model)
     out, metrics = runner.run(proc, fileset, runner.RunOptions(executor="iterative",
                                                                progress=False))
+    out = single_dataset(out)
     assert metrics["fallback_objects"] == out["cutflow"]["fallback"] > 0
     assert metrics["objects"] == out["cutflow"]["objects"] >= metrics["fallback_objects"]
 

@@ -301,6 +301,7 @@ def test_safe_formats_round_trip_exactly(tmp_path, sample):
         warnings.simplefilter("ignore")
         out, _ = r.run(make_processor("zee", calibrations=("bdt", "truth")),
                        {"s": [str(sample)]}, r.RunOptions(executor="iterative", progress=False))
+    out = out["s"]
     out["meta"]["extra"] = {"values": [1, 2], "nan": float("nan"), "set": {"b", "a"}}
     out["mass"].metadata = {"note": "m"}
     for name in ("o.hist.zip", "o.hist.json"):

@@ -23,6 +23,7 @@ from test_reliability_inputs import rewrite_tree
 
 from calocoffea.app.cli import main
 from calocoffea.execution import runner
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.fileset import normalize_fileset, write_fileset
 from processors import make_processor
 
@@ -52,7 +53,9 @@ def run(path: Path, proc: str = "zee", calibrations=None, **opts):
     options = runner.RunOptions(**{"executor": "iterative", "progress": False, **opts})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return runner.run(make_processor(proc, calibrations=calibrations), fileset, options)
+        out, metrics = runner.run(make_processor(proc, calibrations=calibrations), fileset,
+                                  options)
+        return single_dataset(out), metrics
 
 
 def per_event(cols: dict, coll: str, field: str, values) -> None:

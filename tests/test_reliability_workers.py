@@ -20,6 +20,7 @@ import pytest
 from test_processors import write_channel_sample
 
 from calocoffea.execution import runner
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.fileset import normalize_fileset
 from processors import make_processor
 
@@ -71,7 +72,8 @@ def sample(tmp_path_factory) -> Path:
 def _run(path: Path, **opts):
     fileset = normalize_fileset({"sample": [str(path)]})
     proc = make_processor("zee", calibrations=("bdt", "truth"))
-    return runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+    out, metrics = runner.run(proc, fileset, runner.RunOptions(progress=False, **opts))
+    return single_dataset(out), metrics
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from test_processors import write_channel_sample
 from calocoffea.app.cli import main
 from calocoffea.execution import runner
 from calocoffea.execution.clusters import ClusterUnavailable
+from calocoffea.execution.outputs import single_dataset
 from calocoffea.fileset import FilesetError, load_fileset, normalize_fileset, write_fileset
 from processors import make_processor
 from processors.base import StandardOnlyWarning
@@ -37,7 +38,9 @@ def sample_small(tmp_path_factory) -> Path:
 def _run(path: Path, **opts):
     fileset = normalize_fileset({"sample": [str(path)]})
     options = runner.RunOptions(progress=False, **opts)
-    return runner.run(make_processor("zee", calibrations=("bdt", "truth")), fileset, options)
+    out, metrics = runner.run(make_processor("zee", calibrations=("bdt", "truth")), fileset,
+                              options)
+    return single_dataset(out), metrics
 
 
 def assert_identical(a: dict, b: dict) -> None:
@@ -111,6 +114,7 @@ def test_skip_bad_files_reports_them(sample_small, tmp_path):
     out, metrics = runner.run(
         proc, fileset, runner.RunOptions(executor="iterative", progress=False, skip_bad_files=True)
     )
+    out = single_dataset(out)
     assert metrics["skipped_files"] == [str(truncated)]
     assert metrics["events"] == out["cutflow"]["events"] == 1500
 
@@ -171,9 +175,11 @@ def test_cli_run_writes_output_and_metrics(tmp_path, sample_small, capsys):
     assert rc == 0
     assert "events/s" in capsys.readouterr().out
     out = load(str(out_path))
+    assert set(out) == {"zee_mc"}
+    out = out["zee_mc"]
     assert set(out) == {"response", "mass", "cutflow", "meta"}
     assert out["meta"]["channel"] == "zee" and out["meta"]["kind"] == "mc"
-    assert out["meta"]["datasets"] == ["zee_mc"]
+    assert out["meta"]["dataset"] == "zee_mc"
     m = json.loads(metrics_path.read_text())
     assert m["events"] == out["cutflow"]["events"] == 1500
     assert m["objects"] == 2 * out["cutflow"]["selected"] > 0

@@ -40,6 +40,7 @@ def test_processor_truth_mass_without_fsr_is_narrow(tmp_path):
     out, _ = runner.run(proc, {"nofsr": {"files": {str(path): "Events"}}},
                         runner.RunOptions(executor="iterative", chunksize=2000,
                                           progress=False))
+    out = out["nofsr"]
     widths = {}
     for cal in ("bdt", "truth"):
         h = out["mass"][{"calibration": cal}].project("mass")

@@ -233,7 +233,9 @@ def _run(proc, path: Path) -> dict:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StandardOnlyWarning)
-        return proc.postprocess(proc.process(_events(path)))
+        out = proc.postprocess(proc.process(_events(path)))
+    (dataset,) = out.values()  # one dataset per file
+    return dataset
 
 
 def test_zee_processor_fills_pulls_and_sigma_m(tmp_path, sim_zee_small):
@@ -349,14 +351,17 @@ def test_resolution_command_writes_a_loadable_table(tmp_path, capsys):
     from calocoffea.execution.outputs import save_output
 
     out = tmp_path / "zee.hist.zip"
-    save_output({"response": _response_hist([0.01, 0.015, 0.04, 0.02, 0.025]),
-                 "cutflow": {}, "meta": {"channel": "zee"}}, out)
+    mass = histograms.book_mass("zee", 15)
+    save_output({"zee_mc": {"response": _response_hist([0.01, 0.015, 0.04, 0.02, 0.025]),
+                            "mass": mass, "cutflow": {},
+                            "meta": {"channel": "zee", "kind": "mc"}}}, out)
     table = tmp_path / "tables" / "res.json"
     assert main(["resolution", str(out), "--out", str(table)]) == 0
     assert "bdt/electron: 20000 objects, 5/40 bins measured" in capsys.readouterr().out
     assert unc.ResolutionTable(table).has("bdt", "electron")
     # an output without a response histogram (data) is refused, naming it
     data = tmp_path / "data.hist.zip"
-    save_output({"cutflow": {}, "meta": {"channel": "zee"}}, data)
+    save_output({"zee_data": {"response": histograms.book_response(), "mass": mass,
+                              "cutflow": {}, "meta": {"channel": "zee", "kind": "data"}}}, data)
     assert main(["resolution", str(data), "--out", str(tmp_path / "x.json")]) == 1
-    assert "data.hist.zip has no response histogram" in capsys.readouterr().err
+    assert "data.hist.zip dataset 'zee_data' has no response" in capsys.readouterr().err

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "generate": "simulate e/gamma events and write NanoAOD-style ROOT files",
     "train": "train the standard (BDT) or DeepCalo (CNN) calibration and export it to ONNX",
     "run": "run a coffea processor (zee, zmumugamma, hgamgam) over a fileset",
+    "config": "write (dump) or validate (check) a TOML run configuration for run --config",
     "fit": "fit mass peaks, eta-shift and per-|eta| resolution from processor output",
     "plot": "draw the resolution and mass-peak plots from saved outputs",
     "demo": "generate samples, run all processors, fit and plot: the whole story",

@@ -3,10 +3,13 @@ the shipped models, fit, and write ``summary.json``, ``summary.md`` and the plot
 
 Layout of the output directory ``DIR``::
 
-    DIR/outputs/<channel>_<kind>.hist.zip   processor outputs (calocoffea.execution.outputs)
-    DIR/outputs/<channel>_<kind>.metrics.json
-    DIR/results/<channel>_<kind>.json       `calocoffea fit` results (docs/fit_results.md)
+    DIR/outputs/<channel>.hist.zip          processor outputs (calocoffea.execution.outputs),
+                                            one per channel, keyed by dataset <channel>_<kind>
+    DIR/outputs/<channel>.metrics.json      (per dataset under "datasets")
+    DIR/results/<channel>_<kind>.json       `calocoffea fit` results per dataset
+                                            (docs/fit_results.md)
     DIR/outputs/zee_data_cnn_ensemble.*     the data-like Z→ee sample with the ensemble CNN
+    DIR/results/zee_data_cnn_ensemble.json  (dataset zee_data_cnn_ensemble)
     DIR/data_mc.json                        MC vs data-like classifier (`validate data-mc`)
     DIR/plots/*.png, *.pdf                  figures (redrawn by `calocoffea plot DIR`)
     DIR/summary.json, DIR/summary.md
@@ -141,9 +144,14 @@ def generate_samples(samples: Sequence[DemoSample], cache: Path, workers: int) -
 
 
 def _runs(samples: Sequence[DemoSample], data_vs_mc: bool
-           ) -> list[tuple[str, DemoSample, dict[str, Any]]]:
-    """(output name, sample, processor options) of every processor run of the demo."""
-    runs = [(s.name, s, {}) for s in samples]
+          ) -> list[tuple[str, list[tuple[str, DemoSample]], dict[str, Any]]]:
+    """(output name, [(dataset, sample)], processor options) of every processor run: one per
+    channel with one dataset per sample, and (``data_vs_mc``) the data-like Z→ee sample with
+    the ensemble CNN as dataset :data:`ENSEMBLE_RUN`."""
+    groups: dict[str, list[tuple[str, DemoSample]]] = {}
+    for sample in samples:
+        groups.setdefault(sample.process, []).append((sample.name, sample))
+    runs = [(channel, group, {}) for channel, group in groups.items()]
     zee_data = [s for s in samples if s.process == "zee" and s.kind == "data"]
     if data_vs_mc and zee_data:
         model = models_dir() / ENSEMBLE_MODEL
@@ -152,7 +160,7 @@ def _runs(samples: Sequence[DemoSample], data_vs_mc: bool
                 f"{model} not found: the demo runs the data-like Z→ee sample with the ensemble "
                 "CNN (train it with `calocoffea train cnn --data-train ...`, docs/model.md)"
             )
-        runs.append((ENSEMBLE_RUN, zee_data[0], {"model_path": model}))
+        runs.append((ENSEMBLE_RUN, [(ENSEMBLE_RUN, zee_data[0])], {"model_path": model}))
     return runs
 
 
@@ -160,8 +168,11 @@ def run_processors(
     samples: Sequence[DemoSample], files: dict[str, Path], out_dir: Path, workers: int,
     chunksize: int, *, data_vs_mc: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Run each sample's processor on ONE local dask cluster; save outputs and metrics
-    (``data_vs_mc``: also the data-like Z→ee sample with the ensemble CNN)."""
+    """Run each channel's processor once over a fileset with one dataset per sample
+    (``zee_mc``, ``zee_data``, with their kind in the metadata) on ONE local dask cluster;
+    save the per-dataset outputs and metrics (``data_vs_mc``: also the data-like Z→ee sample
+    with the ensemble CNN). Returns the metrics per dataset (the run's metrics with that
+    dataset's counts)."""
     from distributed import Client, LocalCluster
 
     from calocoffea.execution import runner
@@ -173,40 +184,47 @@ def run_processors(
                      dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        for name, sample, proc_options in _runs(samples, data_vs_mc):
-            fileset = {sample.name: {"files": {str(files[sample.name]): "Events"}}}
+        for output, group, proc_options in _runs(samples, data_vs_mc):
+            fileset = {name: {"files": {str(files[smp.name]): "Events"},
+                              "metadata": {"kind": smp.kind}} for name, smp in group}
             options = runner.RunOptions(
                 executor="dask", workers=workers, chunksize=chunksize,
                 scheduler=client.scheduler.address, progress=False,
             )
-            proc = make_processor(sample.process, **proc_options)
+            proc = make_processor(group[0][1].process, **proc_options)
             _, met = runner.run_to_files(
-                proc, fileset, options, out_dir / f"{name}{OUTPUT_SUFFIX}",
-                out_dir / f"{name}.metrics.json",
+                proc, fileset, options, out_dir / f"{output}{OUTPUT_SUFFIX}",
+                out_dir / f"{output}.metrics.json",
             )
-            metrics[name] = met
-            log.info("%s: %d events in %.1f s", name, met["events"], met["wall_time_s"])
+            for name, _ in group:
+                metrics[name] = {**met, **met["datasets"][name]}
+                log.info("%s: %d events", name, metrics[name]["events"])
+            log.info("%s: %d events in %.1f s", output, met["events"], met["wall_time_s"])
     return metrics
 
 
 def fit_outputs(samples: Sequence[DemoSample], out_dir: Path, results_dir: Path,
                 data_vs_mc: bool = False) -> dict[str, dict]:
-    """`calocoffea fit` on every output; results JSON per run."""
-    from calocoffea.execution.outputs import load_output, write_json
+    """`calocoffea fit` on every dataset of every output; results JSON per dataset."""
+    from calocoffea.execution.outputs import load_output, select_datasets, write_json
     from calocoffea.fitting.categories import add_uncertainty_results
-    from calocoffea.fitting.pipeline import fit_output
+    from calocoffea.fitting.pipeline import fit_datasets
 
     results_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
-    for name, sample, _ in _runs(samples, data_vs_mc):
-        path = out_dir / f"{name}{OUTPUT_SUFFIX}"
-        output = load_output(path)
-        res = fit_output(output)
-        # per-object uncertainty pulls and sigma_m/m categories (MC boundaries for data)
-        add_uncertainty_results(output, res, mc_results=results.get(f"{sample.process}_mc"))
-        res["input"] = str(path)
-        write_json(res, results_dir / f"{name}.json", indent=1)
-        results[name] = res
+    for output, group, _ in _runs(samples, data_vs_mc):
+        path = out_dir / f"{output}{OUTPUT_SUFFIX}"
+        loaded = load_output(path)
+        names = [name for name, _ in group]
+        fitted = fit_datasets(loaded, names)
+        per_dataset = select_datasets(loaded, names)
+        for (name, sample), res in zip(group, (fitted[n] for n in names), strict=True):
+            # per-object uncertainty pulls and sigma_m/m categories (MC boundaries for data)
+            add_uncertainty_results(per_dataset[name], res,
+                                    mc_results=results.get(f"{sample.process}_mc"))
+            res["input"] = str(path)
+            write_json(res, results_dir / f"{name}.json", indent=1)
+            results[name] = res
     return results
 
 

@@ -1,13 +1,24 @@
-"""Draw every figure of a results directory (the layout written by ``calocoffea demo``).
+"""Draw the figures of saved outputs and fit results (``calocoffea plot``, the demo).
 
-Reads ``DIR/outputs/<channel>_<kind>.hist.zip`` (histograms; ``.hist.json`` too, and a pickled
-``.coffea`` only with ``trust_pickle=True``: loading a pickle can run code embedded in it)
-and ``DIR/results/<channel>_<kind>.json`` (fits) and writes PNG + PDF into ``DIR/plots``: per
-sample the mass peaks with fit curves (accepted fits), σ_eff and one pull panel per
-calibration (the true-energy peak in its own panel); in MC the E/E_true distributions, eIQR
-versus |η|, E_T and ⟨μ⟩, and the linearity (median E/E_true) with σ_rel = IQR/(2·median)
-versus |η| and E_T; for Z→ee the η-shift α_i (with the injected
-offsets on data-like samples); the per-|η| resolution.
+Inputs (:func:`draw_path`):
+
+- a results directory (the layout written by ``calocoffea demo``, :func:`draw_all`):
+  ``DIR/results/<dataset>.json`` (fits) with their histograms, found through the results'
+  ``input`` and ``dataset`` entries, else in ``DIR/outputs/<dataset>.hist.zip``;
+- a saved processor output (``.hist.zip``, ``.hist.json``; a pickled ``.coffea`` only with
+  ``trust_pickle=True``: loading a pickle can run code embedded in it): the histograms of
+  every dataset, without fit curves;
+- a results JSON of ``calocoffea fit``: its fits, with the histograms of its ``input`` when
+  that file is there (else the figures that need no histogram, and a warning naming it);
+  a directory of such files (``calocoffea fit --out DIR``) draws each.
+
+Figures (PNG + PDF by default, :func:`calocoffea.plots.style.figure_settings` for other
+formats, the label text and the luminosity): per dataset the mass peaks with fit curves
+(accepted fits), σ_eff and one pull panel per calibration (the true-energy peak in its own
+panel; ``rebin`` merges mass bins); in MC the E/E_true distributions, eIQR versus |η|, E_T
+and ⟨μ⟩, and the linearity (median E/E_true) with σ_rel = IQR/(2·median) versus |η| and
+E_T; for Z→ee the η-shift α_i (with the injected offsets on data-like samples); the per-|η|
+resolution.
 
 Partial results are drawn as far as they go: a fit that was not accepted gets no curve and
 its reason in the legend, bins no accepted fit constrains say "not measured" (never a 0 drawn
@@ -21,7 +32,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
+import hist
 import numpy as np
 
 from calocoffea import binning
@@ -51,16 +64,22 @@ AXIS_EDGES = {"abseta": binning.ABS_ETA_EDGES, "et": binning.ET_EDGES, "mu": bin
 OUTPUT_SUFFIXES = (".hist.zip", ".hist.json", ".coffea")
 
 
-def _mass_figure(name: str, output: dict, result: dict, simulation: bool):
-    channel = result["channel"]
+def _mass_figure(name: str, output: dict, result: dict | None, simulation: bool,
+                 rebin: int = 1):
+    """Mass peaks of one dataset: the fitted calibrations of ``result`` with their curves,
+    or every calibration of the histogram when there is no result."""
+    channel = result["channel"] if result else output.get("meta", {}).get("channel")
     h = output.get("mass")
-    mass = result.get("mass") or {}
+    mass = (result or {}).get("mass") or {}
     hists, curves, text = {}, {}, {}
     categories = list(h.axes["calibration"]) if h is not None else []
-    for cal in mass.get("calibrations", []):
+    wanted = mass.get("calibrations", []) if result else categories
+    for cal in wanted:
         if cal not in categories:
             continue
         h1 = h[{"calibration": cal}].project("mass")
+        if rebin > 1:
+            h1 = h1[::hist.rebin(rebin)]
         hists[cal] = h1
         eff = (mass.get("sigma_eff") or {}).get(cal) or {}
         eff_text = (f"$\\sigma_{{eff}}$ = {eff['sigma_eff']:.2f} GeV"
@@ -89,11 +108,17 @@ def _mass_figure(name: str, output: dict, result: dict, simulation: bool):
     return plot_mass_peaks(hists, curves, text, channel=channel, simulation=simulation)
 
 
-def _response_figures(name: str, output: dict, result: dict, out: Path) -> None:
+def _response_figures(name: str, output: dict, result: dict | None, out: Path) -> None:
+    h = output.get("response")
+    if result is None:
+        if not isinstance(h, hist.Hist) or h.sum(flow=True)["value"] <= 0:
+            return
+        from calocoffea.fitting.pipeline import response_metrics
+
+        result = {"channel": output["meta"]["channel"], "response": response_metrics(h)}
     response = result.get("response") or {}
     particle = CHANNELS[result["channel"]].particle
     cals = [c for c in RESPONSE_CALIBRATIONS if particle in response.get(c, {})]
-    h = output.get("response")
     if not cals or h is None:
         return
     hists = {c: h[{"calibration": c, "particle": particle}].project("response") for c in cals}
@@ -136,13 +161,20 @@ def _per_bin(bins: list[dict], ok: list[bool], key: str, err_key: str
             [np.nan if e is None else e for e in errors])
 
 
-def draw_sample(name: str, output: dict, result: dict, out: Path,
-                injected_alpha: list[float] | None = None) -> None:
-    """All figures of one sample."""
-    simulation = result.get("kind") != "data"
-    save(_mass_figure(name, output, result, simulation), out, f"mass_{name}")
-    if simulation:
-        _response_figures(name, output, result, out)
+def draw_sample(name: str, output: dict | None, result: dict | None, out: Path,
+                injected_alpha: list[float] | None = None, *, rebin: int = 1) -> None:
+    """All figures of one dataset: from its histograms ``output`` and/or its fit results
+    ``result`` (either may be None; without histograms only the per-bin fit figures)."""
+    if output is None and result is None:
+        raise ValueError(f"{name}: nothing to draw (neither histograms nor fit results)")
+    kind = (result or {}).get("kind") or (output or {}).get("meta", {}).get("kind")
+    simulation = kind != "data"
+    if output is not None:
+        save(_mass_figure(name, output, result, simulation, rebin), out, f"mass_{name}")
+        if simulation:
+            _response_figures(name, output, result, out)
+    if result is None:
+        return
     mass = result.get("mass") or {}
     if "eta_shift" in mass:
         alpha = {c: (v["alpha"], v["alpha_error"]) for c, v in mass["eta_shift"].items()}
@@ -175,21 +207,54 @@ def _coverage_figures(name: str, result: dict, out: Path, simulation: bool) -> N
                  f"coverage_vs_{axis}_{name}")
 
 
-def find_output(directory: Path, name: str) -> Path:
-    """``directory/outputs/<name>`` with the first of :data:`OUTPUT_SUFFIXES` that exists."""
-    for suffix in OUTPUT_SUFFIXES:
-        path = directory / "outputs" / f"{name}{suffix}"
-        if path.exists():
+def find_output(directory: Path, name: str, result: dict | None = None,
+                base: Path | None = None) -> Path:
+    """The histograms of the results ``name``: the results' ``input`` (as given, relative to
+    ``base``, or by its file name in ``directory/outputs``), else
+    ``directory/outputs/<name>`` with the first of :data:`OUTPUT_SUFFIXES` that exists."""
+    candidates: list[Path] = []
+    given = (result or {}).get("input")
+    if given:
+        given = Path(given)
+        candidates += [given] if given.is_absolute() else [given, (base or directory) / given]
+        candidates.append(directory / "outputs" / given.name)
+    candidates += [directory / "outputs" / f"{name}{suffix}" for suffix in OUTPUT_SUFFIXES]
+    for path in candidates:
+        if path.is_file():
             return path
     raise FileNotFoundError(
         f"{directory / 'outputs' / (name + OUTPUT_SUFFIXES[0])} (histograms for "
         f"results/{name}.json) is missing"
+        + (f"; its input {given} is not there either" if given else "")
     )
 
 
-def draw_all(directory: str | Path, *, trust_pickle: bool = False,
-             progress=None) -> list[Path]:
-    """Draw the figures of every ``results/*.json`` in ``directory``; returns the PNG paths.
+def _dataset_of(output: dict, result: dict, source: Path) -> dict:
+    """The dataset of ``output`` that ``result`` was fitted on."""
+    from calocoffea.execution.outputs import dataset_outputs
+
+    datasets = dataset_outputs(output, str(source))
+    name = result.get("dataset")
+    if name is None and len(datasets) == 1:
+        return next(iter(datasets.values()))
+    if name not in datasets:
+        raise FileNotFoundError(f"{source} has no dataset {name!r} (it has {sorted(datasets)})")
+    return datasets[name]
+
+
+def _check_result(path: Path, result: Any) -> bool:
+    channel = result.get("channel") if isinstance(result, dict) else None
+    if channel not in CHANNELS or not isinstance(result.get("mass"), dict):
+        log.warning("%s: not a calocoffea fit result of a known channel (channel %r): "
+                    "skipped", path, channel)
+        return False
+    return True
+
+
+def draw_all(directory: str | Path, *, trust_pickle: bool = False, progress=None,
+             out: str | Path | None = None, rebin: int = 1) -> list[Path]:
+    """Draw the figures of every ``results/*.json`` in ``directory`` into ``out`` (default
+    ``directory/plots``); returns the figure paths of the first format.
 
     ``progress(done, total)`` is called after each sample. Raises FileNotFoundError without
     results, :class:`~calocoffea.execution.outputs.UntrustedPickleError` for a pickled output
@@ -199,7 +264,7 @@ def draw_all(directory: str | Path, *, trust_pickle: bool = False,
 
     batch_backend()
     directory = Path(directory)
-    out = directory / "plots"
+    out = Path(out) if out is not None else directory / "plots"
     results = sorted((directory / "results").glob("*.json"))
     if not results:
         raise FileNotFoundError(f"no results/*.json in {directory}")
@@ -208,21 +273,127 @@ def draw_all(directory: str | Path, *, trust_pickle: bool = False,
     # every input is located and loaded before the first figure: a missing or untrusted
     # file stops here, not halfway through the plots
     samples = []
+    loaded: dict[Path, dict] = {}
     for path in results:
-        output = load_output(find_output(directory, path.stem), trust_pickle=trust_pickle)
-        samples.append((path, output))
-    for k, (path, output) in enumerate(samples):
-        name = path.stem
         result = json.loads(path.read_text())
-        channel, kind = result.get("channel"), result.get("kind")
-        if channel not in CHANNELS or not isinstance(result.get("mass"), dict):
-            log.warning("%s: not a calocoffea fit result of a known channel (channel %r): "
-                        "skipped", path, channel)
+        source = find_output(directory, path.stem, result if isinstance(result, dict) else None)
+        if source not in loaded:
+            loaded[source] = load_output(source, trust_pickle=trust_pickle)
+        samples.append((path, result, source))
+    drawn: list[Path] = []
+    for k, (path, result, source) in enumerate(samples):
+        name = path.stem
+        if not _check_result(path, result):
             continue
+        output = _dataset_of(loaded[source], result, source)
+        channel, kind = result.get("channel"), result.get("kind")
         injected = (summary.get("channels", {}).get(channel, {}).get(kind, {})
                     .get("eta_shift", {}).get("injected_alpha"))
         log.info("drawing %s", name)
-        draw_sample(name, output, result, out, injected)
+        draw_sample(name, output, result, out, injected, rebin=rebin)
         if progress is not None:
             progress(k + 1, len(samples))
-    return sorted(out.glob("*.png"))
+    drawn = sorted(out.glob(f"*.{_first_format()}"))
+    return drawn
+
+
+def _first_format() -> str:
+    from calocoffea.plots.style import current_settings
+
+    return current_settings().formats[0]
+
+
+def _read_results(path: Path) -> dict:
+    """The fit results of a JSON file; OutputFormatError if it is none."""
+    from calocoffea.execution.outputs import OutputFormatError
+
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as err:
+        raise OutputFormatError(f"{path}: neither a calocoffea output nor fit results "
+                                f"({err})") from err
+    if not isinstance(result, dict) or "mass" not in result or "channel" not in result:
+        raise OutputFormatError(f"{path}: neither a calocoffea output nor fit results "
+                                "(no 'channel' and 'mass' entries)")
+    return result
+
+
+def _draw_results_file(path: Path, result: dict, target: Path, rebin: int,
+                       trust_pickle: bool) -> None:
+    """The figures of one results JSON, with the histograms of its input when found."""
+    from calocoffea.execution.outputs import load_output
+
+    if not _check_result(path, result):
+        return
+    output = None
+    try:
+        source = find_output(path.parent, path.stem, result, base=path.parent)
+    except FileNotFoundError as err:
+        log.warning("%s: %s; drawing the figures that need no histogram", path, err)
+    else:
+        output = _dataset_of(load_output(source, trust_pickle=trust_pickle), result, source)
+    draw_sample(result.get("dataset") or path.stem, output, result, target, rebin=rebin)
+
+
+def draw_path(path: str | Path, *, out: str | Path | None = None, rebin: int = 1,
+              datasets: list[str] | None = None, trust_pickle: bool = False,
+              progress=None) -> tuple[list[Path], Path]:
+    """Draw a results directory, a saved processor output or a results JSON (module
+    docstring) into ``out`` (default: ``DIR/plots``, or ``plots/`` next to the file);
+    returns (figure paths of the first format, the plot directory). ``datasets`` restricts
+    a processor output to some of its datasets. Raises FileNotFoundError,
+    :class:`~calocoffea.execution.outputs.OutputFormatError` (not an output nor results),
+    KeyError (unknown dataset), ValueError (``rebin`` < 1)."""
+    from calocoffea.execution.outputs import (
+        OutputFormatError,
+        is_calocoffea_output,
+        load_output,
+        select_datasets,
+        sniff,
+    )
+
+    if rebin < 1:
+        raise ValueError(f"rebin must be an integer >= 1, got {rebin}")
+    path = Path(path)
+    if path.is_dir():
+        target = Path(out) if out is not None else path / "plots"
+        loose = sorted(path.glob("*.json"))
+        if (path / "results").is_dir() or not loose:
+            return draw_all(path, trust_pickle=trust_pickle, progress=progress, out=target,
+                            rebin=rebin), target
+        # a directory of results JSONs (calocoffea fit --out DIR); other JSONs are skipped
+        batch_backend()
+        results = []
+        for file in loose:
+            try:
+                results.append((file, _read_results(file)))
+            except OutputFormatError as err:
+                log.warning("%s; skipped", err)
+        if not results:
+            raise FileNotFoundError(f"no fit results (*.json of calocoffea fit) in {path}")
+        for k, (file, result) in enumerate(results):
+            _draw_results_file(file, result, target, rebin, trust_pickle)
+            if progress is not None:
+                progress(k + 1, len(results))
+        return sorted(target.glob(f"*.{_first_format()}")), target
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    target = Path(out) if out is not None else path.parent / "plots"
+    batch_backend()
+    fmt = sniff(path)
+    if fmt == "json" and not is_calocoffea_output(path):
+        _draw_results_file(path, _read_results(path), target, rebin, trust_pickle)
+        if progress is not None:
+            progress(1, 1)
+    else:
+        selected = select_datasets(load_output(path, trust_pickle=trust_pickle), datasets,
+                                   where=str(path))
+        for k, (name, output) in enumerate(selected.items()):
+            if output.get("meta", {}).get("channel") not in CHANNELS:
+                raise OutputFormatError(f"{path}: dataset {name!r} has channel "
+                                        f"{output['meta'].get('channel')!r}, not one of "
+                                        f"{list(CHANNELS)}")
+            draw_sample(name, output, None, target, rebin=rebin)
+            if progress is not None:
+                progress(k + 1, len(selected))
+    return sorted(target.glob(f"*.{_first_format()}")), target

@@ -14,6 +14,11 @@ Formats of :func:`save_output`, chosen by the file name:
   :func:`load_output` reads one only with ``trust_pickle=True`` (``--trust-pickle`` on the
   command line).
 
+Content: the processors' output keyed by dataset, ``{dataset: {"response", "mass",
+"cutflow", "meta"}}`` (docs/architecture.md, data contract); :func:`dataset_outputs` returns
+that mapping for any output, also the single-dataset form ``{"response", "mass", ...}`` of
+files written before outputs were keyed by dataset.
+
 Loading never looks at the name: the first bytes say which format a file is (a pickle
 renamed ``.hist.zip`` is still refused). Both safe formats round-trip exactly: bin contents,
 variances, flow bins, axis types, names, labels, traits and metadata.
@@ -367,6 +372,68 @@ def _check_manifest(path: Path, doc: Any) -> None:
             f"{path}: output format version {doc.get('version')!r}, this calocoffea reads "
             f"{FORMAT_VERSION}"
         )
+
+
+# ---------------------------------------------------------------------------- datasets
+#: Keys of one dataset's processor output.
+DATASET_KEYS = ("response", "mass", "cutflow", "meta")
+#: Dataset name of an output whose events named none (``events.metadata["dataset"]``).
+UNNAMED_DATASET = "unnamed"
+
+
+def is_dataset_output(value: Any) -> bool:
+    """True for one dataset's output ``{"mass": ..., "meta": {...}, ...}``."""
+    return (isinstance(value, Mapping) and "mass" in value
+            and isinstance(value.get("meta"), Mapping) and not isinstance(value["mass"], Mapping))
+
+
+def dataset_outputs(output: Mapping[str, Any], where: str = "output") -> dict[str, dict]:
+    """``{dataset: output of that dataset}`` of a processor output keyed by dataset; a
+    single-dataset output (the form before outputs were keyed by dataset) becomes one
+    dataset named after its ``meta["dataset"]`` (or ``meta["datasets"]``). Raises
+    :class:`OutputFormatError` naming ``where`` and the offending key otherwise."""
+    if is_dataset_output(output):
+        meta = output["meta"]
+        name = meta.get("dataset") or meta.get("datasets") or UNNAMED_DATASET
+        if isinstance(name, list | tuple):
+            name = "+".join(str(n) for n in name) or UNNAMED_DATASET
+        return {str(name): dict(output)}
+    if not isinstance(output, Mapping) or not output:
+        raise OutputFormatError(f"{where}: expected {{dataset: {{'mass', 'meta', ...}}}}, got "
+                                f"{type(output).__name__ if output else 'nothing'}")
+    out: dict[str, dict] = {}
+    for name, value in output.items():
+        if not is_dataset_output(value):
+            keys = sorted(value) if isinstance(value, Mapping) else type(value).__name__
+            raise OutputFormatError(
+                f"{where}: entry {name!r} is not a dataset's output (keys {keys}; expected "
+                f"{list(DATASET_KEYS)})")
+        out[str(name)] = dict(value)
+    return out
+
+
+def single_dataset(output: Mapping[str, Any], where: str = "output") -> dict:
+    """The output of the one dataset of ``output``; :class:`OutputFormatError` naming the
+    datasets when there are several."""
+    datasets = dataset_outputs(output, where)
+    if len(datasets) != 1:
+        raise OutputFormatError(f"{where}: {len(datasets)} datasets {sorted(datasets)}, "
+                                "expected one")
+    return next(iter(datasets.values()))
+
+
+def select_datasets(output: Mapping[str, Any], names: Iterable[str] | None = None,
+                    where: str = "output") -> dict[str, dict]:
+    """:func:`dataset_outputs`, restricted to ``names`` (all when None); an unknown name
+    raises :class:`KeyError` listing the datasets there are."""
+    datasets = dataset_outputs(output, where)
+    if names is None:
+        return datasets
+    names = list(names)
+    unknown = [n for n in names if n not in datasets]
+    if unknown:
+        raise KeyError(f"{where}: no dataset {unknown}; datasets are {sorted(datasets)}")
+    return {n: datasets[n] for n in names}
 
 
 # ---------------------------------------------------------------------------- metrics

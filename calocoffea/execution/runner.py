@@ -22,8 +22,12 @@ Events of chunks lost inside readable files (``skip_bad_files``) are counted per
 
 Histograms are merged by coffea's ``accumulate``. The processors fill with exactly
 representable weights, so the output is bit-identical whatever the executor, the number of
-workers or the chunk size. :func:`run` returns the output and a metrics dict (events,
-objects, wall time, events/s, executor, workers, model and execution provider).
+workers or the chunk size. :func:`run` returns the output, keyed by dataset
+(``{dataset: {"response", "mass", "cutflow", "meta"}}``, each ``meta`` with the dataset's
+``kind`` and its fileset ``metadata``), and a metrics dict (events, objects, wall time,
+events/s, executor, workers, model and execution provider; per dataset in
+``metrics["datasets"]``). A dataset whose fileset metadata says ``kind: mc`` (or ``data``)
+but whose files are not is refused (:class:`DatasetKindError`).
 
 Every fileset is first resolved to real paths (:func:`calocoffea.fileset.resolve_fileset`):
 a file reached through several names is read once, a file in two datasets is an error unless
@@ -193,6 +197,11 @@ def check_files(
                     raise BadInputError(reason) from err
                 skipped[path] = reason
                 continue
+            want = (entry.get("entries") or {}).get(path)
+            if want is not None and want != n:
+                raise BadInputError(
+                    f"{path}: tree {tree!r} has {n} entries but the fileset (its steps / "
+                    f"num_entries) covers {want}; calocoffea processes whole files")
             missing = [" or ".join(alt) for alt in required if not any(b in keys for b in alt)]
             if conditional is not None:
                 missing += [m for m in conditional(keys) if m not in missing]
@@ -300,12 +309,13 @@ def run(
     """
     from coffea import processor
 
-    from calocoffea.fileset import fileset_files, resolve_fileset
+    from calocoffea.fileset import check_remote_support, fileset_files, resolve_fileset
     from calocoffea.schema import CaloNanoAODSchema
 
     options = options or RunOptions()
     options.check()
     fileset = resolve_fileset(fileset, options.allow_shared_files)
+    check_remote_support(fileset_files(fileset))
     required = getattr(processor_instance, "required_branches", lambda: [])()
     uuids: dict[str, bytes] = {}
     fileset, bad_files, entries = check_files(
@@ -335,7 +345,10 @@ def run(
             warnings.filterwarnings("ignore", message="Skipping bad file")
             stack.enter_context(_coffea_console(options.progress))
             try:
-                wrapped = runner.run(dict(fileset), processor_instance,
+                # coffea's own dataset keys only ("entries" was checked above)
+                plain = {d: {k: v for k, v in e.items() if k != "entries"}
+                         for d, e in fileset.items()}
+                wrapped = runner.run(plain, processor_instance,
                                      uproot_options=uproot_options(fileset))
             except Exception as err:
                 cause = _input_error(err)
@@ -366,15 +379,35 @@ def run(
         log.warning("events missing from partly unreadable files: %s", incomplete)
     if skipped:
         log.warning("%d file(s) skipped (unreadable): %s", len(skipped), ", ".join(skipped))
-    cutflow = output.get("cutflow", {})
-    meta = output.get("meta", {})
-    events = int(cutflow.get("events", 0))
+    output = _attach_dataset_metadata(output, fileset)
+    per_dataset = {name: {**_counts(ds), "files": sorted({f for (d, f) in done_in if d == name})}
+                   for name, ds in output.items()}
+    empty = sorted(set(fileset) - set(output))
+    if empty:
+        log.warning("dataset(s) %s gave no output (no events processed)", empty)
+    metas = [ds.get("meta", {}) for ds in output.values()]
     workers = 1 if options.executor == "iterative" else options.workers
+    totals = {key: sum(d[key] for d in per_dataset.values())
+              for key in ("events", "selected_events", "objects", "fallback_objects")}
+
+    def merged(key: str) -> Any:
+        values: list = []
+        for m in metas:
+            v = m.get(key)
+            for x in v if isinstance(v, list) else [v]:
+                if x is not None and x not in values:
+                    values.append(x)
+        values = sorted(values, key=str)
+        return values[0] if len(values) == 1 and key != "calibrations" else values or None
+
+    events = totals["events"]
     metrics: dict[str, Any] = {
-        "processor": meta.get("channel"),
-        "kind": meta.get("kind"),
-        "mode": meta.get("mode"),
-        "calibrations": meta.get("calibrations"),
+        "processor": merged("channel"),
+        "kind": merged("kind"),
+        "mode": merged("mode"),
+        "calibrations": merged("calibrations"),
+        "datasets": per_dataset,
+        "empty_datasets": empty,
         "executor": options.executor,
         "workers": workers,
         **info,
@@ -384,7 +417,33 @@ def run(
         "skipped_files": skipped,
         "skipped_reasons": bad_files,
         "incomplete_files": incomplete,
-        "events": events,
+        **totals,
+        "fallback_reasons": _sum_counts(d["fallback_reasons"] for d in per_dataset.values()),
+        "rejected_objects": _sum_counts(d["rejected_objects"] for d in per_dataset.values()),
+        "cnn_dropped": merged("cnn_dropped"),
+        "wall_time_s": wall,
+        "setup_time_s": setup_s,
+        "events_per_s": events / wall if wall > 0 else None,
+        "events_per_s_per_worker": events / wall / workers if wall > 0 else None,
+        "model": merged("model"),
+        "model_sha256": merged("model_sha256"),
+        "provider": merged("provider"),
+        "pid": os.getpid(),
+        "options": asdict(options),
+    }
+    return output, metrics
+
+
+class DatasetKindError(BadInputError):
+    """A dataset's files are not of the kind (``mc``/``data``) its fileset metadata says."""
+
+
+def _counts(output: Mapping[str, Any]) -> dict[str, Any]:
+    """Counts of one dataset's output (from its cutflow) and its kind."""
+    cutflow = output.get("cutflow", {})
+    return {
+        "kind": output.get("meta", {}).get("kind"),
+        "events": int(cutflow.get("events", 0)),
         "selected_events": int(cutflow.get("selected", 0)),
         "objects": int(cutflow.get("objects", 0)),
         "fallback_objects": int(cutflow.get("fallback", 0)),
@@ -392,18 +451,35 @@ def run(
                              if k.startswith("fallback: ")},
         "rejected_objects": {k.split(": ", 1)[1]: int(v) for k, v in cutflow.items()
                              if k.startswith("rejected: ")},
-        "cnn_dropped": meta.get("cnn_dropped"),
-        "wall_time_s": wall,
-        "setup_time_s": setup_s,
-        "events_per_s": events / wall if wall > 0 else None,
-        "events_per_s_per_worker": events / wall / workers if wall > 0 else None,
-        "model": meta.get("model"),
-        "model_sha256": meta.get("model_sha256"),
-        "provider": meta.get("provider"),
-        "pid": os.getpid(),
-        "options": asdict(options),
     }
-    return output, metrics
+
+
+def _sum_counts(dicts: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def _attach_dataset_metadata(output: Mapping[str, Any], fileset: Mapping[str, Any]
+                             ) -> dict[str, dict]:
+    """The runner's output keyed by dataset, each dataset's fileset ``metadata`` copied into
+    its ``meta["metadata"]``; a dataset whose metadata ``kind`` (``mc``/``data``) is not what
+    its files are (MC files have GenPart) raises :class:`DatasetKindError`."""
+    from calocoffea.execution.outputs import dataset_outputs
+
+    datasets = dataset_outputs(output, "processor output")
+    for name, ds in datasets.items():
+        user = dict((fileset.get(name) or {}).get("metadata") or {})
+        meta = ds.setdefault("meta", {})
+        declared = user.get("kind")
+        if declared is not None and declared != meta.get("kind"):
+            raise DatasetKindError(
+                f"dataset {name!r}: fileset metadata says kind {declared!r} but its files are "
+                f"{meta.get('kind')!r} (MC files have a GenPart collection)")
+        meta["metadata"] = user
+    return datasets
 
 
 def save_output(output: dict, path: str | Path) -> Path:

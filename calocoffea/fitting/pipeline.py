@@ -439,6 +439,32 @@ def _eiqr_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
     }
 
 
+class MixedKindsError(ValueError):
+    """A fit would mix MC and data (one dataset with both kinds of files)."""
+
+
+def fit_datasets(output: dict[str, Any], datasets: list[str] | None = None,
+                 **kwargs: Any) -> dict[str, dict[str, Any]]:
+    """:func:`fit_output` of each dataset of a processor output keyed by dataset (or of the
+    ``datasets`` named): ``{dataset: results}``. Every dataset is checked (kind ``mc`` or
+    ``data``, :class:`MixedKindsError` otherwise) before the first fit."""
+    from calocoffea.execution.outputs import select_datasets
+
+    selected = select_datasets(output, datasets)
+    for name, ds in selected.items():
+        kind = ds["meta"].get("kind")
+        if isinstance(kind, list):
+            raise MixedKindsError(
+                f"dataset {name!r} has kind {kind!r}: a fit of MC and data together is "
+                "refused; put MC and data files in separate datasets of the fileset (allowed "
+                "kinds: 'mc', 'data')")
+    results = {}
+    for name, ds in selected.items():
+        results[name] = fit_output(ds, **kwargs)
+        results[name]["dataset"] = name
+    return results
+
+
 def fit_output(
     output: dict[str, Any],
     criteria: AcceptanceCriteria | None = None,
@@ -449,7 +475,9 @@ def fit_output(
     progress=None,
     model: str | None = None,
 ) -> dict[str, Any]:
-    """Full results dict for a processor output ``{"response", "mass", "cutflow", "meta"}``;
+    """Full results dict for one dataset's processor output ``{"response", "mass",
+    "cutflow", "meta"}`` (:func:`fit_datasets` for an output keyed by dataset); a dataset
+    mixing MC and data (``meta["kind"]`` a list) raises :class:`MixedKindsError`.
     ``progress(done, total)`` is called after each fit when given; ``model`` picks one of
     the channel's mass models (default: its ``mass_model``; ValueError for another)."""
     if not isinstance(output, dict):
@@ -461,11 +489,19 @@ def fit_output(
     channel = meta.get("channel")
     if channel not in CHANNELS:
         raise ValueError(f"meta['channel'] = {channel!r}; expected one of {list(CHANNELS)}")
+    kind = meta.get("kind")
+    if kind not in ("mc", "data"):
+        name = meta.get("dataset") or meta.get("datasets")
+        raise MixedKindsError(
+            f"dataset {name!r} has kind {kind!r}: a fit of MC and data together is refused; "
+            "put MC and data files in separate datasets of the fileset (allowed kinds: "
+            "'mc', 'data')")
     criteria = criteria or AcceptanceCriteria()
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "channel": channel,
-        "kind": meta.get("kind"),
+        "kind": kind,
+        "dataset": meta.get("dataset"),
         "meta": meta,
         "criteria": dataclasses.asdict(criteria),
         "cutflow": dict(output.get("cutflow", {})),

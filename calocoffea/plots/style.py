@@ -1,7 +1,16 @@
-"""Shared figure style: mplhep ATLAS style, simulation label, colours, PNG+PDF saving."""
+"""Shared figure style: mplhep ATLAS style, simulation label, colours, PNG+PDF saving.
+
+:func:`figure_settings` (a context manager) changes, for the figures drawn inside it, the
+label text, the integrated luminosity shown and the file formats :func:`save` writes
+(``calocoffea plot --label --lumi --format``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # No backend is forced here: Jupyter keeps its inline backend (plt.show() works); the
@@ -18,6 +27,52 @@ CALIBRATION_STYLE: dict[str, dict[str, str]] = {
 }
 
 
+#: File formats :func:`save` can write (matplotlib back-ends).
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf", "svg", "eps")
+
+
+@dataclass(frozen=True)
+class FigureSettings:
+    """Label text (None: "Simulation" / "Simulation (data-like)"), integrated luminosity in
+    fb⁻¹ (None: not shown), centre-of-mass energy in TeV and the formats :func:`save`
+    writes."""
+
+    label: str | None = None
+    lumi: float | None = None
+    com: float = 13.0
+    formats: tuple[str, ...] = ("png", "pdf")
+
+    def check(self) -> None:
+        """ValueError naming the option and its allowed values."""
+        bad = [f for f in self.formats if f not in FIGURE_FORMATS]
+        if bad or not self.formats:
+            raise ValueError(f"format {bad or '(none)'} not allowed; choose from {FIGURE_FORMATS}")
+        if self.lumi is not None and not self.lumi > 0:
+            raise ValueError(f"lumi must be > 0 fb^-1, got {self.lumi}")
+
+
+_DEFAULT_SETTINGS = FigureSettings()
+_SETTINGS: contextvars.ContextVar[FigureSettings | None] = contextvars.ContextVar(
+    "calocoffea_figure_settings", default=None)
+
+
+def current_settings() -> FigureSettings:
+    """The :class:`FigureSettings` in effect (:func:`figure_settings`)."""
+    return _SETTINGS.get() or _DEFAULT_SETTINGS
+
+
+@contextlib.contextmanager
+def figure_settings(**changes) -> Iterator[FigureSettings]:
+    """Figures drawn and saved inside use :class:`FigureSettings` with ``changes``."""
+    settings = replace(current_settings(), **changes)
+    settings.check()
+    token = _SETTINGS.set(settings)
+    try:
+        yield settings
+    finally:
+        _SETTINGS.reset(token)
+
+
 def use_style() -> None:
     """Activate the ATLAS mplhep style."""
     plt.style.use(mh.style.ATLAS)
@@ -28,9 +83,15 @@ def label(ax, simulation: bool = True, rlabel: str | None = None) -> None:
 
     ``simulation=False`` marks the data-like samples (simulated with altered conditions).
     """
-    text = "Simulation" if simulation else "Simulation (data-like)"
-    mh.atlas.label(exp="calocoffea", text=text, data=True, rlabel=rlabel or "13 TeV", ax=ax,
-                   loc=0)
+    settings = current_settings()
+    text = settings.label
+    if text is None:
+        text = "Simulation" if simulation else "Simulation (data-like)"
+    if rlabel is None:
+        rlabel = f"{settings.com:g} TeV"
+        if settings.lumi is not None:
+            rlabel = f"{settings.lumi:g} fb$^{{-1}}$, {rlabel}"
+    mh.atlas.label(exp="calocoffea", text=text, data=True, rlabel=rlabel, ax=ax, loc=0)
 
 
 def calib_label(calibration: str) -> str:
@@ -56,16 +117,16 @@ def not_measured(ax, x: float | None = None, text: str = NOT_MEASURED, **kwargs)
 
 
 def save(fig, out_dir: str | Path, name: str) -> list[Path]:
-    """Write ``name``.png and ``name``.pdf into ``out_dir`` (atomically: a figure is either
-    complete or absent, and a symlink at its path is replaced, not followed); close the
-    figure."""
+    """Write ``name``.png and ``name``.pdf (the formats of :func:`figure_settings`) into
+    ``out_dir`` (atomically: a figure is either complete or absent, and a symlink at its path
+    is replaced, not followed); close the figure."""
     import io
 
     from calocoffea.execution.outputs import atomic_write
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    paths = [out / f"{name}.{fmt}" for fmt in current_settings().formats]
     for path in paths:
         buf = io.BytesIO()
         fig.savefig(buf, format=path.suffix[1:], dpi=150 if path.suffix == ".png" else None,

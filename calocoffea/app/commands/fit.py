@@ -1,9 +1,12 @@
-"""``calocoffea fit OUTPUT --out results.json``: mass fits, η-shift, per-|η| resolution, eIQR.
+"""``calocoffea fit OUTPUT --out RESULTS``: mass fits, η-shift, per-|η| resolution, eIQR.
 
 OUTPUT is a processor output written by ``calocoffea run`` (``.hist.zip`` or ``.hist.json``,
-:func:`calocoffea.execution.outputs.load_output`):
-``{"response": Hist, "mass": Hist, "cutflow": dict, "meta": {"channel": ..., "kind": ...}}``.
-A pickled ``.coffea`` file is read only with ``--trust-pickle`` (unpickling runs any code the
+:func:`calocoffea.execution.outputs.load_output`), keyed by dataset:
+``{dataset: {"response": Hist, "mass": Hist, "cutflow": dict, "meta": {"channel", "kind",
+...}}}``. Each dataset is fitted separately (``--dataset NAME`` picks some); a dataset that
+mixes MC and data files is refused (exit 2). ``--out`` is a results JSON (``*.json``) when
+one dataset is fitted, else a directory that receives ``<dataset>.json`` per dataset. A
+pickled ``.coffea`` file is read only with ``--trust-pickle`` (unpickling runs any code the
 file carries). The results JSON (schema in docs/fit_results.md) is written atomically and may
 not be the input file.
 """
@@ -21,7 +24,11 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path,
                         help="processor output (.hist.zip / .hist.json of calocoffea run)")
-    parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="results JSON to write (one dataset), or a directory that gets "
+                        "<dataset>.json per dataset")
+    parser.add_argument("--dataset", action="append", default=None, metavar="NAME",
+                        help="fit only this dataset of OUTPUT (repeatable; default: all)")
     parser.add_argument(
         "--no-eta-shift", action="store_true", help="Z->ee: skip the eta-shift correction and refit"
     )
@@ -73,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         UntrustedPickleError,
         check_output_paths,
         load_output,
+        select_datasets,
         write_json,
     )
 
@@ -92,18 +100,39 @@ def run(args: argparse.Namespace) -> int:
     except (OutputFormatError, OSError, ValueError) as err:
         print(f"calocoffea fit: cannot read {args.output}: {err}", file=sys.stderr)
         return 1
+    try:
+        datasets = select_datasets(output, args.dataset, where=str(args.output))
+    except OutputFormatError as err:
+        print(f"calocoffea fit: {err}", file=sys.stderr)
+        return 1
+    except KeyError as err:
+        print(f"calocoffea fit: {err.args[0]}", file=sys.stderr)
+        return 2
+    single = args.out.suffix == ".json"
+    if single and len(datasets) > 1:
+        print(f"calocoffea fit: {args.output} holds datasets {sorted(datasets)}: give --out a "
+              "directory (one <dataset>.json each) or pick one with --dataset NAME",
+              file=sys.stderr)
+        return 2
+    targets = {name: args.out if single else args.out / f"{name}.json" for name in datasets}
+    try:
+        check_output_paths({f"--out ({name})": path for name, path in targets.items()},
+                           [args.output])
+    except OutputPathError as err:
+        print(f"calocoffea fit: {err}", file=sys.stderr)
+        return 2
     from calocoffea.app.terminal import progress_bar
 
     # calocoffea.fitting first: it quiets TensorFlow before anything imports it
-    from calocoffea.fitting.pipeline import fit_output  # isort: skip
+    from calocoffea.fitting.pipeline import MixedKindsError, fit_datasets  # isort: skip
     from calocoffea.fitting.result import AcceptanceCriteria
 
     criteria = AcceptanceCriteria(min_entries=args.min_entries, max_chi2_ndf=args.max_chi2_ndf,
                                   max_width_rel_error=args.max_width_rel_error)
     try:
         with progress_bar("fitting", enabled=not args.no_progress) as advance:
-            results = fit_output(
-                output,
+            results = fit_datasets(
+                datasets,
                 criteria=criteria,
                 subdivisions=args.subdivisions,
                 do_eta_shift=not args.no_eta_shift,
@@ -111,12 +140,16 @@ def run(args: argparse.Namespace) -> int:
                 progress=advance,
                 model=args.model,
             )
+    except MixedKindsError as err:
+        print(f"calocoffea fit: {args.output}: {err}", file=sys.stderr)
+        return 2
     except (TypeError, KeyError, ValueError) as err:
         print(f"calocoffea fit: {args.output}: {err}", file=sys.stderr)
         return 1
-    results["input"] = str(args.output)
-    write_json(results, args.out, indent=1, allow_nan=False)
-    _print_summary(results)
+    for name, res in results.items():
+        res["input"] = str(args.output)
+        write_json(res, targets[name], indent=1, allow_nan=False)
+        _print_summary(res)
     return 0
 
 
@@ -125,7 +158,9 @@ def _print_summary(results: dict) -> None:
     from rich.table import Table
 
     mass = results["mass"]
-    table = Table(title=f"{results['channel']} ({results.get('kind')}): {mass['model']} fits")
+    name = results.get("dataset") or results["channel"]
+    table = Table(title=f"{name} ({results['channel']}, {results.get('kind')}): "
+                  f"{mass['model']} fits")
     for col in (
         "calibration",
         "accepted categories",

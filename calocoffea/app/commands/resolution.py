@@ -29,22 +29,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from calocoffea import uncertainty as unc
-    from calocoffea.execution.outputs import OutputFormatError, load_output
+    from calocoffea.execution.outputs import OutputFormatError, dataset_outputs, load_output
 
     total = None
     sources = []
     for path in args.outputs:
         try:
-            out = load_output(path, trust_pickle=args.trust_pickle)
+            datasets = dataset_outputs(load_output(path, trust_pickle=args.trust_pickle),
+                                       str(path))
         except (OutputFormatError, OSError, ValueError) as err:
             print(f"calocoffea resolution: cannot read {path}: {err}", file=sys.stderr)
             return 1
-        if "response" not in out:
-            print(f"calocoffea resolution: {path} has no response histogram (data?)",
-                  file=sys.stderr)
-            return 1
-        total = out["response"] if total is None else total + out["response"]
-        sources.append(f"{path.name} ({out.get('meta', {}).get('channel')})")
+        for name, out in datasets.items():
+            if "response" not in out or out.get("meta", {}).get("kind") == "data":
+                print(f"calocoffea resolution: {path} dataset {name!r} has no response "
+                      "histogram (data?)", file=sys.stderr)
+                return 1
+            total = out["response"] if total is None else total + out["response"]
+            sources.append(f"{path.name}:{name} ({out.get('meta', {}).get('channel')})")
     min_objects = args.min_objects if args.min_objects is not None else unc.MIN_TABLE_OBJECTS
     try:
         entries = unc.derive_resolution_table(total, min_objects=min_objects)
