@@ -11,8 +11,9 @@ calibration and per |η| bin of :data:`calocoffea.binning.ABS_ETA_EDGES`:
   E → E (1 + Δ_i g) with g a standard normal that depends only on the event and the object
   (not on chunking or workers: :func:`deterministic_normal`).
 
-Each correction takes ``syst`` ("nominal", "up", "down"; ±1 standard error from the fits'
-diagonal errors, correlations between bins ignored), ``absEta`` and ``et`` (GeV; the bins are
+Each correction takes ``syst`` ("nominal", "up", "down"; ±1 standard error per bin from the
+diagonal of the fits' covariances: that of α for the scale, those of σ_i² for the smearing;
+correlations between bins are not propagated), ``absEta`` and ``et`` (GeV; the bins are
 E_T-inclusive today) — input names as the CMS EGM scale-and-smearing files spell them. The
 file is correctionlib schema v2 (``correction summary FILE`` validates it). This is what
 HiggsDNA and PocketCoffea consume.
@@ -24,6 +25,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +65,35 @@ def _arr(values) -> np.ndarray:
     return np.asarray([np.nan if v is None else float(v) for v in values], dtype=float)
 
 
+def _diag_error(entry: Mapping, cov_key: str, err: np.ndarray, value: np.ndarray | None
+                ) -> np.ndarray:
+    """Standard errors from the diagonal of ``entry[cov_key]`` (of the quantity, or of its
+    square when ``value`` is given: δσ = δ(σ²)/(2σ)), else ``err``."""
+    cov = entry.get(cov_key)
+    if not cov:
+        return err
+    var = np.diag(np.asarray(cov, dtype=float))
+    if var.shape != err.shape:
+        raise ValueError(f"{cov_key} is {var.shape[0]}x{var.shape[0]}, expected "
+                         f"{err.shape[0]} |eta| bins")
+    out = np.sqrt(np.clip(var, 0.0, None))
+    if value is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = out / (2.0 * np.abs(value))
+    return np.where(np.isfinite(err) & (var > 0), out, err)
+
+
 def derive(mc_result: Mapping, data_result: Mapping, calibration: str) -> ScaleSmearing:
     """The scale and smearing of ``calibration`` from the Z→ee fit results of an MC and a
-    data sample (docs/fit_results.md layout: ``mass.eta_shift`` and ``mass.resolution``).
-    KeyError naming what is missing."""
+    data sample (docs/fit_results.md layout: ``mass.eta_shift`` and ``mass.resolution``);
+    errors from the covariance diagonals (``covariance``, ``sigma2_covariance``) when the
+    results have them. KeyError naming what is missing; ValueError when the inputs are
+    not an MC and a data result of channel zee."""
+    for name, res, kind in (("MC", mc_result, "mc"), ("data", data_result, "data")):
+        if res.get("channel", "zee") != "zee":
+            raise ValueError(f"{name} results are of channel {res.get('channel')!r}, need zee")
+        if res.get("kind", kind) != kind:
+            raise ValueError(f"{name} results have kind {res.get('kind')!r}, expected {kind!r}")
     out = []
     for name, res in (("MC", mc_result), ("data", data_result)):
         mass = res.get("mass", {})
@@ -75,8 +102,10 @@ def derive(mc_result: Mapping, data_result: Mapping, calibration: str) -> ScaleS
         if calibration not in mass.get("resolution", {}):
             raise KeyError(f"{name} results have no resolution for {calibration!r}")
         es, rs = mass["eta_shift"][calibration], mass["resolution"][calibration]
-        out.append((_arr(es["alpha"]), _arr(es["alpha_error"]), _arr(rs["sigma"]),
-                    _arr(rs["sigma_error"])))
+        alpha, sigma = _arr(es["alpha"]), _arr(rs["sigma"])
+        out.append((alpha, _diag_error(es, "covariance", _arr(es["alpha_error"]), None),
+                    sigma, _diag_error(rs, "sigma2_covariance", _arr(rs["sigma_error"]),
+                                       sigma)))
     (a_mc, ea_mc, s_mc, es_mc), (a_d, ea_d, s_d, es_d) = out
     scale = (1.0 + a_d) / (1.0 + a_mc)
     scale_err = scale * np.hypot(ea_d / (1.0 + a_d), ea_mc / (1.0 + a_mc))
@@ -199,6 +228,31 @@ class CorrectionApplier:
         return np.asarray(energy) * (1.0 + d * deterministic_normal(event, index, self.salt))
 
 
+def correction_names(path: str | Path) -> set[str]:
+    """Names of the corrections in a correctionlib file (FileNotFoundError, or
+    correctionlib's own error for an invalid file)."""
+    import correctionlib
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such correction file")
+    return set(correctionlib.CorrectionSet.from_file(str(p)).keys())
+
+
+@lru_cache(maxsize=16)
+def _applier(path: str, mtime_ns: int, calibration: str, syst: str) -> CorrectionApplier:
+    return CorrectionApplier(path, calibration, syst)
+
+
+def cached_applier(path: str | Path, calibration: str, syst: str = "nominal"
+                   ) -> CorrectionApplier:
+    """:class:`CorrectionApplier` loaded once per process (the processors' workers)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such correction file")
+    return _applier(str(p), p.stat().st_mtime_ns, calibration, syst)
+
+
 def load_results(path: str | Path) -> dict:
     """A `calocoffea fit` results JSON."""
     return json.loads(Path(path).read_text())
@@ -215,3 +269,52 @@ def summary_lines(ss: ScaleSmearing) -> list[str]:
         lines.append(f"|eta| {lo:.2f}-{hi:.2f}: scale {fmt(ss.scale[k], ss.scale_error[k])}, "
                      f"smearing {fmt(ss.smearing[k], ss.smearing_error[k])}")
     return lines
+
+
+def correction_errors(ss: ScaleSmearing, pairs: list[tuple[int, int]] | list[list[int]],
+                      sigma_mc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Uncertainty (GeV) the corrections' own ±1σ put on μ_CB and σ_CB of each (i, j)
+    category: the mass scales by √(s_i s_j), so δμ = m_Z ½ √(δs_i² + δs_j²) (m_Z δs_i for
+    i = j); the MC width gains (m_Z/2)² (Δ_i² + Δ_j²) in quadrature, so δσ is the change
+    of the corrected MC width ``sigma_mc`` when both Δ move up by their error."""
+    ds = np.nan_to_num(np.where(ss.measured, ss.scale_error, 0.0))
+    d = np.nan_to_num(np.where(ss.measured, ss.smearing, 0.0))
+    dd = np.nan_to_num(np.where(ss.measured, ss.smearing_error, 0.0))
+    half = 0.5 * MZ_GEV
+    d_mu, d_sigma = [], []
+    for (i, j), s in zip(pairs, np.asarray(sigma_mc, float), strict=True):
+        d_mu.append(MZ_GEV * ds[i] if i == j else half * math.hypot(ds[i], ds[j]))
+        extra = half**2 * ((d[i] + dd[i]) ** 2 - d[i] ** 2 + (d[j] + dd[j]) ** 2 - d[j] ** 2)
+        d_sigma.append(math.sqrt(max(s * s + extra, 0.0)) - s if np.isfinite(s) else np.nan)
+    return np.asarray(d_mu), np.asarray(d_sigma)
+
+
+def closure_table(data_result: Mapping, mc_result: Mapping, ss: ScaleSmearing | None,
+                  calibration: str) -> list[dict]:
+    """Per (|η|_i, |η|_j) category with both fits accepted: μ_CB and σ_CB of the (corrected)
+    data and MC (GeV) with their Hesse errors, the corrections' own uncertainty
+    (:func:`correction_errors`; 0 when ``ss`` is None, uncorrected samples), the pulls
+    (difference / all three in quadrature) and ``corrected``: both |η| bins measured."""
+    fd = data_result["mass"]["fits"][calibration]
+    fm = mc_result["mass"]["fits"][calibration]
+    pairs = [tuple(c) for c in data_result["mass"]["categories"]]
+    sig_mc = np.array([r["values"].get("sigma") if r["accepted"] else np.nan for r in fm],
+                      dtype=float)
+    if ss is None:
+        d_mu = d_sigma = np.zeros(len(pairs))
+    else:
+        d_mu, d_sigma = correction_errors(ss, pairs, sig_mc)
+    rows = []
+    for k, (a, b) in enumerate(zip(fd, fm, strict=True)):
+        if not (a["accepted"] and b["accepted"]):
+            continue
+        i, j = pairs[k]
+        row: dict = {"category": k, "pair": [i, j],
+                     "corrected": ss is not None and bool(ss.measured[i] and ss.measured[j])}
+        for p, dc in (("mu", d_mu[k]), ("sigma", d_sigma[k])):
+            vd, ed, vm, em = (a["values"][p], a["errors"][p], b["values"][p], b["errors"][p])
+            err = math.sqrt(ed**2 + em**2 + dc**2)
+            row[p] = {"data": vd, "data_error": ed, "mc": vm, "mc_error": em,
+                      "correction_error": float(dc), "pull": (vd - vm) / err}
+        rows.append(row)
+    return rows

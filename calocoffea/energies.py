@@ -182,7 +182,7 @@ def bdt_model_energy(objects: ak.Array, particle: str, standard: np.ndarray, var
 
     calib = load_standard_calibration(None if models_dir is None else Path(models_dir),
                                       variant=variant)
-    cols = object_columns(objects, particle)
+    cols = object_columns(objects, particle, (variant,))
     needed = [c for c in REQUIRED_COLUMNS[(variant, particle)] if c not in TRACK_COLUMNS]
     ok = np.ones(len(standard), dtype=bool)
     for c in needed:

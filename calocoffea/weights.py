@@ -9,12 +9,22 @@ flow clamped), so any correctionlib user reads the same weights.
 
 Normalisation: an MC dataset with ``xsec`` (pb) in its fileset metadata is scaled by
 xsec × lumi / Σ genWeight (``lumi`` in pb⁻¹ from the run configuration), the convention of
-coffea/PocketCoffea analyses.
+coffea/PocketCoffea analyses. The factor is applied to the merged histograms of one MC
+dataset (:func:`scale_output`, from the processors' ``postprocess``), with Σ genWeight
+either from the fileset metadata (``sum_genweight``) or summed exactly
+(:func:`exact_sum`) over the processed events.
+
+Determinism: the per-event weights the processors fill are sign(genWeight) × w(μ) with w(μ)
+rounded to a multiple of :data:`WEIGHT_QUANTUM`, so every sum of weights and of squared
+weights is exact in float64 (below 2³⁷ and, per bin, 2²¹ respectively) and the histograms
+do not depend on chunking, executor or worker count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import hist
@@ -22,6 +32,85 @@ import numpy as np
 
 #: ⟨μ⟩ axis of the pile-up histograms (unit bins).
 MU_AXIS = (100, 0.0, 100.0)
+#: Grid of the filled pile-up weights (2⁻¹⁶: at most 7.6e-6 absolute rounding per event);
+#: dyadic, so sums of weights and squared weights are exact in float64.
+WEIGHT_QUANTUM = 2.0**-16
+#: Rows of the processors' ``pileup`` histogram: generator-sign weights only, and the full
+#: event weight (with the pile-up weight).
+PILEUP_ROWS = ("raw", "weighted")
+
+
+def quantise(weights: np.ndarray) -> np.ndarray:
+    """``weights`` rounded to the nearest multiple of :data:`WEIGHT_QUANTUM`."""
+    return np.round(np.asarray(weights, dtype=np.float64) / WEIGHT_QUANTUM) * WEIGHT_QUANTUM
+
+
+def book_pileup() -> hist.Hist:
+    """``Pileup_nTrueInt`` of every processed event (before any selection), Weight storage,
+    one row per :data:`PILEUP_ROWS`: the input of :func:`pileup_ratio` and of the
+    data/MC ⟨μ⟩ comparison."""
+    return hist.Hist(hist.axis.StrCategory(list(PILEUP_ROWS), name="row", flow=False),
+                     hist.axis.Regular(*MU_AXIS, name="nTrueInt", label=r"$\mu_{true}$"),
+                     storage=hist.storage.Weight())
+
+
+def profile(h: hist.Hist, row: str = "raw") -> hist.Hist:
+    """One row of a processors' ``pileup`` histogram as a 1-D ``nTrueInt`` histogram
+    (Double storage, the sums of weights)."""
+    if [ax.name for ax in h.axes] != ["row", "nTrueInt"]:
+        raise ValueError(f"not a pileup histogram: axes {[ax.name for ax in h.axes]}")
+    out = hist.Hist(h.axes["nTrueInt"], storage=hist.storage.Double())
+    out.view(flow=True)[...] = h[row, ...].view(flow=True)["value"]
+    return out
+
+
+def exact_sum(values: np.ndarray) -> Fraction:
+    """The exact sum of float ``values`` as a Fraction (order-independent; adding the sums
+    of chunks gives the sum of the whole)."""
+    uniq, counts = np.unique(np.asarray(values, dtype=np.float64), return_counts=True)
+    if not np.all(np.isfinite(uniq)):
+        raise ValueError(f"non-finite weight in {uniq[~np.isfinite(uniq)][:3]}")
+    return sum((Fraction(float(v)) * int(c) for v, c in zip(uniq, counts, strict=True)),
+               Fraction(0))
+
+
+def scale_output(output: dict, factor: float, keys: Iterable[str] = ("mass", "response", "pull", "sigma_m")
+                 ) -> dict:
+    """Multiply the values of the Weight-storage histograms ``output[key]`` by ``factor``
+    and their variances by factor² (in place); returns ``output``."""
+    for key in keys:
+        h = output.get(key)
+        if isinstance(h, hist.Hist) and factor != 1.0:
+            view = h.view(flow=True)
+            view["value"] *= factor
+            view["variance"] *= factor * factor
+    return output
+
+
+def normalise_output(output: dict, lumi_pb: float | None) -> float:
+    """Apply xsec × lumi / Σ genWeight to one MC dataset's merged ``output`` (its ``meta``
+    gives ``xsec`` in pb and optionally ``sum_genweight``; else the exact sum of the
+    processed events' genWeight, ``output["sum_genweight"]``). Records ``norm_factor``,
+    ``lumi`` and ``sum_genweight`` in ``meta``; returns the factor (1 for data, without
+    xsec or without lumi). ValueError when several cross-sections were merged."""
+    meta = output.setdefault("meta", {})
+    xsec = meta.get("xsec")
+    if isinstance(xsec, list):
+        raise ValueError(f"output merges datasets with cross-sections {xsec} pb "
+                         f"({meta.get('datasets')}): normalise each dataset's output")
+    sumw = meta.get("sum_genweight", output.get("sum_genweight"))
+    if isinstance(sumw, list):
+        raise ValueError(f"output merges datasets with sum_genweight {sumw}")
+    sumw = float(sumw) if sumw is not None else 0.0
+    if meta.get("kind") != "mc" or xsec is None or lumi_pb is None:
+        factor = 1.0
+    else:
+        factor = normalisation(float(xsec), float(lumi_pb), sumw)
+    scale_output(output, factor)
+    meta.update(norm_factor=factor, lumi=lumi_pb, sum_genweight=sumw)
+    if "sum_genweight" in output:
+        output["sum_genweight"] = sumw
+    return factor
 
 
 def mu_histogram(files: Iterable[str | Path]) -> hist.Hist:
@@ -68,12 +157,54 @@ def write_pileup_correction(path: str | Path, data_files: Iterable[str | Path],
                             mc_files: Iterable[str | Path]) -> Path:
     """Write the pile-up correction of ``mc_files`` to ``data_files`` (atomic)."""
     ratio = pileup_ratio(mu_histogram(data_files), mu_histogram(mc_files))
+    return write_correction_set(path, pileup_correction_set(ratio))
+
+
+def pileup_ratio_from_outputs(data: Mapping, mc: Mapping) -> hist.Hist:
+    """w(μ) from the ``pileup`` histograms of a data(-like) and an MC processor output:
+    the data's and the MC's generator-weighted (``raw``) profiles."""
+    for name, out in (("data", data), ("MC", mc)):
+        if not isinstance(out.get("pileup"), hist.Hist):
+            raise KeyError(f"{name} output has no 'pileup' histogram (keys {sorted(out)}); "
+                           "rerun the processor with this version")
+    kinds = (data.get("meta", {}).get("kind"), mc.get("meta", {}).get("kind"))
+    if kinds != ("data", "mc"):
+        raise ValueError(f"need a data and an MC output, got kinds {kinds}")
+    return pileup_ratio(profile(data["pileup"]), profile(mc["pileup"]))
+
+
+def flat_outputs(output: Mapping) -> list[dict]:
+    """The per-dataset outputs of a processor output: ``[output]`` for the flat form
+    (``{"mass", "meta", ...}``), the values for the keyed-by-dataset form
+    (``{dataset: {"mass", "meta", ...}}``)."""
+    if "meta" in output:
+        return [dict(output)]
+    outs = [dict(v) for v in output.values() if isinstance(v, Mapping) and "meta" in v]
+    if not outs:
+        raise KeyError(f"not a processor output: keys {sorted(output)[:8]}")
+    return outs
+
+
+def write_correction_set(path: str | Path, cset) -> Path:
+    """Write a correctionlib ``CorrectionSet`` as JSON (atomic)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(pileup_correction_set(ratio).model_dump_json(exclude_unset=True, indent=1)
-                   + "\n")
+    tmp.write_text(cset.model_dump_json(exclude_unset=True, indent=1) + "\n")
     tmp.replace(path)
     return path
+
+
+@lru_cache(maxsize=4)
+def _load_pileup(path: str, mtime_ns: int):
+    return PileupWeights(path)
+
+
+def cached_pileup_weights(path: str | Path) -> PileupWeights:
+    """:class:`PileupWeights` of ``path``, loaded once per process (workers included)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such pile-up correction file")
+    return _load_pileup(str(p), p.stat().st_mtime_ns)
 
 
 class PileupWeights:

@@ -13,8 +13,8 @@ by dataset as coffea users expect (``out["zee_mc"]["mass"]``; the dataset name c
 without one)::
 
     {dataset: {"response": SparseHist, "mass": SparseHist, "pull": SparseHist,
-               "sigma_m": SparseHist (two-object channels), "cutflow": {step: int},
-               "meta": {key: set}}}
+               "sigma_m": SparseHist (two-object channels), "pileup": hist.Hist,
+               "sum_genweight": Fraction, "cutflow": {step: int}, "meta": {key: set}}}
 
 Per-object energy uncertainties σ_E (:mod:`calocoffea.uncertainty`): the CNN's own output
 and, for ``bdt`` and ``bdt_shapes``, the resolution table σ_rel(|η|, E_T) measured on
@@ -28,9 +28,10 @@ sigma_m"]``.
 sparse histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued
 ``meta`` sets into plain values (``meta["channel"] == "zee"``, ``meta["kind"] == "mc"``; a
 dataset mixing MC and data files gets ``meta["kind"] == ["data", "mc"]``, which the fits
-refuse). Weights are exactly representable
-(±1 by default) so that histogram sums do not depend on the order in which chunks are
-filled and merged.
+refuse) and applies the dataset's xsec × lumi normalisation
+(:func:`calocoffea.weights.normalise_output`). Weights are exactly representable (±1 by
+default, times pile-up weights rounded to :data:`calocoffea.weights.WEIGHT_QUANTUM`) so that
+histogram sums do not depend on the order in which chunks are filled and merged.
 
 Files without ``Cluster``/``CaloCell`` (real CMS NanoAOD) are processed in
 standard-calibration-only mode (no ``cnn`` or ``bdt_shapes`` entries: both read the cells),
@@ -131,6 +132,19 @@ class CaloProcessor(processor.ProcessorABC):
         default int8 where an int8 model beside the float one passed its resolution guard,
         else fp32; "int8" with no usable int8 model is an error
         (:class:`calocoffea.cnn.quantize.PrecisionError`). Recorded in ``meta["precision"]``.
+    pileup
+        correctionlib file with correction ``pileup`` (``calocoffea pileup``): MC events
+        are weighted by w(``Pileup_nTrueInt``), rounded to
+        :data:`calocoffea.weights.WEIGHT_QUANTUM` (sums stay exact); data are not.
+    lumi
+        Integrated luminosity (pb⁻¹): an MC dataset with ``xsec`` (pb) in its fileset
+        metadata is scaled by xsec × lumi / Σ genWeight in ``postprocess``
+        (:func:`calocoffea.weights.normalise_output`).
+    corrections
+        correctionlib file of ``calocoffea corrections``: the energies entering the masses
+        are scaled (data, ``EGMScale_<calibration>``) or smeared with deterministic normals
+        per (event, object) (MC, ``EGMSmearing_<calibration>``), for every calibration the
+        file has; ``correction_syst`` picks nominal, up or down.
 
     A subclass names its ``channel`` (a key of :data:`calocoffea.channels.CHANNELS`, which
     gives ``collection``, ``particle`` and ``n_calo``), its ``selection_class`` and the
@@ -167,6 +181,10 @@ class CaloProcessor(processor.ProcessorABC):
         *,
         resolution: str | Path | None = None,
         precision: str | None = None,
+        pileup: str | Path | None = None,
+        lumi: float | None = None,
+        corrections: str | Path | None = None,
+        correction_syst: str = "nominal",
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -222,6 +240,34 @@ class CaloProcessor(processor.ProcessorABC):
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
         #: resolution table path (absolute) or None; why it is unavailable, if it is
         self.resolution, self.resolution_missing = self._resolution(resolution)
+        self._init_weights_and_corrections(pileup, lumi, corrections, correction_syst)
+
+    def _init_weights_and_corrections(self, pileup, lumi, corrections, syst) -> None:
+        """Check the pile-up and correction files once on the client (clear errors before
+        any chunk runs); the workers load them again by path."""
+        from calocoffea import corrections as corr
+        from calocoffea import weights as w
+
+        self.pileup = str(Path(pileup).resolve()) if pileup is not None else None
+        if self.pileup is not None:
+            w.cached_pileup_weights(self.pileup)
+        if lumi is not None and not lumi > 0:
+            raise ValueError(f"lumi must be > 0 pb^-1, got {lumi}")
+        self.lumi = None if lumi is None else float(lumi)
+        self.corrections = str(Path(corrections).resolve()) if corrections is not None else None
+        self.correction_syst = syst
+        #: calibrations the corrections file corrects (those of self.calibrations it has)
+        self.corrected: tuple[str, ...] = ()
+        if self.corrections is not None:
+            names = corr.correction_names(self.corrections)
+            self.corrected = tuple(c for c in self.calibrations
+                                   if c != "truth" and f"EGMScale_{c}" in names)
+            if not self.corrected:
+                raise KeyError(f"{self.corrections}: no EGMScale_/EGMSmearing_ correction for "
+                               f"any of the calibrations {list(self.calibrations)} (has "
+                               f"{sorted(names)})")
+            for c in self.corrected:
+                corr.cached_applier(self.corrections, c, syst)
 
     # ------------------------------------------------------------------ channel hooks
     def select(self, events: ak.Array) -> Selected:
@@ -258,23 +304,28 @@ class CaloProcessor(processor.ProcessorABC):
         return list(dict.fromkeys(out))
 
     def missing_branches(self, keys: set[str] | frozenset[str]) -> list[str]:
-        """Branches the CNN needs that a file with branches ``keys`` lacks: none for a file
-        without cells (standard-only mode) unless ``cnn`` was asked for explicitly, then the
-        cell collections themselves; every CNN input branch for a file with cells.
+        """Branches the calibrations need that a file with branches ``keys`` lacks: none for
+        a file without cells (standard-only mode) unless ``cnn`` or ``bdt_shapes`` was asked
+        for explicitly, then the cell collections themselves; for a file with cells the BDT
+        input branches (``bdt`` is evaluated on them) and every CNN input branch.
         :func:`calocoffea.execution.runner.check_files` calls it for every local file."""
-        if "cnn" not in self.calibrations:
-            return []
-        from calocoffea.cnn.inputs import required_branches
+        from calocoffea.bdt.columns import required_branches as bdt_branches
 
         has_cells = any(k.startswith("Cluster_") for k in keys) and any(
             k.startswith("CaloCell_") for k in keys)
         if not has_cells:
             if self.cells_explicit:
-                return ["Cluster/CaloCell (calibration 'cnn' was requested; files without "
-                        "cells run with the standard calibration only when the calibrations "
-                        "are left to their default)"]
+                return [f"Cluster/CaloCell (calibration(s) {list(self.cells_explicit)} "
+                        "requested; files without cells run with the standard calibration "
+                        "only when the calibrations are left to their default)"]
             return []
-        return [b for b in required_branches(self.particle) if b not in keys]
+        variants = ("bdt", "bdt_shapes") if "bdt_shapes" in self.calibrations else ("bdt",)
+        needed = bdt_branches(self.particle, variants)
+        if "cnn" in self.calibrations:
+            from calocoffea.cnn.inputs import required_branches
+
+            needed += required_branches(self.particle)
+        return [b for b in dict.fromkeys(needed) if b not in keys]
 
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:
@@ -364,13 +415,15 @@ class CaloProcessor(processor.ProcessorABC):
             for code, name in FALLBACK_REASONS.items():
                 cutflow[f"fallback: {name}"] = int(np.sum(reasons == code))
 
-        weight = self._weights(ev, is_mc)
+        weight = self._weights(ev, is_mc) * self._pileup_weights(ev, is_mc)
         mu = self._mu(ev)
+        out["pileup"], out["sum_genweight"] = self._pileup_profile(events, is_mc)
+        mass_energies = self._corrected_energies(energies, ev, selected, eta, is_mc)
         abseta = np.abs(eta)
         etacat = self.categories(binning.abs_eta_bin(abseta).reshape(n_sel, k))
         extra = self.extra_p4(ev, selected)
         for name in calibs:
-            p4 = massless_p4(energies[name], eta, phi).reshape(n_sel, k, 4)
+            p4 = massless_p4(mass_energies[name], eta, phi).reshape(n_sel, k, 4)
             mass = invariant_mass(p4, extra)
             ok = np.isfinite(mass)
             # every selected event is in the mass histogram or counted here
@@ -417,6 +470,7 @@ class CaloProcessor(processor.ProcessorABC):
             "calibrations": set(calibs),
             "dataset": {dataset},
             "weights": {self.weights},
+            **self._weight_meta(meta, is_mc),
             **dropped,
             **self._provider_meta("cnn" in calibs),
             **self._resolution_meta(),
@@ -525,7 +579,10 @@ class CaloProcessor(processor.ProcessorABC):
         """Per dataset: turn the merged :class:`~calocoffea.sparsehist.SparseHist` into
         ``hist.Hist`` and single-element metadata sets into their value (``"zee"`` not
         ``{"zee"}``); sets with several values (e.g. MC and data files in one dataset)
-        become sorted lists."""
+        become sorted lists; then the dataset's xsec × lumi normalisation
+        (:func:`calocoffea.weights.normalise_output`)."""
+        from calocoffea.weights import normalise_output
+
         for dataset, output in accumulator.items():
             for key in ("response", "mass", "pull", "sigma_m"):
                 if isinstance(output.get(key), SparseHist):
@@ -537,6 +594,8 @@ class CaloProcessor(processor.ProcessorABC):
                     meta[key] = values[0] if len(values) == 1 and key not in _LIST_KEYS else values
             if isinstance(meta.get("kind"), list):
                 log.warning("dataset %r mixes MC and data files: kind=%s", dataset, meta["kind"])
+            if "meta" in output:
+                normalise_output(output, self.lumi)
         return accumulator
 
     # ------------------------------------------------------------------ helpers
@@ -544,6 +603,84 @@ class CaloProcessor(processor.ProcessorABC):
         if self.weights == "unit" or not is_mc or "genWeight" not in events.fields:
             return np.ones(len(events), dtype=np.float64)
         return np.sign(np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64))
+
+    def _pileup_weights(self, events: ak.Array, is_mc: bool) -> np.ndarray:
+        """w(``Pileup_nTrueInt``) per MC event on the exact grid; 1 without ``pileup`` or in
+        data. InputDataError when the branch is missing."""
+        if self.pileup is None or not is_mc:
+            return np.ones(len(events), dtype=np.float64)
+        from calocoffea.weights import cached_pileup_weights, quantise
+
+        if "Pileup" not in events.fields or "nTrueInt" not in events.Pileup.fields:
+            filename, _ = validation.chunk_origin(events)
+            raise validation.InputDataError(
+                f"{filename}: branch Pileup_nTrueInt missing: the pile-up reweighting "
+                f"({self.pileup}) needs it")
+        mu = np.asarray(ak.to_numpy(events.Pileup.nTrueInt), dtype=np.float64)
+        return quantise(cached_pileup_weights(self.pileup)(mu))
+
+    def _pileup_profile(self, events: ak.Array, is_mc: bool):
+        """``pileup`` histogram of every event of the chunk (before the selection) and the
+        exact Σ genWeight of those events (0 in data)."""
+        from fractions import Fraction
+
+        from calocoffea.weights import book_pileup, exact_sum
+
+        h = book_pileup()
+        raw = self._weights(events, is_mc)
+        mu = self._mu(events)
+        h.fill("raw", mu, weight=raw)
+        h.fill("weighted", mu, weight=raw * self._pileup_weights(events, is_mc))
+        sumw = Fraction(0)
+        if is_mc and "genWeight" in events.fields:
+            sumw = exact_sum(np.asarray(ak.to_numpy(events.genWeight), dtype=np.float64))
+        return h, sumw
+
+    def _corrected_energies(self, energies: dict, ev: ak.Array, selected: Selected,
+                            eta: np.ndarray, is_mc: bool) -> dict:
+        """The energies entering the masses: those of ``energies`` with the scale (data) or
+        smearing (MC) of the corrections file for the calibrations it corrects."""
+        if not self.corrected:
+            return energies
+        from calocoffea.corrections import cached_applier
+
+        out = dict(energies)
+        abseta = np.abs(eta)
+        k = self.n_calo
+        event = np.repeat(np.asarray(ak.to_numpy(ev.event), dtype=np.uint64), k)
+        index = np.asarray(selected.calo_index, dtype=np.uint64).reshape(-1)
+        for name in self.corrected:
+            if name not in out:
+                continue
+            app = cached_applier(self.corrections, name, self.correction_syst)
+            e = out[name]
+            et = e / np.cosh(eta)
+            out[name] = (app.smear(e, abseta, et, event, index) if is_mc
+                         else app.scale(e, abseta, et))
+        return out
+
+    def _weight_meta(self, meta: Any, is_mc: bool) -> dict:
+        """Metadata of the weights and corrections: pile-up file, lumi, the dataset's xsec
+        and sum_genweight (fileset metadata), the corrections file and what it corrected."""
+        out: dict[str, set] = {}
+        if self.pileup is not None:
+            out["pileup"] = {self.pileup if is_mc else "not applied (data)"}
+        for key in ("xsec", "sum_genweight"):
+            if key in meta and is_mc:
+                try:
+                    value = float(meta[key])
+                except (TypeError, ValueError):
+                    value = float("nan")
+                if not (value > 0 and np.isfinite(value)):
+                    raise ValueError(f"dataset {meta.get('dataset')!r}: fileset metadata "
+                                     f"{key}={meta[key]!r} must be a positive number")
+                out[key] = {value}
+        if self.corrections is not None:
+            out["corrections"] = {self.corrections}
+            out["corrections_applied"] = {
+                f"{'smearing' if is_mc else 'scale'} ({self.correction_syst}): "
+                + ",".join(self.corrected)}
+        return out
 
     @staticmethod
     def _mu(events: ak.Array) -> np.ndarray:

@@ -240,20 +240,30 @@ def test_non_finite_kinematics_in_other_channels(tmp_path, channel_file, case):
 
 # --------------------------------------------------------------- class 7: cell branches
 @pytest.mark.parametrize("branch", ["CaloCell_e", "CaloCell_layer", "Cluster_nCell",
-                                    "CaloCell_clusterIdx", "Cluster_eTileGap", "Track_z0"])
+                                    "CaloCell_clusterIdx", "Cluster_eTileGap", "Track_z0",
+                                    "Cluster_rEta"])
 def test_missing_cell_branch_is_an_error_naming_it(tmp_path, sim_file, branch):
     """Class 7. A missing CaloCell_e or CaloCell_layer crashed inside numba (TypingError:
     getitem(none, ...)), a missing Cluster_nCell with an AttributeError. Now: checked with
     the other branches before processing, named with the file, for the default calibrations
     too."""
+    from calocoffea.bdt.columns import required_branches
+
     bad = rewrite_tree(sim_file, tmp_path / f"no_{branch}.root", drop=(branch,))
-    for calibs in (None, ("bdt", "cnn")):
+    bdt_input = branch in required_branches("electron", ("bdt",))
+    shapes_input = branch in required_branches("electron", ("bdt_shapes",))
+    for calibs in (None, ("bdt", "cnn") if not shapes_input or bdt_input else ("bdt_shapes",)):
         with pytest.raises(runner.BadInputError) as info:
             run(bad, calibrations=calibs)
         assert branch in str(info.value) and str(bad) in str(info.value)
-    # without the CNN the branch is not needed
-    out, _ = run(bad, calibrations=("bdt", "truth"))
-    assert out["cutflow"]["selected"] > 0
+    # a branch only the CNN or the shower-shape BDT reads is not needed without them; the
+    # standard BDT is evaluated on the cluster columns of files with cells, so its inputs are
+    if bdt_input:
+        with pytest.raises(runner.BadInputError, match=branch):
+            run(bad, calibrations=("bdt", "truth"))
+    else:
+        out, _ = run(bad, calibrations=("bdt", "truth"))
+        assert out["cutflow"]["selected"] > 0
 
 
 def test_processor_alone_names_a_missing_cell_branch(tmp_path, sim_file):

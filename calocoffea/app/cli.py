@@ -26,6 +26,9 @@ SUBCOMMANDS: dict[str, str] = {
     "quantize": "write the static int8 model of a DeepCalo CNN and its resolution guard",
     "bench": "run the performance benchmarks and write a JSON report",
     "validate": "check the standard calibration or the simulation's realism on MC files",
+    "pileup": "write the correctionlib pile-up weights of MC to a data <mu> profile",
+    "corrections": "write the correctionlib energy scale (data) and smearing (MC) from fits",
+    "compare": "data-vs-MC figures (mass peaks, <mu> profiles) from two processor outputs",
     "resolution": "derive the BDT resolution table (correctionlib) from MC processor outputs",
 }
 

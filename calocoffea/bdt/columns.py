@@ -22,12 +22,17 @@ def _flat(values) -> np.ndarray:
                       dtype=np.float64)
 
 
-def object_columns(objects, particle: str) -> dict[str, np.ndarray]:
-    """{column: (n_objects,) float64} of the jagged ``objects`` (Electron or Photon)."""
-    cluster = linked_columns(objects, "clusterIdx", "Cluster",
-                             {c: np.nan for c in CLUSTER_COLUMNS})
+def object_columns(objects, particle: str,
+                   variants: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """{column: (n_objects,) float64} of the jagged ``objects`` (Electron or Photon); the
+    cluster columns of the BDT ``variants`` only when given (default: every variant's)."""
+    from calocoffea.bdt.inputs import REQUIRED_COLUMNS
+
+    wanted = CLUSTER_COLUMNS if variants is None else tuple(
+        c for c in CLUSTER_COLUMNS if any(c in REQUIRED_COLUMNS[(v, particle)] for v in variants))
+    cluster = linked_columns(objects, "clusterIdx", "Cluster", {c: np.nan for c in wanted})
     if cluster is None:  # plain records with a ``cluster`` field
-        cluster = {c: _flat(objects.cluster[c]) for c in CLUSTER_COLUMNS}
+        cluster = {c: _flat(objects.cluster[c]) for c in wanted}
     cols = dict(cluster)
     if particle == "photon":
         cols.update({c: _flat(objects[c]) for c in PHOTON_COLUMNS})
@@ -39,3 +44,21 @@ def object_columns(objects, particle: str) -> dict[str, np.ndarray]:
         track = {b: _flat(objects.track[b]) for b in TRACK_COLUMNS.values()}
     cols.update({name: track[branch] for name, branch in TRACK_COLUMNS.items()})
     return cols
+
+
+def required_branches(particle: str, variants: tuple[str, ...] = ("bdt",)) -> list[str]:
+    """The file branches :func:`object_columns` reads for the BDT ``variants`` of
+    ``particle`` (the runner checks them in every file before the first chunk)."""
+    from calocoffea.bdt.inputs import REQUIRED_COLUMNS
+
+    coll = "Photon" if particle == "photon" else "Electron"
+    cols = {c for v in variants for c in REQUIRED_COLUMNS[(v, particle)]}
+    out = [f"{coll}_clusterIdx"] + [f"Cluster_{c}" for c in CLUSTER_COLUMNS if c in cols]
+    if particle == "photon":
+        out += [f"Photon_{c}" for c in PHOTON_COLUMNS if c in cols]
+    else:
+        out += [f"Electron_{c}" for c in ELECTRON_COLUMNS if c in cols]
+        if cols & set(TRACK_COLUMNS):
+            out += ["Electron_trackIdx"] + [f"Track_{b}" for c, b in TRACK_COLUMNS.items()
+                                            if c in cols]
+    return out

@@ -35,6 +35,18 @@ log = logging.getLogger(__name__)
 _counter = itertools.count()
 
 
+def effective_factor(counts: np.ndarray, variances: np.ndarray) -> tuple[float, float]:
+    """(Σw/Σw², (Σw)²/Σw²) of a histogram with sums of weights ``counts`` and of squared
+    weights ``variances``: the factor turning weighted counts into effective entries, and
+    their number. (1, Σw) when Σw² is 0 (empty histogram); nan for negative Σw or Σw²."""
+    sw, sw2 = float(np.sum(counts)), float(np.sum(variances))
+    if sw2 < 0 or sw < 0 or not np.isfinite(sw2):
+        return float("nan"), float("nan")
+    if sw2 == 0:
+        return 1.0, sw
+    return sw / sw2, sw * sw / sw2
+
+
 class _VariableHolder(BinnedHolder):
     """BinnedHolder whose values live in a tf.Variable, read afresh at every evaluation."""
 
@@ -90,32 +102,50 @@ class MassFitter:
 
     # -- one fit ---------------------------------------------------------------------------
     def fit(
-        self, counts: np.ndarray, label: str = "", starts: dict[str, float] | None = None
+        self, counts: np.ndarray, label: str = "", starts: dict[str, float] | None = None,
+        variances: np.ndarray | None = None,
     ) -> FitResult:
-        """Fit bin ``counts`` (n_bins,) and return a decided :class:`FitResult`; never raises."""
+        """Fit bin ``counts`` (n_bins,, sums of weights) and return a decided
+        :class:`FitResult`; never raises.
+
+        ``variances`` (sums of squared weights, Weight storage) make it a fit of weighted
+        entries: the counts are scaled to effective entries, counts × Σw/Σw² (one factor
+        per fitted histogram), so the likelihood's curvature (Hesse errors), the Pearson χ²
+        and the entries compared with ``min_entries`` are those of the equivalent unweighted
+        sample; the fitted shape parameters do not change. Unit weights give factor 1.
+        """
         t0 = time.perf_counter()
         counts = np.asarray(counts, dtype=float)
         n_entries = float(counts.sum()) if counts.size else 0.0
-        if counts.shape != (self.edges.size - 1,):
+        factor, n_eff = 1.0, float("nan")
+        if variances is not None:
+            variances = np.asarray(variances, dtype=float)
+            factor, n_eff = effective_factor(counts, variances)
+        n_check = n_entries if not np.isfinite(n_eff) else n_eff
+        if counts.shape != (self.edges.size - 1,) or (
+                variances is not None and variances.shape != counts.shape):
             return FitResult.skipped(
                 self.model_name,
                 label,
                 n_entries,
-                f"histogram has {counts.size} bins, fitter expects {self.edges.size - 1}",
+                f"histogram has {counts.size} bins, fitter expects {self.edges.size - 1}"
+                + ("" if variances is None else f" (variances: {variances.size})"),
             ).decide(self.criteria)
-        if not np.all(np.isfinite(counts)):
+        if not np.all(np.isfinite(counts)) or not np.isfinite(factor):
             return FitResult.skipped(
-                self.model_name, label, n_entries, "non-finite bin contents"
+                self.model_name, label, n_entries, "non-finite bin contents or variances"
             ).decide(self.criteria)
-        if n_entries < self.criteria.min_entries:
+        if n_check < self.criteria.min_entries:
             return FitResult.skipped(
                 self.model_name,
                 label,
                 n_entries,
-                f"entries {n_entries:.0f} < {self.criteria.min_entries:.0f}",
+                f"entries {n_check:.0f} < {self.criteria.min_entries:.0f}",
+                n_effective=n_eff,
             ).decide(self.criteria)
         try:
-            result = self._fit(np.clip(counts, 0.0, None), label, starts)
+            result = self._fit(np.clip(counts * factor, 0.0, None), label, starts)
+            result.n_entries, result.n_effective = n_entries, n_eff
         except Exception as err:  # a failed fit must never stop the batch
             log.warning("fit %s failed: %s", label, err)
             result = FitResult(
@@ -123,6 +153,7 @@ class MassFitter:
                 label=label,
                 status="failed",
                 n_entries=n_entries,
+                n_effective=n_eff,
                 reason=f"{type(err).__name__}: {err}",
             )
         result.fit_time_s = time.perf_counter() - t0

@@ -64,12 +64,13 @@ def _check_mass_hist(h: Any) -> hist.Hist:
     return h
 
 
-def category_counts(h: hist.Hist, calibration: str) -> np.ndarray:
+def category_counts(h: hist.Hist, calibration: str, field: str = "value") -> np.ndarray:
     """Mass counts per category summed over ⟨μ⟩ (flow bins included), shape
-    (n_categories, n_mass_bins): in-range mass bins and categories."""
+    (n_categories, n_mass_bins): in-range mass bins and categories. ``field="variance"``
+    gives the sums of squared weights instead (the counts for unweighted storage)."""
     ic = h.axes["calibration"].index(calibration)
     view = h.view(flow=True)
-    values = np.asarray(view["value"] if view.dtype.names else view, dtype=float)
+    values = np.asarray(view[field] if view.dtype.names else view, dtype=float)
     # flow slots per axis: calibration (StrCategory, flow=False) none; etacat, mu and mass
     # carry under- and overflow
     flows = [ax.traits.underflow for ax in h.axes]
@@ -120,8 +121,12 @@ def _categories(channel: str, n_cat: int) -> list[tuple[int, int]] | list[int]:
     return pairs
 
 
-def _fit_all(fitter: MassFitter, counts: np.ndarray, calib: str) -> list[FitResult]:
-    return [fitter.fit(c, label=f"{calib}/cat{k}") for k, c in enumerate(counts)]
+def _fit_all(fitter: MassFitter, counts: np.ndarray, calib: str,
+             variances: np.ndarray | None = None) -> list[FitResult]:
+    if variances is None:
+        variances = [None] * len(counts)
+    return [fitter.fit(c, label=f"{calib}/cat{k}", variances=v)
+            for k, (c, v) in enumerate(zip(counts, variances, strict=True))]
 
 
 class _Counting:
@@ -131,8 +136,8 @@ class _Counting:
         self.fitter, self.progress, self.total, self.done = fitter, progress, total, 0
         self.model_name = fitter.model_name
 
-    def fit(self, counts, label: str = ""):
-        result = self.fitter.fit(counts, label=label)
+    def fit(self, counts, label: str = "", **kwargs):
+        result = self.fitter.fit(counts, label=label, **kwargs)
         self.done += 1
         self.progress(self.done, self.total)
         return result
@@ -196,9 +201,11 @@ def fit_mass(
     for calib in calibs:
         out["sigma_eff"][calib] = sigma_eff_entry(inclusive_counts_with_flow(h, calib), edges)
         counts = category_counts(h, calib)
-        fits[calib] = _fit_all(fitter, counts, calib)
+        var = category_counts(h, calib, "variance")
+        fits[calib] = _fit_all(fitter, counts, calib, var)
         out["fits"][calib] = [r.to_dict() for r in fits[calib]]
-        out["inclusive"][calib] = fitter.fit(counts.sum(axis=0), label=f"{calib}/all").to_dict()
+        out["inclusive"][calib] = fitter.fit(counts.sum(axis=0), label=f"{calib}/all",
+                                             variances=var.sum(axis=0)).to_dict()
     if channel == "zee":
         _zee_extras(out, h, fitter, fits, cats, do_eta_shift=do_eta_shift)
     elif channel == "zmumugamma":
@@ -227,10 +234,11 @@ def _zee_extras(out, h, fitter, fits, pairs, *, do_eta_shift) -> None:
         out["fits_eta_shifted"], out["inclusive_eta_shifted"] = {}, {}
         for calib in alphas:
             counts = category_counts(corrected, calib)
-            shifted_fits[calib] = _fit_all(fitter, counts, calib + "+etashift")
+            var = category_counts(corrected, calib, "variance")
+            shifted_fits[calib] = _fit_all(fitter, counts, calib + "+etashift", var)
             out["fits_eta_shifted"][calib] = [r.to_dict() for r in shifted_fits[calib]]
             out["inclusive_eta_shifted"][calib] = fitter.fit(
-                counts.sum(axis=0), label=f"{calib}+etashift/all"
+                counts.sum(axis=0), label=f"{calib}+etashift/all", variances=var.sum(axis=0)
             ).to_dict()
     out["resolution_source"] = "fits_eta_shifted" if do_eta_shift else "fits"
     out["resolution"] = {
@@ -346,9 +354,14 @@ def fit_mu_bins(
         )
     out: dict[str, Any] = {"mu_edges": h.axes["mu"].edges.tolist()}
     view = hist_values(h)
+    raw = h.view(flow=False)
+    var_view = np.asarray(raw["variance"], dtype=float) if raw.dtype.names else view
     for calib in _present(h):
-        per_mu = view[h.axes["calibration"].index(calib)].sum(axis=0)  # (n_mu, n_mass)
-        out[calib] = [fitter.fit(c, label=f"{calib}/mu{k}").to_dict() for k, c in enumerate(per_mu)]
+        ic = h.axes["calibration"].index(calib)
+        per_mu = view[ic].sum(axis=0)  # (n_mu, n_mass)
+        per_mu_var = var_view[ic].sum(axis=0)
+        out[calib] = [fitter.fit(c, label=f"{calib}/mu{k}", variances=v).to_dict()
+                      for k, (c, v) in enumerate(zip(per_mu, per_mu_var, strict=True))]
     return out
 
 

@@ -17,7 +17,8 @@ import numpy as np
 class AcceptanceCriteria:
     """When a fit counts as *accepted* (thesis §5.6 only uses accepted categories).
 
-    ``min_entries``: sum of weights in the fit range; ``max_chi2_ndf``: Pearson χ²/ndf;
+    ``min_entries``: effective entries (Σw)²/Σw² in the fit range (the sum of weights for
+    unweighted or ±1-free histograms); ``max_chi2_ndf``: Pearson χ²/ndf in effective entries;
     ``limit_fraction``: a parameter closer to a bound than this fraction of its allowed range
     is "at limit"; ``limit_params`` are the parameters whose being at a limit rejects the fit
     (None = all floating ones). By default only the peak position and width: the CB tail
@@ -65,6 +66,9 @@ class FitResult:
     converged: bool = False
     valid_covariance: bool = False
     n_entries: float = 0.0
+    #: Effective entries (Σw)²/Σw² of the fitted histogram (= ``n_entries`` for unit
+    #: weights); nan when the variances were not given.
+    n_effective: float = float("nan")
     chi2: float = float("nan")
     ndf: int = 0
     edm: float = float("nan")
@@ -75,6 +79,11 @@ class FitResult:
     def chi2_ndf(self) -> float:
         """Pearson χ² per degree of freedom (nan when ndf <= 0)."""
         return self.chi2 / self.ndf if self.ndf > 0 else float("nan")
+
+    @property
+    def effective_entries(self) -> float:
+        """``n_effective`` when known, else ``n_entries`` (unweighted)."""
+        return self.n_effective if math.isfinite(self.n_effective) else self.n_entries
 
     def value(self, name: str) -> float:
         """Fitted value of parameter ``name`` (nan when absent)."""
@@ -102,8 +111,9 @@ class FitResult:
             if blocking:
                 reasons.append("at limit: " + ",".join(blocking))
             reasons += self._width_reasons(criteria, blocking)
-            if self.n_entries < criteria.min_entries:
-                reasons.append(f"entries {self.n_entries:.0f} < {criteria.min_entries:.0f}")
+            n = self.effective_entries
+            if n < criteria.min_entries:
+                reasons.append(f"entries {n:.0f} < {criteria.min_entries:.0f}")
             chi2_ndf = self.chi2_ndf
             if not math.isfinite(chi2_ndf) or chi2_ndf > criteria.max_chi2_ndf:
                 reasons.append(f"chi2/ndf {chi2_ndf:.2f} > {criteria.max_chi2_ndf:g}")
@@ -138,7 +148,7 @@ class FitResult:
     def from_dict(cls, data: dict[str, Any]) -> FitResult:
         """Inverse of :meth:`to_dict`."""
         kwargs = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("chi2", "edm"):
+        for key in ("chi2", "edm", "n_effective"):
             if kwargs.get(key) is None:
                 kwargs[key] = float("nan")
         kwargs["values"] = {k: _nan(v) for k, v in kwargs.get("values", {}).items()}
@@ -146,13 +156,15 @@ class FitResult:
         return cls(**kwargs)
 
     @classmethod
-    def skipped(cls, model: str, label: str, n_entries: float, reason: str) -> FitResult:
+    def skipped(cls, model: str, label: str, n_entries: float, reason: str,
+                n_effective: float = float("nan")) -> FitResult:
         """A fit that was not attempted (never accepted)."""
         return cls(
             model=model,
             label=label,
             status="skipped",
             n_entries=n_entries,
+            n_effective=n_effective,
             reason=reason,
             accepted=False,
         )

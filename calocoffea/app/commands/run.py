@@ -5,15 +5,16 @@ Example::
     calocoffea run --processor zee fileset.json --executor dask --workers 2 \\
         --chunksize 50000 --out out.hist.zip --metrics metrics.json
 
-The output, keyed by dataset (``{dataset: {"response", "mass", "cutflow", "meta"}}``, each
-``meta`` with the dataset's ``kind`` and fileset ``metadata``), is written atomically in the
-format its name asks for (:mod:`calocoffea.execution.outputs`): ``.hist.zip`` (default; uhi
-serialisation, no code inside), ``.hist.json``, or ``.coffea`` (pickle: reading it back needs
-``--trust-pickle``). Read it with ``calocoffea.execution.outputs.load_output``. The metrics
-JSON holds the status (running / complete / failed), events, objects, fallbacks, wall time,
-events/s, executor, workers, cluster, model and onnxruntime execution provider. An output
-path equal to an input or to the metrics file is refused. Exit status 2 with one line on
-stderr for bad inputs, models or options. See docs/processors.md and docs/reliability.md.
+The output, keyed by dataset (``{dataset: {"response", "mass", "pileup", "sum_genweight",
+"cutflow", "meta"}}``, each ``meta`` with the dataset's ``kind`` and fileset ``metadata``),
+is written atomically in the format its name asks for (:mod:`calocoffea.execution.outputs`):
+``.hist.zip`` (default; uhi serialisation, no code inside), ``.hist.json``, or ``.coffea``
+(pickle: reading it back needs ``--trust-pickle``). Read it with
+``calocoffea.execution.outputs.load_output``. The metrics JSON holds the status (running /
+complete / failed), events, objects, fallbacks, wall time, events/s, executor, workers,
+cluster, model and onnxruntime execution provider. An output path equal to an input or to
+the metrics file is refused. Exit status 2 with one line on stderr for bad inputs, models or
+options. See docs/processors.md and docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -115,6 +116,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "guard, else fp32; int8 without one is an error)",
     )
     parser.add_argument("--weights", choices=("sign", "unit"), default="sign")
+    parser.add_argument("--pileup", type=Path, default=None, metavar="FILE",
+                        help="correctionlib pile-up file (calocoffea pileup): weight MC "
+                        "events to the data <mu> profile")
+    parser.add_argument("--lumi", type=float, default=None, metavar="PB",
+                        help="integrated luminosity (pb^-1): MC datasets with 'xsec' (pb) "
+                        "in their fileset metadata are scaled by xsec x lumi / sum genWeight")
+    parser.add_argument("--corrections", type=Path, default=None, metavar="FILE",
+                        help="correctionlib scale/smearing file (calocoffea corrections): "
+                        "scale data, smear MC (deterministic) before the masses")
+    parser.add_argument("--correction-syst", choices=("nominal", "up", "down"),
+                        default="nominal", help="variation of --corrections")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--release-memory",
@@ -283,12 +295,15 @@ def run(args: argparse.Namespace) -> int:
             calibrations=settings.calibrations, model_path=settings.model,
             weights=settings.weights, bdt_models=settings.bdt_models,
             precision=args.precision,
+            pileup=args.pileup, lumi=args.lumi, corrections=args.corrections,
+            correction_syst=args.correction_syst,
         )
         options = settings.options
         options.check()
-    except (ValueError, FileNotFoundError, ModelError) as err:
+    except (ValueError, FileNotFoundError, KeyError, ModelError) as err:
         return fail_early(err)
-    inputs = [p for p in (args.fileset, args.config, args.model) if p is not None]
+    inputs = [p for p in (args.fileset, args.config, args.model, args.pileup,
+                          args.corrections) if p is not None]
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread: leave signals alone
