@@ -22,6 +22,9 @@ ET_EDGES: tuple[float, ...] = (5.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 150.0, 5
 MU_EDGES: tuple[float, ...] = tuple(np.linspace(10.0, 80.0, 6).tolist())
 #: E_calib / E_true: steps of 0.0005 over [0.5, 1.5].
 RESPONSE_BINS: tuple[int, float, float] = (2000, 0.5, 1.5)
+#: Pull (E − E_true)/σ_E: steps of 0.05 over [−5, 5] (±1 and ±2 are bin edges, so the
+#: coverages are exact counts).
+PULL_BINS: tuple[int, float, float] = (200, -5.0, 5.0)
 
 
 def eta_pair_categories(n_bins: int = len(ABS_ETA_EDGES) - 1) -> list[tuple[int, int]]:

@@ -16,6 +16,10 @@ The calibrations of an electron or photon energy (GeV), :data:`calocoffea.channe
 - ``truth`` (MC only): the energy of the matched generator particle (``genPartIdx``),
   NaN for unmatched objects.
 
+Per-object energy uncertainties σ_E (GeV): the CNN's own (its ``sigma_prime`` output,
+:func:`cnn_prediction`), and for the BDTs σ_rel(|η|, E_T) · E from the resolution table
+measured on held-out MC (:mod:`calocoffea.uncertainty`).
+
 The processors recompute invariant masses per calibration from these energies and the
 *reconstructed* η, φ of each electron/photon (:mod:`calocoffea.kinematics`). All arithmetic
 is float64.
@@ -93,34 +97,57 @@ def cnn_unavailable_reason(particle: str, model_path: str | Path | None = None) 
     return None
 
 
+def cnn_prediction(
+    objects: ak.Array, events: ak.Array, particle: str, standard: np.ndarray, model_path=None,
+):
+    """The :class:`calocoffea.cnn.inference.CNNPrediction` of ``objects``: CNN energy (GeV,
+    flat float64), fallback mask and reasons, and per-object σ_E (GeV, NaN with its reason in
+    ``sigma_code`` where the model has no σ output or the object fell back).
+
+    Objects whose CNN inputs are invalid (no cells, non-finite, E_acc ≤ 0) or whose CNN
+    ratio is non-finite or unphysical get the ``standard`` energy instead and are flagged.
+    """
+    from calocoffea.cnn.inference import (
+        FALLBACK_NONFINITE,
+        SIGMA_FALLBACK,
+        SIGMA_NO_OUTPUT,
+        cnn_predict,
+    )
+
+    pred = cnn_predict(objects, events, particle, model_path=model_path)
+    energy = np.asarray(pred.energy, dtype=np.float64).reshape(-1)
+    if energy.shape != standard.shape:
+        raise ValueError(
+            f"cnn_energy returned {energy.shape[0]} energies for {standard.shape[0]} objects"
+        )
+    code = np.asarray(pred.code, dtype=np.uint8).reshape(-1).copy()
+    code[(code == 0) & ~np.isfinite(energy)] = FALLBACK_NONFINITE
+    pred.fallback = code > 0
+    pred.code = code
+    pred.energy = np.where(pred.fallback, standard, energy)
+    sigma_code = np.asarray(pred.sigma_code, dtype=np.uint8).reshape(-1).copy()
+    sigma_code[pred.fallback & (sigma_code != SIGMA_NO_OUTPUT)] = SIGMA_FALLBACK
+    pred.sigma_code = sigma_code
+    pred.sigma = np.where(sigma_code > 0, np.nan, np.asarray(pred.sigma, np.float64))
+    return pred
+
+
 def cnn_energy(
     objects: ak.Array, events: ak.Array, particle: str, standard: np.ndarray, model_path=None,
     *, reasons: bool = False,
 ):
     """CNN energy (GeV, flat float64) and the fallback mask (bool) of ``objects``; with
     ``reasons=True`` also the reason code per object
-    (:data:`calocoffea.cnn.inference.FALLBACK_REASONS`, 0 = CNN used).
+    (:data:`calocoffea.cnn.inference.FALLBACK_REASONS`, 0 = CNN used). :func:`cnn_prediction`
+    also gives σ_E.
 
     Objects whose CNN inputs are invalid (no cells, non-finite, E_acc ≤ 0) or whose CNN
     ratio is non-finite or unphysical get the ``standard`` energy instead and are flagged.
     """
-    from calocoffea.cnn.inference import FALLBACK_NONFINITE
-    from calocoffea.cnn.inference import cnn_energy as _cnn_energy
-
-    energy, fallback, code = _cnn_energy(objects, events, particle, model_path=model_path,
-                                         reasons=True)
-    energy = np.asarray(energy, dtype=np.float64).reshape(-1)
-    if energy.shape != standard.shape:
-        raise ValueError(
-            f"cnn_energy returned {energy.shape[0]} energies for {standard.shape[0]} objects"
-        )
-    code = np.asarray(code, dtype=np.uint8).reshape(-1).copy()
-    code[(code == 0) & ~np.isfinite(energy)] = FALLBACK_NONFINITE
-    fallback = code > 0
-    energy = np.where(fallback, standard, energy)
+    pred = cnn_prediction(objects, events, particle, standard, model_path)
     if reasons:
-        return energy, fallback, code
-    return energy, fallback
+        return pred.energy, pred.fallback, pred.code
+    return pred.energy, pred.fallback
 
 
 def shapes_unavailable_reason(models_dir: str | Path | None = None) -> str | None:

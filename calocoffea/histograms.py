@@ -15,6 +15,15 @@ Two histograms per channel, both with Weight storage:
 Category axes have no "other" bin: the response histogram is already ~63 MB per
 processor chunk, and an unlisted category is a bug, not data.
 
+``pull`` — (E_calib − E_true)/σ_E per object (MC only; objects with a σ_E), axes
+    ``calibration`` (str: bdt, bdt_shapes, cnn), ``particle``, ``abseta``, ``et`` (true E_T,
+    GeV), ``mu`` as ``response``, and ``pull`` (:data:`calocoffea.binning.PULL_BINS`).
+
+``sigma_m`` — mass per event versus its σ_m/m (two-object channels, events whose objects
+    all have a σ_E), axes ``calibration`` (str: bdt, bdt_shapes, cnn), ``sigma_m`` (σ_m/m on
+    :data:`calocoffea.categories.SIGMA_M_EDGES`, log bins) and ``mass`` (GeV); the σ_m/m
+    categories are chosen from it on the client (:mod:`calocoffea.fitting.categories`).
+
 The cutflow is a plain ``dict[str, int]`` (coffea ``accumulate`` adds them).
 """
 
@@ -23,6 +32,7 @@ from __future__ import annotations
 import hist
 
 from calocoffea import binning
+from calocoffea.categories import SIGMA_M_EDGES
 from calocoffea.channels import CALIBRATIONS, PARTICLES, RESPONSE_CALIBRATIONS, channel
 
 
@@ -51,6 +61,31 @@ def book_mass(name: str, n_categories: int) -> hist.Hist:
         hist.axis.StrCategory(list(CALIBRATIONS), name="calibration", flow=False),
         hist.axis.Integer(0, n_categories, name="etacat", label=r"$|\eta|$ category"),
         _mu_axis(),
+        hist.axis.Regular(n, lo, hi, name="mass", label=r"$m$ [GeV]"),
+        storage=hist.storage.Weight(),
+    )
+
+
+def book_pull() -> hist.Hist:
+    """(E_calib − E_true)/σ_E versus calibration × particle × |eta| × E_T × <mu>."""
+    n, lo, hi = binning.PULL_BINS
+    return hist.Hist(
+        hist.axis.StrCategory(list(RESPONSE_CALIBRATIONS), name="calibration", flow=False),
+        hist.axis.StrCategory(list(PARTICLES), name="particle", flow=False),
+        hist.axis.Variable(binning.ABS_ETA_EDGES, name="abseta", label=r"$|\eta|$"),
+        hist.axis.Variable(binning.ET_EDGES, name="et", label=r"$E_T^{true}$ [GeV]"),
+        _mu_axis(),
+        hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{true})/\sigma_E$"),
+        storage=hist.storage.Weight(),
+    )
+
+
+def book_sigma_m(name: str) -> hist.Hist:
+    """Invariant mass versus calibration × σ_m/m for channel ``name``."""
+    n, lo, hi = channel(name).mass_bins
+    return hist.Hist(
+        hist.axis.StrCategory(list(RESPONSE_CALIBRATIONS), name="calibration", flow=False),
+        hist.axis.Variable(SIGMA_M_EDGES, name="sigma_m", label=r"$\sigma_m/m$"),
         hist.axis.Regular(n, lo, hi, name="mass", label=r"$m$ [GeV]"),
         storage=hist.storage.Weight(),
     )

@@ -37,6 +37,20 @@ def cnn_model_path(particle: str) -> Path:
     return models_dir() / f"deepcalo_{particle}.onnx"
 
 
+#: Environment variable that overrides the BDT resolution table (correctionlib JSON).
+RESOLUTION_ENV = "CALOCOFFEA_RESOLUTION"
+
+
+def resolution_table_path() -> Path:
+    """The BDT resolution table σ_rel(|η|, E_T) (:mod:`calocoffea.uncertainty`):
+    ``$CALOCOFFEA_RESOLUTION`` when set, else the package file
+    ``calocoffea/tables/bdt_resolution.json`` (``calocoffea resolution`` writes it)."""
+    override = os.environ.get(RESOLUTION_ENV)
+    if override:
+        return Path(override)
+    return Path(str(resources.files("calocoffea.tables"))) / "bdt_resolution.json"
+
+
 def data_dir() -> Path:
     """Cache directory for generated samples: ``$CALOCOFFEA_DATA``, else ``./data`` (the
     current directory's; ``make demo`` runs from the repository root)."""

@@ -22,7 +22,8 @@ import numpy as np
 from calocoffea import histograms
 
 #: Booking functions by name: SparseHist only stores the name and arguments (small pickles).
-_BOOKERS = {"response": histograms.book_response, "mass": histograms.book_mass}
+_BOOKERS = {"response": histograms.book_response, "mass": histograms.book_mass,
+            "pull": histograms.book_pull, "sigma_m": histograms.book_sigma_m}
 
 
 @lru_cache(maxsize=8)

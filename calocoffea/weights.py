@@ -74,8 +74,8 @@ def exact_sum(values: np.ndarray) -> Fraction:
                Fraction(0))
 
 
-def scale_output(output: dict, factor: float, keys: Iterable[str] = ("mass", "response")
-                 ) -> dict:
+def scale_output(output: dict, factor: float,
+                 keys: Iterable[str] = ("mass", "response", "pull", "sigma_m")) -> dict:
     """Multiply the values of the Weight-storage histograms ``output[key]`` by ``factor``
     and their variances by factor² (in place); returns ``output``."""
     for key in keys:

@@ -12,8 +12,17 @@ by dataset as coffea users expect (``out["zee_mc"]["mass"]``; the dataset name c
 ``events.metadata["dataset"]``, :data:`calocoffea.execution.outputs.UNNAMED_DATASET`
 without one)::
 
-    {dataset: {"response": SparseHist, "mass": SparseHist, "pileup": hist.Hist,
+    {dataset: {"response": SparseHist, "mass": SparseHist, "pull": SparseHist,
+               "sigma_m": SparseHist (two-object channels), "pileup": hist.Hist,
                "sum_genweight": Fraction, "cutflow": {step: int}, "meta": {key: set}}}
+
+Per-object energy uncertainties σ_E (:mod:`calocoffea.uncertainty`): the CNN's own output
+and, for ``bdt`` and ``bdt_shapes``, the resolution table σ_rel(|η|, E_T) measured on
+held-out MC (``resolution``). Objects without a σ_E are counted per calibration and reason
+(``cutflow["no <calibration> sigma: <reason>"]``); in MC the ``pull`` histogram holds
+(E − E_true)/σ_E; two-object channels fill ``sigma_m`` (mass versus σ_m/m =
+½ √((σ_1/E_1)² + (σ_2/E_2)²)), events without one counted in ``cutflow["no <calibration>
+sigma_m"]``.
 
 :meth:`CaloProcessor.postprocess` (called by ``processor.Runner``) turns, per dataset, the
 sparse histograms into the ``hist.Hist`` of :mod:`calocoffea.histograms` and single-valued
@@ -46,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,8 +63,10 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from calocoffea import binning, validation
+from calocoffea import binning, resources, validation
 from calocoffea import energies as calib
+from calocoffea import uncertainty as unc
+from calocoffea.categories import sigma_m_over_m
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.execution.outputs import UNNAMED_DATASET
 from calocoffea.kinematics import invariant_mass, massless_p4
@@ -111,6 +123,10 @@ class CaloProcessor(processor.ProcessorABC):
     weights
         "sign" (default: sign of ``genWeight`` in MC, 1 in data) or "unit". Both keep
         histogram sums exact and therefore independent of the execution order.
+    resolution
+        BDT resolution table (correctionlib JSON of :mod:`calocoffea.uncertainty`; default
+        :func:`calocoffea.resources.resolution_table_path`). A file given here must exist; a
+        missing default leaves the BDTs without σ_E, counted per object in the cutflow.
     precision
         CNN precision, "int8" or "fp32" (:func:`calocoffea.cnn.quantize.resolve_precision`):
         default int8 where an int8 model beside the float one passed its resolution guard,
@@ -163,6 +179,7 @@ class CaloProcessor(processor.ProcessorABC):
         weights: str = "sign",
         bdt_models: str | Path | None = None,
         *,
+        resolution: str | Path | None = None,
         precision: str | None = None,
         pileup: str | Path | None = None,
         lumi: float | None = None,
@@ -221,6 +238,8 @@ class CaloProcessor(processor.ProcessorABC):
             if self.precision == "int8":
                 self.model_path = str(path.resolve())
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
+        #: resolution table path (absolute) or None; why it is unavailable, if it is
+        self.resolution, self.resolution_missing = self._resolution(resolution)
         self._init_weights_and_corrections(pileup, lumi, corrections, correction_syst)
 
     def _init_weights_and_corrections(self, pileup, lumi, corrections, syst) -> None:
@@ -339,7 +358,10 @@ class CaloProcessor(processor.ProcessorABC):
         out = {
             "response": SparseHist("response"),
             "mass": SparseHist("mass", self.channel, self.n_categories),
+            "pull": SparseHist("pull"),
         }
+        if self.n_calo == 2:
+            out["sigma_m"] = SparseHist("sigma_m", self.channel)
         selected = self.select(events)
         cutflow = {**selected.cutflow}
         cutflow["selected"] = int(selected.mask.sum())
@@ -366,11 +388,18 @@ class CaloProcessor(processor.ProcessorABC):
                 objects, self.particle, energies["bdt"], models_dir=self.bdt_models
             )
             cutflow["fallback bdt_shapes"] = int(shapes_fallback.sum())
+        sigmas: dict[str, np.ndarray] = {}
         if "cnn" in calibs:
-            energies["cnn"], fallback, reasons = calib.cnn_energy(
-                objects, ev, self.particle, energies["bdt"], model_path=self.model_path,
-                reasons=True,
-            )
+            pred = calib.cnn_prediction(objects, ev, self.particle, energies["bdt"],
+                                        model_path=self.model_path)
+            energies["cnn"], fallback, reasons = pred.energy, pred.fallback, pred.code
+            sigmas["cnn"] = pred.sigma
+            from calocoffea.cnn.inference import SIGMA_REASONS
+
+            for code, name in SIGMA_REASONS.items():
+                cutflow[f"no cnn sigma: {name}"] = int(np.sum(pred.sigma_code == code))
+        self._table_sigmas(energies, eta, np.repeat(self._mu(ev), k), sigmas, cutflow=cutflow,
+                           shapes_fallback=shapes_fallback if "bdt_shapes" in calibs else None)
         e_true = et_true = np.full(n_sel * k, np.nan)
         if is_mc:
             e_true, et_true = calib.true_energy(objects)
@@ -402,6 +431,10 @@ class CaloProcessor(processor.ProcessorABC):
             out["mass"].fill(
                 calibration=name, etacat=etacat[ok], mu=mu[ok], mass=mass[ok], weight=weight[ok]
             )
+            if "sigma_m" in out and name in sigmas:
+                self._fill_sigma_m(out["sigma_m"], name, energy=energies[name],
+                                   sigma=sigmas[name], mass=mass, weight=weight,
+                                   cutflow=cutflow)
         if is_mc:
             matched = np.isfinite(e_true) & (e_true > 0)
             w_obj = np.repeat(weight, k)[matched]
@@ -418,6 +451,16 @@ class CaloProcessor(processor.ProcessorABC):
                     response=energies[name][matched] / e_true[matched],
                     weight=w_obj,
                 )
+                if name in sigmas:
+                    sig = sigmas[name][matched]
+                    has = np.isfinite(sig)
+                    out["pull"].fill(
+                        calibration=name, particle=self.particle,
+                        abseta=abseta[matched][has], et=et_true[matched][has],
+                        mu=mu_obj[has],
+                        pull=(energies[name][matched][has] - e_true[matched][has]) / sig[has],
+                        weight=w_obj[has],
+                    )
 
         out["cutflow"] = cutflow
         out["meta"] = {
@@ -430,8 +473,61 @@ class CaloProcessor(processor.ProcessorABC):
             **self._weight_meta(meta, is_mc),
             **dropped,
             **self._provider_meta("cnn" in calibs),
+            **self._resolution_meta(),
         }
         return {dataset: out}
+
+    # ------------------------------------------------------------------ uncertainties
+    def _resolution(self, path: str | Path | None) -> tuple[str | None, str | None]:
+        """(absolute table path or None, why the table is unavailable or None); an explicit
+        path must be a loadable table (FileNotFoundError / ValueError otherwise)."""
+        if path is not None:
+            _table(str(Path(path).resolve()))
+            return str(Path(path).resolve()), None
+        default = resources.resolution_table_path().resolve()
+        if not default.is_file():
+            return None, f"{unc.TABLE_MISSING} ({default} missing)"
+        _table(str(default))
+        return str(default), None
+
+    def _table_sigmas(self, energies: dict[str, np.ndarray], eta: np.ndarray, mu: np.ndarray,
+                      sigmas: dict[str, np.ndarray], *, cutflow: dict[str, int],
+                      shapes_fallback: np.ndarray | None) -> None:
+        """σ_E (GeV) of the table calibrations into ``sigmas``; objects without one counted
+        per reason. ``bdt_shapes`` objects that fell back to ``bdt`` take its σ_rel."""
+        for name in unc.TABLE_CALIBRATIONS:
+            if name not in energies:
+                continue
+            n = len(energies[name])
+            if self.resolution is None:
+                sigmas[name] = np.full(n, np.nan)
+                cutflow[f"no {name} sigma: {unc.TABLE_MISSING}"] = n
+                continue
+            table = _table(self.resolution)
+            sigma, code = table.sigma(name, self.particle, energies[name], eta, mu)
+            if name == "bdt_shapes" and shapes_fallback is not None and shapes_fallback.any():
+                sigma_std, code_std = table.sigma("bdt", self.particle, energies[name], eta, mu)
+                sigma = np.where(shapes_fallback, sigma_std, sigma)
+                code = np.where(shapes_fallback, code_std, code)
+            sigmas[name] = sigma
+            for c, reason in unc.TABLE_REASONS.items():
+                cutflow[f"no {name} sigma: {reason}"] = int(np.sum(code == c))
+
+    @staticmethod
+    def _fill_sigma_m(h: SparseHist, name: str, *, energy: np.ndarray, sigma: np.ndarray,
+                      mass: np.ndarray, weight: np.ndarray, cutflow: dict[str, int]) -> None:
+        """Mass versus σ_m/m of the two objects; events without it counted."""
+        rel = (sigma / energy).reshape(-1, 2)
+        smm = sigma_m_over_m(rel[:, 0], rel[:, 1])
+        ok = np.isfinite(mass) & np.isfinite(smm)
+        cutflow[f"no {name} sigma_m"] = int(len(mass) - ok.sum())
+        h.fill(calibration=name, sigma_m=smm[ok], mass=mass[ok], weight=weight[ok])
+
+    def _resolution_meta(self) -> dict:
+        if self.resolution is None:
+            return {"resolution_table": {str(self.resolution_missing)}}
+        return {"resolution_table": {self.resolution},
+                "resolution_sha256": {_sha256(self.resolution)}}
 
     def _validate(self, events: ak.Array, calibs: list[str], is_mc: bool, fields: set[str]
                   ) -> None:
@@ -488,7 +584,7 @@ class CaloProcessor(processor.ProcessorABC):
         from calocoffea.weights import normalise_output
 
         for dataset, output in accumulator.items():
-            for key in ("response", "mass"):
+            for key in ("response", "mass", "pull", "sigma_m"):
                 if isinstance(output.get(key), SparseHist):
                     output[key] = output[key].to_hist()
             meta = output.get("meta", {})
@@ -613,6 +709,19 @@ class CaloProcessor(processor.ProcessorABC):
         meta["provider"] = {calib.cnn_provider(self.particle, self.model_path)}
         meta["precision"] = {self.precision}
         return meta
+
+
+@lru_cache(maxsize=4)
+def _table(path: str) -> unc.ResolutionTable:
+    """The resolution table at ``path``, loaded once per process."""
+    return unc.ResolutionTable(path)
+
+
+@lru_cache(maxsize=4)
+def _sha256(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 #: Selection-config field -> NanoAOD collection it cuts on.

@@ -30,6 +30,14 @@ def test_demo_writes_summary_plots_and_reuses_cache(tmp_path):
             assert ("sigma68" in entry and "linearity" in entry) == (kind == "mc")
     hgg = summary["channels"]["hgamgam"]["mc"]["mass_fit"]["bdt"]
     assert hgg["model"] == "dscb" and hgg["sigma_eff"] > 0
+    # per-object uncertainty (MC) and sigma_m/m categories (data: the MC's boundaries)
+    hgg_mc = summary["channels"]["hgamgam"]["mc"]
+    assert {"bdt", "cnn"} <= set(hgg_mc["uncertainty"]["photon"]["coverage68"])
+    assert {"bdt", "cnn"} <= set(hgg_mc["categories"])
+    assert all("significance_gain_err" in c for c in hgg_mc["categories"].values())
+    assert "uncertainty" not in summary["channels"]["zee"]["data"]
+    assert summary["channels"]["zee"]["data"]["categories"]["cnn"]["chosen_on"] == "mc"
+    assert (out / "plots" / "coverage_vs_abseta_hgamgam_mc.png").is_file()
     zee_data = summary["channels"]["zee"]["data"]["eta_shift"]
     assert len(zee_data["injected_alpha"]) == 5 and len(zee_data["bdt"]["alpha"]) == 5
     # the data-like Z->ee sample with the MC-trained and the ensemble CNN, and the classifier

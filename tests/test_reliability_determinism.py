@@ -91,7 +91,7 @@ def test_cnn_histograms_identical_across_executors_workers_and_chunks(
         assert metrics["events"] == N_EVENTS, name
         assert out["cutflow"] == ref["cutflow"], name
         assert out["meta"] == ref["meta"], name
-        for key in ("mass", "response"):
+        for key in ("mass", "response", "pull", "sigma_m"):
             assert out[key].axes == ref[key].axes
             assert np.array_equal(out[key].view(flow=True), ref[key].view(flow=True)), (name, key)
     cnn = ref["mass"][{"calibration": "cnn"}].sum(flow=True)

@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "pileup": "write the correctionlib pile-up weights of MC to a data <mu> profile",
     "corrections": "write the correctionlib energy scale (data) and smearing (MC) from fits",
     "compare": "data-vs-MC figures (mass peaks, <mu> profiles) from two processor outputs",
+    "resolution": "derive the BDT resolution table (correctionlib) from MC processor outputs",
 }
 
 

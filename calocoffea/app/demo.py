@@ -206,15 +206,22 @@ def run_processors(
 def fit_outputs(samples: Sequence[DemoSample], out_dir: Path, results_dir: Path,
                 data_vs_mc: bool = False) -> dict[str, dict]:
     """`calocoffea fit` on every dataset of every output; results JSON per dataset."""
-    from calocoffea.execution.outputs import load_output, write_json
+    from calocoffea.execution.outputs import load_output, select_datasets, write_json
+    from calocoffea.fitting.categories import add_uncertainty_results
     from calocoffea.fitting.pipeline import fit_datasets
 
     results_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     for output, group, _ in _runs(samples, data_vs_mc):
         path = out_dir / f"{output}{OUTPUT_SUFFIX}"
-        fitted = fit_datasets(load_output(path), [name for name, _ in group])
-        for name, res in fitted.items():
+        loaded = load_output(path)
+        names = [name for name, _ in group]
+        fitted = fit_datasets(loaded, names)
+        per_dataset = select_datasets(loaded, names)
+        for (name, sample), res in zip(group, (fitted[n] for n in names), strict=True):
+            # per-object uncertainty pulls and sigma_m/m categories (MC boundaries for data)
+            add_uncertainty_results(per_dataset[name], res,
+                                    mc_results=results.get(f"{sample.process}_mc"))
             res["input"] = str(path)
             write_json(res, results_dir / f"{name}.json", indent=1)
             results[name] = res

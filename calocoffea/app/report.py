@@ -193,6 +193,18 @@ def draw_sample(name: str, output: dict | None, result: dict | None, out: Path,
         save(plot_eta_resolution(binning.ABS_ETA_EDGES, sig,
                                  ylabel=r"photon part of $\sigma_{CB}$ [GeV]",
                                  simulation=simulation), out, f"eta_resolution_{name}")
+    _coverage_figures(name, result, out, simulation)
+
+
+def _coverage_figures(name: str, result: dict, out: Path, simulation: bool) -> None:
+    """Pull width and coverage per |η|, E_T, ⟨μ⟩ bin (results with ``uncertainty``)."""
+    from calocoffea.plots.uncertainty import plot_coverage
+    from calocoffea.uncertainty import PULL_BIN_AXES
+
+    for particle, entry in (result.get("uncertainty") or {}).items():
+        for axis in PULL_BIN_AXES:
+            save(plot_coverage(entry, axis, particle=particle, simulation=simulation), out,
+                 f"coverage_vs_{axis}_{name}")
 
 
 def find_output(directory: Path, name: str, result: dict | None = None,

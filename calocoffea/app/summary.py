@@ -13,7 +13,12 @@
                            "accepted", "reason", "sigma_eff", "sigma_eff_err"}},  # truth: MC only
         "mass_fit_eta_shifted": {...},                          # zee only
         "eta_shift": {cal: {"alpha", "alpha_err"}, "injected_alpha", "closure"},  # zee only
-        "eta_resolution": {cal: {"sigma", "sigma_err"}}}}},     # per |eta| bin, GeV
+        "eta_resolution": {cal: {"sigma", "sigma_err"}},        # per |eta| bin, GeV
+        "uncertainty": {particle: {"pull_width", "coverage68", "coverage95", "n": {cal},
+                        "bins": {cal: {axis: [...]}}, "misses": {cal: [...]},
+                        "bins_checked": {cal}, "targets"}},     # MC only
+        "categories": {cal: {"edges", "n", "sigma_eff", "accepted", "chosen_on",
+                       "significance_gain", "significance_gain_err"}},  # zee, hgamgam
         # zee data only (demo with data_vs_mc):
         "mc_data_auc", "mc_data_auc_err",                       # classifier MC vs data-like
         "sigma_cb_gain": {"cnn_mc", "cnn_ensemble": {"value", "err"}},  # after the eta-shift
@@ -35,6 +40,10 @@ events (``cnn_ensemble``, thesis eq. 5.9); its error propagates the two fit erro
 independent (the two widths come from the same events, so this overestimates it).
 ``injected_alpha`` is the correction expected from the injected scale offsets δ_i alone,
 1/(1 + δ_i) − 1; ``closure`` compares it with the data-like α_i relative to the MC α_i.
+``uncertainty`` and ``categories`` are defined in :mod:`calocoffea.uncertainty` and
+:mod:`calocoffea.fitting.categories` (pull width IQR/1.349; coverage: fraction with
+|pull| < 1 and < 2, targets 68.27 % and 95.45 %; σ_m/m terciles; significance gain with an
+exponential continuum, H→γγ only).
 """
 
 from __future__ import annotations
@@ -146,6 +155,26 @@ def _closure(alpha: Mapping[str, Any], alpha_mc: Mapping[str, Any] | None,
             "within_3_sigma": all(p is not None and abs(p) < 3 for p in pull)}
 
 
+def uncertainty_entries(result: Mapping[str, Any]) -> dict[str, Any]:
+    """``uncertainty`` and ``categories`` entries of a results dict that has them
+    (:func:`calocoffea.fitting.categories.add_uncertainty_results`)."""
+    from calocoffea.uncertainty import summary_entry
+
+    out: dict[str, Any] = {}
+    if result.get("uncertainty"):
+        out["uncertainty"] = summary_entry(result["uncertainty"])
+    cats = result.get("categories") or {}
+    if cats:
+        out["categories"] = {
+            cal: {k: c.get(k) for k in ("edges", "n", "sigma_eff", "chosen_on",
+                                        "significance_gain", "significance_gain_err",
+                                        "error") if k in c}
+            | ({"accepted": [f.get("accepted") for f in c["fits"]]} if "fits" in c else {})
+            for cal, c in cats.items()
+        }
+    return out
+
+
 def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
                    result: Mapping[str, Any], root_file: Path, *,
                    mc_result: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -216,6 +245,7 @@ def sample_summary(channel: str, kind: str, metrics: Mapping[str, Any],
             cal: {"sigma": [w["width"] for w in widths], "sigma_err": [w["error"] for w in widths]}
             for cal, widths in mass["photon_width"].items()
         }
+    entry.update(uncertainty_entries(result))
     return entry
 
 

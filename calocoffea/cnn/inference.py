@@ -293,7 +293,7 @@ def _check_graph(path: Path, card: dict, session) -> None:
     _probe(path, card, session)
 
 
-#: Output the calibration reads (the card may list more).
+#: Output the calibration reads (the card may list more, e.g. :data:`SIGMA_OUTPUT`).
 RATIO_OUTPUT = "ratio"
 
 
@@ -343,6 +343,99 @@ def _probe(path: Path, card: dict, session) -> None:
             )
 
 
+#: Output of the uncertainty head: σ' = log σ_r² of thesis eq. 4.4 in ratio units
+#: (σ_r of r = E/E_acc), calibrated in the graph per |η| × E_T bin (card
+#: ``sigma_calibration``); σ_E = E_acc · exp(σ'/2) (GeV).
+SIGMA_OUTPUT = "sigma_prime"
+#: Reasons why an object has no CNN σ_E (:attr:`CNNPrediction.sigma_code`) and their cutflow
+#: names (``cutflow["no cnn sigma: <reason>"]``).
+SIGMA_NO_OUTPUT, SIGMA_FALLBACK, SIGMA_NONFINITE = 1, 2, 3
+SIGMA_REASONS: dict[int, str] = {
+    SIGMA_NO_OUTPUT: f"model has no {SIGMA_OUTPUT} output",
+    SIGMA_FALLBACK: "CNN fallback (standard energy)",
+    SIGMA_NONFINITE: "non-finite or non-positive sigma",
+}
+
+
+@dataclass
+class CNNPrediction:
+    """Per-object CNN results, flat in event order: ``energy`` (GeV; the standard
+    calibration where ``fallback``), ``fallback`` (bool), ``code`` (uint8 fallback reason,
+    0 = CNN used), ``sigma`` (σ_E in GeV, NaN where unavailable) and ``sigma_code`` (uint8,
+    0 = σ_E available, else a key of :data:`SIGMA_REASONS`)."""
+
+    energy: np.ndarray
+    fallback: np.ndarray
+    code: np.ndarray
+    sigma: np.ndarray
+    sigma_code: np.ndarray
+
+
+def has_sigma(model: Model) -> bool:
+    """Whether the model's card lists the uncertainty output :data:`SIGMA_OUTPUT`."""
+    return SIGMA_OUTPUT in model.output_names
+
+
+def cnn_predict(
+    objects,
+    events,
+    particle: str,
+    model_path: str | Path | None = None,
+    *,
+    batch_size: int | None = None,
+    intra_op_threads: int = 1,
+) -> CNNPrediction:
+    """CNN energy, fallback reasons and per-object σ_E (GeV) of ``objects``
+    (see :func:`cnn_energy`). σ_E = E_acc · exp(σ'/2) from the :data:`SIGMA_OUTPUT` output;
+    NaN, with its reason in ``sigma_code``, for fallback objects, for a non-finite or
+    non-positive σ_E and for every object of a model without that output."""
+    import awkward as ak
+
+    from calocoffea.cnn.inputs import inputs_from_events
+
+    path = Path(model_path) if model_path is not None else cnn_model_path(particle)
+    model = load_model(path, intra_op_threads=intra_op_threads)
+    card_particle = model.card.get("particle")
+    if card_particle is not None and card_particle != particle:
+        raise ModelError(f"{path.name} is a {card_particle} model, asked for {particle}")
+    with_sigma = has_sigma(model)
+    # images are built batch by batch, just before onnxruntime reads them (still in cache:
+    # ~3 % faster inference than from blocks of 1024 images); a chunk's images never sit in
+    # memory all at once
+    inputs = inputs_from_events(objects, events, particle, defer_images=True)
+    step = max(int(batch_size), 1) if batch_size is not None else model.default_batch_size
+    ratios, sigmas = [], []
+    for lo in range(0, len(inputs), step):
+        res = model.predict(inputs.feed(lo, lo + step), batch_size=step)
+        ratios.append(res[RATIO_OUTPUT])
+        if with_sigma:
+            sigmas.append(res[SIGMA_OUTPUT])
+    ratio = np.concatenate(ratios) if ratios else np.zeros(0, np.float32)
+    e_acc = inputs.scalars[:, 0].astype(np.float64)
+    pt = ak.to_numpy(ak.flatten(objects.pt, axis=1)).astype(np.float64)
+    eta = ak.to_numpy(ak.flatten(objects.eta, axis=1)).astype(np.float64)
+    standard = pt * np.cosh(eta)
+    code = np.zeros(len(ratio), np.uint8)
+    with np.errstate(invalid="ignore"):
+        code[~((ratio > RATIO_RANGE[0]) & (ratio < RATIO_RANGE[1]))] = FALLBACK_RANGE
+    code[~np.isfinite(ratio)] = FALLBACK_NONFINITE
+    code[~inputs.valid] = FALLBACK_INPUTS
+    fallback = code > 0
+    energy = np.where(fallback, standard, ratio * e_acc)
+    sigma_code = np.zeros(len(ratio), np.uint8)
+    if with_sigma:
+        sp = (np.concatenate(sigmas) if sigmas else np.zeros(0, np.float32)).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            sigma = e_acc * np.exp(0.5 * sp)
+        sigma_code[~(np.isfinite(sigma) & (sigma > 0))] = SIGMA_NONFINITE
+    else:
+        sigma = np.full(len(ratio), np.nan)
+        sigma_code[:] = SIGMA_NO_OUTPUT
+    sigma_code[fallback & (sigma_code != SIGMA_NO_OUTPUT)] = SIGMA_FALLBACK
+    sigma = np.where(sigma_code > 0, np.nan, sigma)
+    return CNNPrediction(energy, fallback, code, sigma, sigma_code)
+
+
 def cnn_energy(
     objects,
     events,
@@ -362,36 +455,10 @@ def cnn_energy(
     For fallback objects the returned energy is the standard calibration
     ``pt·cosh(η)`` so that the array is always usable; callers may also branch on the mask.
     objects: jagged Electron/Photon collection aligned with ``events``
-    (:class:`calocoffea.schema.CaloNanoAODSchema`).
+    (:class:`calocoffea.schema.CaloNanoAODSchema`). :func:`cnn_predict` also gives σ_E.
     """
-    import awkward as ak
-
-    from calocoffea.cnn.inputs import inputs_from_events
-
-    path = Path(model_path) if model_path is not None else cnn_model_path(particle)
-    model = load_model(path, intra_op_threads=intra_op_threads)
-    card_particle = model.card.get("particle")
-    if card_particle is not None and card_particle != particle:
-        raise ModelError(f"{path.name} is a {card_particle} model, asked for {particle}")
-    # images are built batch by batch, just before onnxruntime reads them (still in cache:
-    # ~3 % faster inference than from blocks of 1024 images); a chunk's images never sit in
-    # memory all at once
-    inputs = inputs_from_events(objects, events, particle, defer_images=True)
-    step = max(int(batch_size), 1) if batch_size is not None else model.default_batch_size
-    ratios = [model.predict(inputs.feed(lo, lo + step), batch_size=step)[RATIO_OUTPUT]
-              for lo in range(0, len(inputs), step)]
-    ratio = np.concatenate(ratios) if ratios else np.zeros(0, np.float32)
-    e_acc = inputs.scalars[:, 0].astype(np.float64)
-    pt = ak.to_numpy(ak.flatten(objects.pt, axis=1)).astype(np.float64)
-    eta = ak.to_numpy(ak.flatten(objects.eta, axis=1)).astype(np.float64)
-    standard = pt * np.cosh(eta)
-    code = np.zeros(len(ratio), np.uint8)
-    with np.errstate(invalid="ignore"):
-        code[~((ratio > RATIO_RANGE[0]) & (ratio < RATIO_RANGE[1]))] = FALLBACK_RANGE
-    code[~np.isfinite(ratio)] = FALLBACK_NONFINITE
-    code[~inputs.valid] = FALLBACK_INPUTS
-    fallback = code > 0
-    energy = np.where(fallback, standard, ratio * e_acc)
+    pred = cnn_predict(objects, events, particle, model_path, batch_size=batch_size,
+                       intra_op_threads=intra_op_threads)
     if reasons:
-        return energy, fallback, code
-    return energy, fallback
+        return pred.energy, pred.fallback, pred.code
+    return pred.energy, pred.fallback

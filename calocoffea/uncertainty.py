@@ -1,0 +1,379 @@
+"""Per-object energy uncertainties σ_E, their pulls and coverage.
+
+Two sources of σ_E (GeV):
+
+- the CNN's own, E_acc · exp(σ'/2) from its ``sigma_prime`` output (thesis eq. 4.4,
+  :func:`calocoffea.energies.cnn_prediction`);
+- for the BDTs (``bdt``, ``bdt_shapes``), which have none, a **resolution table**
+  σ_rel(|η|, E_T) per calibration and particle measured on held-out MC: the eIQR_75 =
+  IQR/1.349 of the response E/E_true in each (|η|, E_T) bin of the processors' ``response``
+  histogram (:func:`derive_resolution_table`, ⟨μ⟩ summed) with the median response
+  M(|η|, E_T) and a pile-up factor f(⟨μ⟩) (the objects-weighted ratio of the widths measured
+  per ⟨μ⟩ bin to the ⟨μ⟩-summed ones), written as correctionlib JSON
+  (``sigma_rel_<calibration>_<particle>``, ``median_...`` with inputs ``absEta`` and ``et``
+  in GeV, ``mu_factor_...`` with input ``mu``; clamped at the edges) and applied as
+  σ_E = σ_rel · f(⟨μ⟩) · E / M (σ_rel is in units of E_true, E/M its estimate; f = 1 for
+  an unknown ⟨μ⟩)
+  with the object's reconstructed |η| and E_T = E / (M cosh η) (:class:`ResolutionTable`:
+  M looked up at E/cosh η, then σ_rel at the corrected E_T). Bins with fewer than
+  ``min_objects`` take the value of the nearest measured E_T bin of their |η| row (the
+  corrections' descriptions list which were measured). ``calocoffea resolution``
+  regenerates the shipped table (:func:`calocoffea.resources.resolution_table_path`).
+
+Validation: the pull (E − E_true)/σ_E per object (``pull`` histogram of the processors, MC
+only) has a width (IQR/1.349) of 1 ± 0.05 and covers 68.27 % / 95.45 % within ±1 / ±2 (the
+Gaussian fractions, :data:`COVERAGE`) to within 2 points, checked in every |η|, E_T and ⟨μ⟩
+bin with at least :data:`MIN_OBJECTS` objects (:func:`pull_summary`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calocoffea.binning import ABS_ETA_EDGES, ET_EDGES, MU_EDGES
+from calocoffea.metrics import eiqr_from_hist, hist_quantiles
+
+#: Calibrations whose σ_E comes from the resolution table.
+TABLE_CALIBRATIONS: tuple[str, ...] = ("bdt", "bdt_shapes")
+#: Calibrations with a per-object σ_E (the table's and the CNN's own).
+SIGMA_CALIBRATIONS: tuple[str, ...] = ("bdt", "bdt_shapes", "cnn")
+#: Coverage name -> (|pull| bound, Gaussian fraction inside it).
+COVERAGE: dict[str, tuple[float, float]] = {"coverage68": (1.0, 0.6827),
+                                            "coverage95": (2.0, 0.9545)}
+#: Target pull width (IQR/1.349) and its tolerance.
+PULL_WIDTH_TARGET: tuple[float, float] = (1.0, 0.05)
+#: Allowed |coverage − target| (fraction: 2 points).
+COVERAGE_TOLERANCE = 0.02
+#: Bins with at least this many objects must meet the targets.
+MIN_OBJECTS = 500
+#: Objects a resolution-table bin needs to be measured (else the nearest measured E_T bin).
+MIN_TABLE_OBJECTS = 100
+#: Reasons an object has no table σ_E and their cutflow names
+#: (``cutflow["no <calibration> sigma: <reason>"]``).
+TABLE_NO_ENTRY, TABLE_BAD_ENERGY = 1, 2
+#: Cutflow reason when no resolution table is installed (``meta["resolution_table"]`` says
+#: which file was looked for).
+TABLE_MISSING = "no resolution table"
+TABLE_REASONS: dict[int, str] = {
+    TABLE_NO_ENTRY: "no resolution-table entry",
+    TABLE_BAD_ENERGY: "non-finite or non-positive energy",
+}
+
+
+def correction_name(calibration: str, particle: str, what: str = "sigma_rel") -> str:
+    """Name of the σ_rel (``what="median"``: median response) correction of
+    ``calibration`` and ``particle``."""
+    return f"{what}_{calibration}_{particle}"
+
+
+# ----------------------------------------------------------------------- resolution table
+@dataclass
+class ResolutionEntry:
+    """σ_rel (n_|η| × n_E_T, relative units) of one calibration and particle on
+    :data:`~calocoffea.binning.ABS_ETA_EDGES` × :data:`~calocoffea.binning.ET_EDGES` (GeV),
+    the median response E/E_true, the objects per bin and which bins were measured (the
+    others are filled)."""
+
+    calibration: str
+    particle: str
+    sigma_rel: np.ndarray
+    median: np.ndarray
+    n: np.ndarray
+    measured: np.ndarray
+    #: f(⟨μ⟩) per bin of :data:`~calocoffea.binning.MU_EDGES` (1 where not measurable).
+    mu_factor: np.ndarray | None = None
+
+
+def derive_resolution_table(response, calibrations: Sequence[str] = TABLE_CALIBRATIONS, *,
+                            min_objects: int = MIN_TABLE_OBJECTS) -> list[ResolutionEntry]:
+    """σ_rel = eIQR_75 of E/E_true per (|η|, E_T_true) bin, ⟨μ⟩ summed, from a processor
+    ``response`` histogram (``hist.Hist``, axes of :func:`calocoffea.histograms.book_response`)
+    for every ``calibrations`` × particle it holds. A bin with fewer than ``min_objects``
+    (sum of weights) takes the nearest measured E_T bin of its |η| row; a row without any
+    measured bin the particle's inclusive value. ValueError when a calibration has no
+    objects at all."""
+    edges = response.axes["response"].edges
+    out: list[ResolutionEntry] = []
+    for cal in calibrations:
+        if cal not in response.axes["calibration"]:
+            continue
+        for particle in response.axes["particle"]:
+            h = response[{"calibration": cal, "particle": particle, "mu": sum}]
+            vals = h.values(flow=True)  # (abseta+2, et+2, response+2)
+            grid = vals[1:-1, 1:-1, :]
+            n = grid.sum(axis=-1)
+            if n.sum() <= 0:
+                continue
+            sigma = np.full(n.shape, np.nan)
+            median = np.full(n.shape, np.nan)
+            for i in range(n.shape[0]):
+                for j in range(n.shape[1]):
+                    if n[i, j] >= min_objects:
+                        sigma[i, j] = eiqr_from_hist(grid[i, j], edges)
+                        median[i, j] = hist_quantiles(grid[i, j], edges, [0.5])[0]
+            measured = np.isfinite(sigma) & np.isfinite(median)
+            incl = grid.sum(axis=(0, 1))
+            inclusive = (eiqr_from_hist(incl, edges), hist_quantiles(incl, edges, [0.5])[0])
+            if not all(math.isfinite(v) for v in inclusive):
+                raise ValueError(f"response of {cal}/{particle}: inclusive eIQR not measurable "
+                                 f"({n.sum():.0f} objects)")
+            for i in range(n.shape[0]):
+                good = np.flatnonzero(measured[i])
+                for j in range(n.shape[1]):
+                    if measured[i, j]:
+                        continue
+                    if good.size:
+                        near = good[np.argmin(np.abs(good - j))]
+                        sigma[i, j], median[i, j] = sigma[i, near], median[i, near]
+                    else:
+                        sigma[i, j], median[i, j] = inclusive
+            out.append(ResolutionEntry(cal, particle, sigma, median, n, measured,
+                                       _mu_factor(response, cal, particle, sigma=sigma,
+                                                  measured=measured,
+                                                  min_objects=min_objects)))
+    if not out:
+        raise ValueError(f"response histogram has no objects for {list(calibrations)}")
+    return out
+
+
+def _mu_factor(response, cal: str, particle: str, *, sigma: np.ndarray, measured: np.ndarray,
+               min_objects: int) -> np.ndarray:
+    """f_k = Σ n_ijk σ_ijk / Σ n_ijk σ_ij over the (|η|, E_T) bins measured in ⟨μ⟩ bin k."""
+    edges = response.axes["response"].edges
+    vals = response[{"calibration": cal, "particle": particle}].values(flow=True)
+    grid = vals[1:-1, 1:-1, 1:-1, :]  # (abseta, et, mu, response+2)
+    n_mu = grid.shape[2]
+    f = np.ones(n_mu)
+    for k in range(n_mu):
+        num = den = 0.0
+        for i in range(grid.shape[0]):
+            for j in range(grid.shape[1]):
+                n = grid[i, j, k].sum()
+                if not measured[i, j] or n < min_objects:
+                    continue
+                width = eiqr_from_hist(grid[i, j, k], edges)
+                if math.isfinite(width):
+                    num += n * width
+                    den += n * sigma[i, j]
+        if den > 0:
+            f[k] = num / den
+    return f
+
+
+def resolution_correction_set(entries: Sequence[ResolutionEntry], *, description: str = ""):
+    """correctionlib ``CorrectionSet`` (schema v2) of the σ_rel tables."""
+    import correctionlib.schemav2 as cs
+
+    inputs = [cs.Variable(name="absEta", type="real", description="|eta| of the object"),
+              cs.Variable(name="et", type="real",
+                          description="E_T = E/cosh(eta) of the object under this calibration "
+                                      "(GeV); the table is binned in true E_T")]
+    corrections = []
+    for e in entries:
+        for what, values, text in (
+                ("sigma_rel", e.sigma_rel, f"IQR/1.349 of E_{e.calibration}/E_true "
+                                           "(relative resolution in units of E_true)"),
+                ("median", e.median, f"median of E_{e.calibration}/E_true")):
+            data = {"nodetype": "multibinning", "inputs": ["absEta", "et"],
+                    "edges": [list(ABS_ETA_EDGES), list(ET_EDGES)],
+                    "content": [float(v) for v in values.reshape(-1)], "flow": "clamp"}
+            corrections.append(cs.Correction(
+                name=correction_name(e.calibration, e.particle, what), version=1,
+                inputs=inputs, output=cs.Variable(name=what, type="real"),
+                description=(f"{text} ({e.particle}) per (|eta|, E_T_true) bin; objects per "
+                             f"bin {e.n.astype(int).tolist()}; measured (>= "
+                             f"{MIN_TABLE_OBJECTS}) {e.measured.astype(int).tolist()}, other "
+                             "bins copy the nearest measured E_T bin"),
+                data=data))
+        mu_factor = e.mu_factor if e.mu_factor is not None else np.ones(len(MU_EDGES) - 1)
+        corrections.append(cs.Correction(
+            name=correction_name(e.calibration, e.particle, "mu_factor"), version=1,
+            inputs=[cs.Variable(name="mu", type="real", description="<mu> of the event")],
+            output=cs.Variable(name="mu_factor", type="real"),
+            description=(f"pile-up factor of sigma_rel ({e.particle}, {e.calibration}): "
+                         "objects-weighted width per <mu> bin over the <mu>-summed one"),
+            data={"nodetype": "binning", "input": "mu", "edges": list(MU_EDGES),
+                  "content": [float(v) for v in mu_factor], "flow": "clamp"}))
+    return cs.CorrectionSet(schema_version=2, corrections=corrections,
+                            description=description or "calocoffea BDT energy resolution")
+
+
+def write_resolution_table(path: str | Path, entries: Sequence[ResolutionEntry], *,
+                           description: str = "") -> Path:
+    """Write the correctionlib JSON (atomically: a temporary name, then renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cset = resolution_correction_set(entries, description=description)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(cset.model_dump_json(exclude_unset=True, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+class ResolutionTable:
+    """The σ_rel corrections of a correctionlib file (:func:`write_resolution_table`).
+
+    FileNotFoundError for a missing file, ValueError naming the file when it is not a
+    correctionlib JSON with ``sigma_rel_*`` corrections."""
+
+    def __init__(self, path: str | Path) -> None:
+        import correctionlib
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no such resolution table")
+        try:
+            cset = correctionlib.CorrectionSet.from_file(str(self.path))
+        except Exception as err:
+            raise ValueError(f"{self.path}: not a correctionlib JSON: {err}") from err
+        self._corr = {k: cset[k] for k in cset
+                      if k.startswith(("sigma_rel_", "median_", "mu_factor_"))}
+        if not any(k.startswith("sigma_rel_") for k in self._corr):
+            raise ValueError(f"{self.path}: no sigma_rel_<calibration>_<particle> corrections "
+                             f"(has {sorted(cset)})")
+
+    def has(self, calibration: str, particle: str) -> bool:
+        return all(correction_name(calibration, particle, w) in self._corr
+                   for w in ("sigma_rel", "median"))
+
+    def sigma(self, calibration: str, particle: str, energy: np.ndarray, eta: np.ndarray,
+              mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(σ_E in GeV, reason code) per object of energies ``energy`` (GeV), η ``eta`` and
+        ⟨μ⟩ ``mu`` (None or NaN: f = 1): σ_rel · f(⟨μ⟩) · E/M (module docstring); NaN with a
+        :data:`TABLE_REASONS` code where the table has no entry or the energy is not finite
+        and positive."""
+        energy = np.asarray(energy, dtype=np.float64)
+        eta = np.asarray(eta, dtype=np.float64)
+        code = np.zeros(energy.shape, np.uint8)
+        sigma = np.full(energy.shape, np.nan)
+        if not self.has(calibration, particle):
+            code[:] = TABLE_NO_ENTRY
+            return sigma, code
+        ok = np.isfinite(energy) & (energy > 0) & np.isfinite(eta)
+        code[~ok] = TABLE_BAD_ENERGY
+        if ok.any():
+            abseta, et = np.abs(eta[ok]), energy[ok] / np.cosh(eta[ok])
+            med = self._corr[correction_name(calibration, particle, "median")]
+            e_est = energy[ok] / np.asarray(med.evaluate(abseta, et), np.float64)
+            rel = self._corr[correction_name(calibration, particle)].evaluate(
+                abseta, e_est / np.cosh(eta[ok]))
+            sigma[ok] = np.asarray(rel, np.float64) * e_est
+            name = correction_name(calibration, particle, "mu_factor")
+            if mu is not None and name in self._corr:
+                m = np.broadcast_to(np.asarray(mu, np.float64), energy.shape)[ok]
+                known = np.isfinite(m)
+                factor = np.ones(m.shape)
+                if known.any():
+                    factor[known] = self._corr[name].evaluate(m[known])
+                sigma[ok] *= factor
+        return sigma, code
+
+
+# ----------------------------------------------------------------------- pulls and coverage
+def pull_stats(counts: np.ndarray, edges: np.ndarray) -> dict[str, float | int | None]:
+    """n, pull_width (IQR/1.349) and the :data:`COVERAGE` fractions (with binomial errors)
+    of a pull histogram ``counts`` (with flow bins, (n_bins + 2,)) on ``edges``; ±1 and ±2
+    must be bin edges."""
+    counts = np.clip(np.asarray(counts, dtype=float), 0.0, None)
+    edges = np.asarray(edges, dtype=float)
+    total = float(counts.sum())
+    out: dict[str, float | int | None] = {"n": round(total)}
+    if total <= 0:
+        out.update({"pull_width": None, "coverage68": None, "coverage95": None})
+        return out
+    width = eiqr_from_hist(counts, edges)
+    out["pull_width"] = width if math.isfinite(width) else None
+    inner = counts[1:-1]
+    centers = 0.5 * (edges[:-1] + edges[1:])
+    for name, (bound, _) in COVERAGE.items():
+        if not np.isclose(edges, bound).any() or not np.isclose(edges, -bound).any():
+            raise ValueError(f"pull axis has no edges at ±{bound}")
+        frac = float(inner[np.abs(centers) < bound].sum() / total)
+        out[name] = frac
+        out[f"{name}_err"] = math.sqrt(frac * (1 - frac) / total)
+    return out
+
+
+def meets_targets(stats: Mapping[str, Any]) -> list[str]:
+    """The targets a :func:`pull_stats` entry misses (empty: all met)."""
+    misses = []
+    width = stats.get("pull_width")
+    target, tol = PULL_WIDTH_TARGET
+    if width is None or abs(width - target) > tol:
+        misses.append(f"pull_width {width if width is None else round(width, 3)} "
+                      f"not in {target} ± {tol}")
+    for name, (_, frac) in COVERAGE.items():
+        value = stats.get(name)
+        if value is None or abs(value - frac) > COVERAGE_TOLERANCE:
+            misses.append(f"{name} {value if value is None else round(value, 4)} not in "
+                          f"{frac} ± {COVERAGE_TOLERANCE}")
+    return misses
+
+
+#: Axes of the pull histogram the per-bin entries are projected on.
+PULL_BIN_AXES: tuple[str, ...] = ("abseta", "et", "mu")
+
+
+def pull_summary(pull, *, min_objects: int = MIN_OBJECTS) -> dict[str, dict[str, Any]]:
+    """Per particle and calibration of a processor ``pull`` histogram: the inclusive
+    :func:`pull_stats`, those of every bin of |η|, E_T and ⟨μ⟩ (each axis on its own, the
+    others summed), and ``misses``, the bins with ≥ ``min_objects`` objects (and the
+    inclusive entry) that miss a target, with the reason. JSON-ready."""
+    edges = pull.axes["pull"].edges
+    out: dict[str, dict[str, Any]] = {}
+    for particle in pull.axes["particle"]:
+        for cal in pull.axes["calibration"]:
+            h = pull[{"calibration": cal, "particle": particle}]
+            total = h.sum(flow=True)
+            if float(getattr(total, "value", total)) <= 0:
+                continue
+            incl = pull_stats(h.project("pull").values(flow=True), edges)
+            entry: dict[str, Any] = {"inclusive": incl, "bins": {}, "misses": []}
+            if incl["n"] >= min_objects:
+                entry["misses"] += [{"axis": "inclusive", "reason": r}
+                                    for r in meets_targets(incl)]
+            for axis in PULL_BIN_AXES:
+                ax = h.axes[axis]
+                proj = h.project(axis, "pull").values(flow=True)[1:-1]
+                rows = []
+                for k in range(ax.size):
+                    st = pull_stats(proj[k], edges)
+                    st.update(lo=float(ax.edges[k]), hi=float(ax.edges[k + 1]))
+                    rows.append(st)
+                    if st["n"] >= min_objects:
+                        entry["misses"] += [{"axis": axis, "lo": st["lo"], "hi": st["hi"],
+                                             "n": st["n"], "reason": r}
+                                            for r in meets_targets(st)]
+                entry["bins"][axis] = rows
+            entry["bins_checked"] = int(incl["n"] >= min_objects) + sum(
+                st["n"] >= min_objects for rows in entry["bins"].values() for st in rows)
+            out.setdefault(particle, {})[cal] = entry
+    return out
+
+
+def summary_entry(pull_summary_: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """summary.json ``uncertainty.<particle>``: ``pull_width``, ``coverage68``,
+    ``coverage95`` (inclusive, per calibration), ``bins`` (per calibration and axis),
+    ``misses`` and the targets."""
+    out: dict[str, Any] = {}
+    for particle, cals in pull_summary_.items():
+        e: dict[str, Any] = {k: {} for k in ("pull_width", "coverage68", "coverage95", "n",
+                                             "bins", "misses", "bins_checked")}
+        for cal, entry in cals.items():
+            for key in ("pull_width", "coverage68", "coverage95", "n"):
+                e[key][cal] = entry["inclusive"].get(key)
+            e["bins"][cal] = entry["bins"]
+            e["misses"][cal] = entry["misses"]
+            e["bins_checked"][cal] = entry["bins_checked"]
+        e["targets"] = {"pull_width": list(PULL_WIDTH_TARGET),
+                        **{k: [v[1], COVERAGE_TOLERANCE] for k, v in COVERAGE.items()},
+                        "min_objects": MIN_OBJECTS}
+        out[particle] = e
+    return out
+
