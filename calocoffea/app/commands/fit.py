@@ -146,7 +146,12 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, KeyError, ValueError) as err:
         print(f"calocoffea fit: {args.output}: {err}", file=sys.stderr)
         return 1
+    from calocoffea.fitting.categories import add_uncertainty_results
+
     for name, res in results.items():
+        # pulls and sigma_m/m categories (terciles of this dataset's own sigma_m/m; the demo
+        # takes a data-like sample's boundaries from its MC)
+        add_uncertainty_results(datasets[name], res)
         res["input"] = str(args.output)
         write_json(res, targets[name], indent=1, allow_nan=False)
         _print_summary(res)
