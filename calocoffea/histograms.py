@@ -44,13 +44,20 @@ def book_response() -> hist.Hist:
     """E_calib/E_true versus calibration × particle × |eta| × E_T × <mu>."""
     n, lo, hi = binning.RESPONSE_BINS
     return hist.Hist(
+        *_object_axes(),
+        hist.axis.Regular(n, lo, hi, name="response", label=r"$E_{calib}/E_{true}$"),
+        storage=hist.storage.Weight(),
+    )
+
+
+def _object_axes() -> tuple:
+    """calibration × particle × |η| × E_T^true × ⟨μ⟩: the axes of every per-object histogram."""
+    return (
         hist.axis.StrCategory(list(RESPONSE_CALIBRATIONS), name="calibration", flow=False),
         hist.axis.StrCategory(list(PARTICLES), name="particle", flow=False),
         hist.axis.Variable(binning.ABS_ETA_EDGES, name="abseta", label=r"$|\eta|$"),
         hist.axis.Variable(binning.ET_EDGES, name="et", label=r"$E_T^{true}$ [GeV]"),
         _mu_axis(),
-        hist.axis.Regular(n, lo, hi, name="response", label=r"$E_{calib}/E_{true}$"),
-        storage=hist.storage.Weight(),
     )
 
 
@@ -70,11 +77,7 @@ def book_pull() -> hist.Hist:
     """(E_calib − E_true)/σ_E versus calibration × particle × |eta| × E_T × <mu>."""
     n, lo, hi = binning.PULL_BINS
     return hist.Hist(
-        hist.axis.StrCategory(list(RESPONSE_CALIBRATIONS), name="calibration", flow=False),
-        hist.axis.StrCategory(list(PARTICLES), name="particle", flow=False),
-        hist.axis.Variable(binning.ABS_ETA_EDGES, name="abseta", label=r"$|\eta|$"),
-        hist.axis.Variable(binning.ET_EDGES, name="et", label=r"$E_T^{true}$ [GeV]"),
-        _mu_axis(),
+        *_object_axes(),
         hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{true})/\sigma_E$"),
         storage=hist.storage.Weight(),
     )
