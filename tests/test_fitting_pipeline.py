@@ -117,8 +117,10 @@ def test_hgamgam_is_fitted_with_the_dscb_and_reports_sigma_eff():
     for calib, sigma in (("bdt", 1.8), ("cnn", 1.5)):
         counts = rng.multinomial(14_000, expected_probs("dscb", {**DSCB_TRUE, "sigma": sigma},
                                                         edges))
-        hg.fill(calibration=calib, etacat=np.zeros(centers.size, int),
-                mu=np.full(centers.size, 30.0), mass=centers, weight=counts)
+        # unit-weight entries: Poisson variances (the fit uses effective entries)
+        mass = np.repeat(centers, counts)
+        hg.fill(calibration=calib, etacat=np.zeros(mass.size, int),
+                mu=np.full(mass.size, 30.0), mass=mass)
     out = pipeline.fit_mass(hg, "hgamgam")
     assert out["model"] == "dscb"
     for calib, sigma in (("bdt", 1.8), ("cnn", 1.5)):
