@@ -207,7 +207,7 @@ def speedup(proc, fileset, warmup, events: int) -> dict:
             cpu[jobs].append(cpu_s)
             outputs[jobs] = out
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as local:
+                      dashboard_address=":0") as local:
         _run(proc, warmup, executor="dask", scheduler=local.scheduler_address,
              chunksize=CHUNKSIZE)
         _, m = _run(proc, fileset, executor="dask", scheduler=local.scheduler_address,

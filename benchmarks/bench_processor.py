@@ -692,7 +692,7 @@ class _cluster:
         from distributed import Client, LocalCluster
 
         self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                    processes=True, dashboard_address=None)
+                                    processes=True, dashboard_address=":0")
         self.client = Client(self.cluster)
         self.client.wait_for_workers(self.workers)
         self.address = self.cluster.scheduler_address

@@ -83,7 +83,7 @@ def test_killed_dask_worker_gives_identical_histograms(sample):
     ref, _ = _run(sample, executor="iterative", chunksize=N_EVENTS)
     assert ref["cutflow"]["selected"] > 500
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         client.wait_for_workers(2)
         pids = client.run(os.getpid)
         victim = pids[sorted(pids)[0]]

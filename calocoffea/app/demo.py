@@ -181,7 +181,7 @@ def run_processors(
     metrics: dict[str, dict[str, Any]] = {}
     with (
         LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                     dashboard_address=None) as cluster,
+                     dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         for output, group, proc_options in _runs(samples, data_vs_mc):

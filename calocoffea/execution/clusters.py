@@ -426,18 +426,23 @@ class JobKeeper:
 
 
 def _close_batch_cluster(cluster: Any, kind: str) -> None:
-    """Close ``cluster``; jobs it could not cancel itself are cancelled here, so that no job
-    of the run outlives it."""
-    ids = job_ids(cluster)
+    """Close ``cluster``; jobs it did not cancel itself (it asserts on jobs that never
+    started, and a job submitted while it closes is not in its list) are cancelled here, so
+    that no job of the run outlives it."""
+    ids = set(job_ids(cluster))
     try:
         cluster.close(timeout=30)
     except Exception as err:  # dask-jobqueue asserts on jobs that never started
         log.debug("closing the %s cluster: %r", kind, err)
-        left = [i for i in ids if i in _job_states(kind, ids)]
-        if left:
-            cancel = "scancel" if kind == "slurm" else "condor_rm"
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                subprocess.run([cancel, *left], capture_output=True, timeout=30, check=False)
+    with contextlib.suppress(Exception):
+        ids |= set(job_ids(cluster))
+    ids_sorted = sorted(ids)
+    left = [i for i in ids_sorted if i in _job_states(kind, ids_sorted)] if ids else []
+    if left:
+        log.debug("cancelling %s job(s) %s left after closing the cluster", kind, left)
+        cancel = "scancel" if kind == "slurm" else "condor_rm"
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([cancel, *left], capture_output=True, timeout=30, check=False)
 
 
 def _cuda_cluster(workers: int | None):
@@ -457,7 +462,10 @@ def _local_cluster(workers: int):
     from distributed import LocalCluster
 
     return LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True,
+        # a random port: a fixed one (8787, even with the dashboard off) collides with any
+        # other cluster on the machine and distributed warns on stderr
+        dashboard_address=":0",
     )
 
 
