@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_output
 # loadgroup: the tests of one xdist_group (the Slurm tests) run in one worker, one at a time
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=40
 
 .PHONY: demo test lint clean venv
 
