@@ -75,31 +75,14 @@ def _coarse_images(images: np.ndarray, e_acc: np.ndarray
 
 def electron_features(path: str | Path, max_events: int | None = None) -> Electrons:
     """The selected Z→ee electrons of ``path`` with their features (module docstring)."""
-    import uproot
-    from coffea.nanoevents import NanoEventsFactory
-
     from calocoffea.bdt.columns import object_columns
     from calocoffea.cnn.inputs import cluster_time, inputs_from_events, scalar_names
-    from calocoffea.schema import CaloNanoAODSchema
-    from calocoffea.selection import ZeeSelection, select_zee
+    from calocoffea.cnn.training.labels import selected_zee_chunks
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    with uproot.open(path) as f:
-        n_entries = f["Events"].num_entries
-    if max_events is not None:
-        n_entries = min(n_entries, max_events)
     names = scalar_names("electron")
     parts, events_, mus, image_sum = [], [], [], np.zeros((4, 56, 11))
-    for start in range(0, n_entries, CHUNK_ENTRIES):
-        events = NanoEventsFactory.from_root(
-            {str(path): "Events"}, schemaclass=CaloNanoAODSchema, mode="eager",
-            entry_start=start, entry_stop=min(start + CHUNK_ENTRIES, n_entries),
-        ).events()
-        sel = select_zee(events, ZeeSelection())
-        ev = events[sel.mask]
-        obj = ev.Electron[ak.from_regular(sel.calo_index)]
+    for start, ev, obj in selected_zee_chunks(path, CHUNK_ENTRIES, max_events):
         inputs = inputs_from_events(obj, ev, "electron")
         keep = inputs.valid
         feats = {n: inputs.scalars[:, k].astype(np.float64) for k, n in enumerate(names)}

@@ -16,6 +16,7 @@ the partner's resolution); :func:`label_accuracy` measures it on MC against E_tr
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import awkward as ak
@@ -55,19 +56,14 @@ def pair_labels(e_bdt: np.ndarray, eta: np.ndarray, phi: np.ndarray,
     return lab, ok
 
 
-def read_zee_labelled(path: str | Path, bdt=None, *, chunk_entries: int = 20_000,
-                      max_objects: int | None = None):
-    """The electrons of the selected Z→ee events of ``path`` with 86 ≤ m_ee^BDT ≤ 97 GeV,
-    as a training :class:`~calocoffea.cnn.training.dataset.Sample` whose ``e_true`` is
-    E_label,data and whose ``is_data`` is True, plus E_true (GeV, NaN without truth: MC
-    files give the label's accuracy). The selection is the analysis Z→ee selection
-    (:class:`calocoffea.selection.ZeeSelection`); ``bdt`` recomputes the standard energy
-    from the cluster columns (files written without it), None takes ``pt·cosh(η)``."""
+def selected_zee_chunks(path: str | Path, chunk_entries: int = 20_000,
+                        max_entries: int | None = None) -> Iterator[tuple[int, ak.Array, ak.Array]]:
+    """(first entry, selected events, their two electrons (n_selected, 2)) per chunk of
+    ``chunk_entries`` events of ``path`` (at most ``max_entries``), with the analysis Z→ee
+    selection (:class:`calocoffea.selection.ZeeSelection`), read with CaloNanoAODSchema."""
     import uproot
     from coffea.nanoevents import NanoEventsFactory
 
-    from calocoffea.cnn.inputs import inputs_from_events
-    from calocoffea.cnn.training.dataset import Sample, concat
     from calocoffea.schema import CaloNanoAODSchema
     from calocoffea.selection import ZeeSelection, select_zee
 
@@ -76,7 +72,8 @@ def read_zee_labelled(path: str | Path, bdt=None, *, chunk_entries: int = 20_000
         raise FileNotFoundError(f"{path}: no such file")
     with uproot.open(path) as f:
         n_entries = f["Events"].num_entries
-    parts, truths, n_obj = [], [], 0
+    if max_entries is not None:
+        n_entries = min(n_entries, max_entries)
     for start in range(0, n_entries, chunk_entries):
         events = NanoEventsFactory.from_root(
             {str(path): "Events"}, schemaclass=CaloNanoAODSchema, mode="eager",
@@ -84,7 +81,23 @@ def read_zee_labelled(path: str | Path, bdt=None, *, chunk_entries: int = 20_000
         ).events()
         sel = select_zee(events, ZeeSelection())
         ev = events[sel.mask]
-        obj = ev.Electron[ak.from_regular(sel.calo_index)]
+        yield start, ev, ev.Electron[ak.from_regular(sel.calo_index)]
+
+
+def read_zee_labelled(path: str | Path, bdt=None, *, chunk_entries: int = 20_000,
+                      max_objects: int | None = None):
+    """The electrons of the selected Z→ee events of ``path`` with 86 ≤ m_ee^BDT ≤ 97 GeV,
+    as a training :class:`~calocoffea.cnn.training.dataset.Sample` whose ``e_true`` is
+    E_label,data and whose ``is_data`` is True, plus E_true (GeV, NaN without truth: MC
+    files give the label's accuracy). The selection is the analysis Z→ee selection
+    (:class:`calocoffea.selection.ZeeSelection`); ``bdt`` recomputes the standard energy
+    from the cluster columns (files written without it), None takes ``pt·cosh(η)``."""
+    from calocoffea.cnn.inputs import inputs_from_events
+    from calocoffea.cnn.training.dataset import Sample, concat
+
+    path = Path(path)
+    parts, truths, n_obj = [], [], 0
+    for start, ev, obj in selected_zee_chunks(path, chunk_entries):
         if bdt is None:
             e_bdt = ak.to_numpy(ak.flatten(obj.pt * np.cosh(obj.eta))).astype(np.float64)
         else:
