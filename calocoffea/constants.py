@@ -13,3 +13,8 @@ MH_GEV: float = 125.0
 #: Electron and muon masses (GeV).
 ME_GEV: float = 0.000511
 MMU_GEV: float = 0.10566
+
+#: Dressing cone of generator electrons: FSR photons of the electron within ΔR < 0.1 are
+#: added to it (the LHC experiments' dressed-lepton definition, e.g. ATLAS, Eur. Phys. J. C
+#: 77 (2017) 367); the reference of the electrons' energy pulls (calocoffea.sigma).
+DRESSING_DR = 0.1

@@ -16,9 +16,11 @@ The calibrations of an electron or photon energy (GeV), :data:`calocoffea.channe
 - ``truth`` (MC only): the energy of the matched generator particle (``genPartIdx``),
   NaN for unmatched objects.
 
-Per-object energy uncertainties σ_E (GeV): the CNN's own (its ``sigma_prime`` output,
-:func:`cnn_prediction`), and for the BDTs σ_rel(|η|, E_T) · E from the resolution table
-measured on held-out MC (:mod:`calocoffea.uncertainty`).
+Per-object energy uncertainties σ_E (GeV): from the σ models (:mod:`calocoffea.sigma`); else
+the CNN's own (its ``sigma_prime`` output, :func:`cnn_prediction`), and for the BDTs
+σ_rel(|η|, E_T) · E from the resolution table measured on held-out MC
+(:mod:`calocoffea.uncertainty`). :func:`dressed_true_energy` is the pulls' reference for
+electrons.
 
 The processors recompute invariant masses per calibration from these energies and the
 *reconstructed* η, φ of each electron/photon (:mod:`calocoffea.kinematics`). All arithmetic
@@ -72,6 +74,36 @@ def true_energy(objects: ak.Array) -> tuple[np.ndarray, np.ndarray]:
         pt, eta, mass = column("pt"), column("eta"), column("mass")
     energy = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
     return energy, pt
+
+
+def dressed_true_energy(objects: ak.Array, events: ak.Array,
+                        dr: float | None = None) -> np.ndarray:
+    """E_true (GeV, flat float64) of the matched generator particles dressed with their FSR
+    photons (GenPart pdgId 22 whose mother is the matched particle) within ΔR < ``dr``
+    (default :data:`calocoffea.constants.DRESSING_DR`) of it; NaN where unmatched.
+
+    ``objects`` (events × objects, jagged) must come from ``events`` (same event order)."""
+    from calocoffea.constants import DRESSING_DR
+
+    dr = DRESSING_DR if dr is None else dr
+    bare, _ = true_energy(objects)
+    gen = linked_columns(objects, "genPartIdx", "GenPart", {"eta": np.nan, "phi": np.nan})
+    if gen is None:  # plain records: through coffea's cross-reference
+        matched = objects.matched_gen
+        gen = {f: _flat(ak.fill_none(matched[f], np.nan, axis=-1)) for f in ("eta", "phi")}
+    counts = ak.num(objects, axis=1)
+    obj = ak.unflatten(ak.zip({"idx": _flat(objects.genPartIdx), "eta": gen["eta"],
+                               "phi": gen["phi"]}), counts)
+    gp = events.GenPart
+    is_ph = gp.pdgId == 22
+    ph = ak.zip({"mother": gp.genPartIdxMother[is_ph], "eta": gp.eta[is_ph],
+                 "phi": gp.phi[is_ph], "e": gp.pt[is_ph] * np.cosh(gp.eta[is_ph])})
+    pair = ak.cartesian({"o": obj, "p": ph}, nested=True)
+    dphi = (pair.p.phi - pair.o.phi + np.pi) % (2 * np.pi) - np.pi
+    near = np.hypot(pair.p.eta - pair.o.eta, dphi) < dr
+    own = (pair.o.idx >= 0) & (pair.p.mother == pair.o.idx)
+    fsr = ak.sum(ak.where(own & near, pair.p.e, 0.0), axis=-1)
+    return bare + _flat(fsr)
 
 
 def cnn_model_path(particle: str, model_path: str | Path | None = None) -> Path:

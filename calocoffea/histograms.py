@@ -73,12 +73,21 @@ def book_mass(name: str, n_categories: int) -> hist.Hist:
     )
 
 
+#: References of the pull histogram: E_true dressed with the FSR photons within ΔR <
+#: :data:`calocoffea.constants.DRESSING_DR` (electrons; photons: the bare photon) and bare.
+PULL_REFERENCES: tuple[str, ...] = ("dressed", "bare")
+
+
 def book_pull() -> hist.Hist:
-    """(E_calib − E_true)/σ_E versus calibration × particle × |eta| × E_T × <mu>."""
+    """(E_calib − E_ref)/σ_E versus calibration × particle × reference × |eta| × E_T ×
+    <mu> (reference: :data:`PULL_REFERENCES`)."""
     n, lo, hi = binning.PULL_BINS
+    axes = _object_axes()
     return hist.Hist(
-        *_object_axes(),
-        hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{true})/\sigma_E$"),
+        *axes[:2],
+        hist.axis.StrCategory(list(PULL_REFERENCES), name="reference", flow=False),
+        *axes[2:],
+        hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{ref})/\sigma_E$"),
         storage=hist.storage.Weight(),
     )
 

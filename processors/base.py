@@ -140,6 +140,11 @@ class CaloProcessor(processor.ProcessorABC):
         Integrated luminosity (pb⁻¹): an MC dataset with ``xsec`` (pb) in its fileset
         metadata is scaled by xsec × lumi / Σ genWeight in ``postprocess``
         (:func:`calocoffea.weights.normalise_output`).
+    sigma_models
+        Directory of the σ_E models (:mod:`calocoffea.sigma`; default: the directory of the
+        BDT models) or "none". On files with cells each calibration with a σ model trained
+        for the calibration models in use takes its σ_E from it; the others keep the
+        resolution table (BDTs) or the CNN's own σ. ``meta["sigma_source"]`` says which.
     corrections
         correctionlib file of ``calocoffea corrections``: the energies entering the masses
         are scaled (data, ``EGMScale_<calibration>``) or smeared with deterministic normals
@@ -185,6 +190,7 @@ class CaloProcessor(processor.ProcessorABC):
         lumi: float | None = None,
         corrections: str | Path | None = None,
         correction_syst: str = "nominal",
+        sigma_models: str | Path | None = None,
     ) -> None:
         self.selection = selection if selection is not None else self.selection_class()
         if not isinstance(self.selection, self.selection_class):
@@ -240,6 +246,8 @@ class CaloProcessor(processor.ProcessorABC):
         self.model_info = self._model_info() if "cnn" in self.calibrations else {}
         #: resolution table path (absolute) or None; why it is unavailable, if it is
         self.resolution, self.resolution_missing = self._resolution(resolution)
+        #: per calibration: the σ model file used (absolute) or None, and the σ source text
+        self.sigma_models = self._sigma_models(sigma_models)
         self._init_weights_and_corrections(pileup, lumi, corrections, correction_syst)
 
     def _init_weights_and_corrections(self, pileup, lumi, corrections, syst) -> None:
@@ -400,9 +408,16 @@ class CaloProcessor(processor.ProcessorABC):
                 cutflow[f"no cnn sigma: {name}"] = int(np.sum(pred.sigma_code == code))
         self._table_sigmas(energies, eta, np.repeat(self._mu(ev), k), sigmas, cutflow=cutflow,
                            shapes_fallback=shapes_fallback if "bdt_shapes" in calibs else None)
+        if has_cells:
+            self._model_sigmas(objects, energies, eta, np.repeat(self._mu(ev), k), sigmas,
+                               cutflow=cutflow, shapes_fallback=shapes_fallback
+                               if "bdt_shapes" in calibs else None)
         e_true = et_true = np.full(n_sel * k, np.nan)
         if is_mc:
             e_true, et_true = calib.true_energy(objects)
+            # the pulls' reference: electrons dressed with their collinear FSR photons
+            e_dressed = (calib.dressed_true_energy(objects, ev)
+                         if self.particle == "electron" else e_true)
             self._check_truth(events, selected, objects, e_true)
             if "truth" in calibs:
                 energies["truth"] = e_true
@@ -454,13 +469,15 @@ class CaloProcessor(processor.ProcessorABC):
                 if name in sigmas:
                     sig = sigmas[name][matched]
                     has = np.isfinite(sig)
-                    out["pull"].fill(
-                        calibration=name, particle=self.particle,
-                        abseta=abseta[matched][has], et=et_true[matched][has],
-                        mu=mu_obj[has],
-                        pull=(energies[name][matched][has] - e_true[matched][has]) / sig[has],
-                        weight=w_obj[has],
-                    )
+                    for ref, e_ref in (("dressed", e_dressed), ("bare", e_true)):
+                        out["pull"].fill(
+                            calibration=name, particle=self.particle, reference=ref,
+                            abseta=abseta[matched][has], et=et_true[matched][has],
+                            mu=mu_obj[has],
+                            pull=(energies[name][matched][has] - e_ref[matched][has])
+                            / sig[has],
+                            weight=w_obj[has],
+                        )
 
         out["cutflow"] = cutflow
         out["meta"] = {
@@ -474,6 +491,8 @@ class CaloProcessor(processor.ProcessorABC):
             **dropped,
             **self._provider_meta("cnn" in calibs),
             **self._resolution_meta(),
+            "sigma_source": {f"{c}: {src}" for c, (_, src) in self.sigma_models.items()
+                             if c in calibs},
         }
         return {dataset: out}
 
@@ -489,6 +508,74 @@ class CaloProcessor(processor.ProcessorABC):
             return None, f"{unc.TABLE_MISSING} ({default} missing)"
         _table(str(default))
         return str(default), None
+
+    def _sigma_models(self, directory: str | Path | None) -> dict[str, tuple[str | None, str]]:
+        """{calibration: (σ model path or None, σ source)} for the calibrations of this
+        processor that have a per-object σ (checked once here: a model that does not load is
+        an error, one trained for other calibration models is not used and says so)."""
+        from calocoffea import sigma as sm
+
+        cals = [c for c in sm.SIGMA_MODEL_CALIBRATIONS if c in self.calibrations]
+        fallback = {"bdt": "resolution table", "bdt_shapes": "resolution table",
+                    "cnn": "CNN sigma_prime (in-graph calibration)"}
+        if directory is not None and str(directory).lower() == "none":
+            return {c: (None, f"{fallback[c]} (sigma models off)") for c in cals}
+        if directory is None:
+            base = Path(self.bdt_models) if self.bdt_models else resources.models_dir()
+        else:
+            base = Path(directory)
+            if not base.is_dir():
+                raise FileNotFoundError(f"sigma models directory {base} not found")
+        models = Path(self.bdt_models) if self.bdt_models else resources.models_dir()
+        out: dict[str, tuple[str | None, str]] = {}
+        for cal in cals:
+            try:
+                model = sm.load_sigma_model(base, cal, self.particle)
+            except FileNotFoundError as err:
+                if directory is not None:
+                    raise
+                out[cal] = (None, f"{fallback[cal]} ({err})")
+                continue
+            cnn = Path(calib.cnn_model_path(self.particle, self.model_path))
+            why = sm.compatibility(model, sm.calibration_model_files(cal, self.particle, models,
+                                                                     cnn_model=cnn))
+            if why is not None:
+                out[cal] = (None, f"{fallback[cal]} ({why})")
+            else:
+                out[cal] = (str(model.path.resolve()),
+                            f"sigma model {model.path.name} ({_sha256(str(model.path))[:12]})")
+        return out
+
+    def _model_sigmas(self, objects: ak.Array, energies: dict[str, np.ndarray],
+                      eta: np.ndarray, mu: np.ndarray, sigmas: dict[str, np.ndarray], *,
+                      cutflow: dict[str, int], shapes_fallback: np.ndarray | None) -> None:
+        """σ_E (GeV) from the σ models (:mod:`calocoffea.sigma`) where one is in use; objects
+        without one counted per reason (CNN fallback objects keep their own reason)."""
+        from calocoffea import sigma as sm
+        from calocoffea.bdt.columns import object_columns
+
+        used = {c: p for c, (p, _) in self.sigma_models.items() if p and c in energies}
+        if not used:
+            return
+        cols = object_columns(objects, self.particle)
+        base = Path(next(iter(used.values()))).parent
+        for cal in used:
+            model = sm.load_sigma_model(base, cal, self.particle)
+            own = sigmas.get("cnn") if cal == "cnn" else None
+            sigma, code = model.sigma(cols, energy=energies[cal], e_bdt=energies["bdt"],
+                                      eta=eta, mu=mu, cnn_sigma=own, channel=self.channel)
+            if cal == "bdt_shapes" and shapes_fallback is not None and shapes_fallback.any() \
+                    and "bdt" in used:
+                std = sm.load_sigma_model(base, "bdt", self.particle)
+                s_std, c_std = std.sigma(cols, energy=energies[cal], e_bdt=energies["bdt"],
+                                         eta=eta, mu=mu, channel=self.channel)
+                sigma = np.where(shapes_fallback, s_std, sigma)
+                code = np.where(shapes_fallback, c_std, code)
+            if cal == "cnn":  # objects without the CNN's own σ are counted already
+                code = np.where(np.isfinite(own), code, 0)
+            sigmas[cal] = sigma
+            for c, reason in sm.REASONS.items():
+                cutflow[f"no {cal} sigma: {reason}"] = int(np.sum(code == c))
 
     def _table_sigmas(self, energies: dict[str, np.ndarray], eta: np.ndarray, mu: np.ndarray,
                       sigmas: dict[str, np.ndarray], *, cutflow: dict[str, int],
@@ -727,4 +814,4 @@ def _sha256(path: str) -> str:
 #: Selection-config field -> NanoAOD collection it cuts on.
 _COLLECTIONS = {"electron": "Electron", "muon": "Muon", "photon": "Photon"}
 #: Metadata keys kept as lists even with a single value.
-_LIST_KEYS = ("calibrations",)
+_LIST_KEYS = ("calibrations", "sigma_source")

@@ -87,3 +87,31 @@ def test_summary_markdown_shows_rejected_fits_as_dash_and_sigma_eff(tmp_path):
     assert "12.40 | no | 0.190 ± 0.002" in truth
     cnn = next(line for line in text.splitlines() if "| cnn | dscb |" in line)
     assert "1.10 | yes | 1.500 ± 0.020 | 0.0180 ± 0.0001" in cnn
+
+
+def test_summary_markdown_has_the_pull_table_on_both_references(tmp_path):
+    import numpy as np
+
+    from calocoffea import histograms
+    from calocoffea.uncertainty import pull_summary, summary_entry
+
+    rng = np.random.default_rng(11)
+    h = histograms.book_pull()
+    n = 20_000
+    eta = rng.uniform(0.0, 2.4, n)
+    h.fill(calibration="cnn", particle="electron", reference="dressed", abseta=eta, et=35.0,
+           mu=30.0, pull=rng.normal(0.0, 1.0, n))
+    h.fill(calibration="cnn", particle="electron", reference="bare", abseta=eta, et=35.0,
+           mu=30.0, pull=rng.normal(0.0, 1.5, n))
+    entry = {"uncertainty": summary_entry(pull_summary(h))}
+    u = entry["uncertainty"]["electron"]
+    assert u["reference"] == "dressed"
+    assert abs(u["coverage95"]["cnn"] - 0.9545) < 0.01
+    bare95 = u["other_references"]["bare"]["cnn"]["coverage95"]
+    assert abs(bare95 - 0.818) < 0.015  # P(|z| < 2/1.5)
+    text = write_summary_markdown({"channels": {"zee": {"mc": entry}}, "timings": {}},
+                                  Path(tmp_path / "summary.md")).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| Z→ee | electron | cnn"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert abs(float(cells[3]) - 1.0) < 0.03 and cells[6] == f"0 / {u['bins_checked']['cnn']}"
+    assert abs(float(cells[7]) - bare95) < 1e-3 and cells[8] == "—"

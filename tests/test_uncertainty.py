@@ -108,8 +108,8 @@ def _pull_hist(width, n=20_000, seed=2, et=35.0):
     rng = np.random.default_rng(seed)
     h = histograms.book_pull()
     eta = rng.uniform(0.0, 2.4, n)
-    h.fill(calibration="cnn", particle="electron", abseta=eta, et=et, mu=30.0,
-           pull=rng.normal(0.0, width, n))
+    h.fill(calibration="cnn", particle="electron", reference="dressed", abseta=eta, et=et,
+           mu=30.0, pull=rng.normal(0.0, width, n))
     return h
 
 
@@ -272,7 +272,9 @@ def test_model_without_sigma_and_missing_table_are_counted(tmp_path, sim_zee_sma
 
     monkeypatch.setenv(RESOLUTION_ENV, str(tmp_path / "absent.json"))
     model = _constant_model(tmp_path / "deepcalo_electron.onnx", 1.1, None)
-    proc = ZeeProcessor(calibrations=("bdt", "cnn", "truth"), model_path=model)
+    # the table path (the σ models off): nothing to give a σ_E
+    proc = ZeeProcessor(calibrations=("bdt", "cnn", "truth"), model_path=model,
+                        sigma_models="none")
     out = _run(proc, sim_zee_small)
     cf = out["cutflow"]
     assert cf["no cnn sigma: model has no sigma_prime output"] == cf["objects"]

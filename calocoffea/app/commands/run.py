@@ -115,6 +115,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CNN precision (default int8 where a shipped int8 model passed its resolution "
         "guard, else fp32; int8 without one is an error)",
     )
+    parser.add_argument("--sigma-models", default=None, metavar="DIR|none",
+                        help="directory of the per-object sigma_E models (calocoffea train "
+                        "sigma; default: the BDT models' directory), or 'none' for the "
+                        "resolution table and the CNN's own sigma")
     parser.add_argument("--weights", choices=("sign", "unit"), default="sign")
     parser.add_argument("--pileup", type=Path, default=None, metavar="FILE",
                         help="correctionlib pile-up file (calocoffea pileup): weight MC "
@@ -294,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
             settings.processor, selection=settings.selection,
             calibrations=settings.calibrations, model_path=settings.model,
             weights=settings.weights, bdt_models=settings.bdt_models,
-            precision=args.precision,
+            precision=args.precision, sigma_models=args.sigma_models,
             pileup=args.pileup, lumi=args.lumi, corrections=args.corrections,
             correction_syst=args.correction_syst,
         )

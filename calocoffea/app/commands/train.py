@@ -1,6 +1,6 @@
-"""``calocoffea train {bdt,cnn}``: dispatch to the BDT baseline or the DeepCalo CNN trainer.
+"""``calocoffea train {bdt,cnn,sigma}``: dispatch to the BDT baseline or the DeepCalo CNN trainer.
 
-The trainers are ``calocoffea.app.commands.train_bdt`` and ``train_cnn``,
+The trainers are ``calocoffea.app.commands.train_bdt``, ``train_cnn`` and ``train_sigma``,
 each exposing ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
@@ -14,6 +14,8 @@ TRAINERS = {
     "bdt": ("calocoffea.app.commands.train_bdt", "train the standard BDT calibration (XGBoost)"),
     "cnn": ("calocoffea.app.commands.train_cnn",
             "train the DeepCalo CNN (needs the 'train' extra: torch)"),
+    "sigma": ("calocoffea.app.commands.train_sigma",
+              "train the per-object energy-uncertainty (sigma_E) models (XGBoost quantile)"),
 }
 
 

@@ -1,0 +1,256 @@
+"""Per-object σ_E models (calocoffea.sigma): the dressed-electron reference, training and
+ONNX export on real simulated files, the processors' use of the models (and their refusal of
+a model trained for other calibration models), pulls against both references."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from calocoffea import sigma as sm
+from calocoffea.uncertainty import pull_summary
+
+pytestmark = pytest.mark.xdist_group("sigma")
+
+
+@pytest.fixture(scope="module")
+def zee_files(tmp_path_factory) -> dict[str, Path]:
+    from calocoffea.sim.generate import generate_file
+
+    d = tmp_path_factory.mktemp("sigma_zee")
+    out = {}
+    for tag, n, seed in (("train", 2500, 4301), ("test", 2500, 4302)):
+        out[tag] = d / f"zee_{tag}.root"
+        generate_file(out[tag], "zee", kind="mc", n_events=n, seed=seed)
+    return out
+
+
+def _events(path: Path):
+    from coffea.nanoevents import NanoEventsFactory
+
+    from calocoffea.schema import CaloNanoAODSchema
+
+    return NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=CaloNanoAODSchema,
+                                       mode="eager").events()
+
+
+def test_dressed_energy_adds_the_electrons_own_collinear_fsr(zee_files):
+    from calocoffea.constants import DRESSING_DR
+    from calocoffea.energies import dressed_true_energy, true_energy
+
+    ev = _events(zee_files["test"])
+    obj = ev.Electron[ev.Electron.genPartIdx >= 0]
+    dressed = dressed_true_energy(obj, ev)
+    bare, _ = true_energy(obj)
+    # reference: a plain loop over the generator record
+    gp = ak.to_list(ev.GenPart[["pdgId", "genPartIdxMother", "pt", "eta", "phi"]])
+    idx = ak.to_list(obj.genPartIdx)
+    expect = []
+    for parts, gens in zip(gp, idx, strict=True):
+        for g in gens:
+            e = 0.0
+            for p in parts:
+                if p["pdgId"] == 22 and p["genPartIdxMother"] == g:
+                    dphi = (p["phi"] - parts[g]["phi"] + np.pi) % (2 * np.pi) - np.pi
+                    if np.hypot(p["eta"] - parts[g]["eta"], dphi) < DRESSING_DR:
+                        e += p["pt"] * np.cosh(p["eta"])
+            expect.append(e)
+    np.testing.assert_allclose(dressed - bare, expect, rtol=1e-6, atol=1e-6)
+    # Z->ee has collinear FSR on a good fraction of the electrons, never negative
+    frac = np.mean(np.asarray(expect) > 0)
+    assert 0.05 < frac < 0.5, frac
+    assert np.all(dressed >= bare)
+
+
+@pytest.fixture(scope="module")
+def trained(zee_files, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sigma_models")
+    cfg = sm.SigmaTrainingConfig(electron=[zee_files["train"]], out=out,
+                                 calibrations=("bdt", "cnn"), n_estimators=150, seed=3)
+    # a small sample: conformal groups from 100 validation objects (the default needs 1000)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sm, "MIN_CONFORMAL_OBJECTS", 100)
+        cards = sm.train_sigma_models(cfg)
+    assert set(cards["electron"]) == {"bdt", "cnn"}
+    return out
+
+
+def test_trained_models_and_cards(trained):
+    for cal in ("bdt", "cnn"):
+        _, card_path = sm.model_paths(trained, cal, "electron")
+        card = json.loads(card_path.read_text())
+        assert card["features"] == sm.feature_names(cal, "electron")
+        assert card["onnx_vs_xgboost_max_rel_diff"] < 1e-4
+        assert "bdt_electron.onnx" in card["trained_for"]
+        assert ("deepcalo_electron.onnx" in card["trained_for"]) == (cal == "cnn")
+        groups = card["conformal"]["groups"]
+        assert set(groups) == {"all/all", "zee/all"}  # Z->ee selection, electrons
+        for g in groups.values():
+            k = np.asarray(g["k"])
+            assert k.shape == (5, 1) and np.all((k > 0.3) & (k < 3.0))
+            assert sum(map(sum, g["n"])) >= 100
+        assert card["training"]["n_train"] > 1500 and card["training"]["n_validation"] > 300
+        assert card["training"]["samples"][0]["selection"] == "zee"
+        assert "calocoffea train sigma" in card["reproduce"]
+        # the shipped loader accepts it and predicts a physical relative width
+        model = sm.load_sigma_model(trained, cal, "electron")
+        assert model.card["name"] == f"sigma_{cal}_electron"
+
+
+def _run(proc, path):
+    from processors.base import StandardOnlyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StandardOnlyWarning)
+        out = proc.postprocess(proc.process(_events(path)))
+    (dataset,) = out.values()
+    return dataset
+
+
+def test_processor_uses_the_models_and_covers_on_an_independent_file(trained, zee_files):
+    from processors.zee import ZeeProcessor
+
+    proc = ZeeProcessor(calibrations=("bdt", "cnn", "truth"), sigma_models=trained)
+    out = _run(proc, zee_files["test"])
+    sources = " ".join(out["meta"]["sigma_source"])
+    assert "sigma_bdt_electron.onnx" in sources and "sigma_cnn_electron.onnx" in sources
+    summary = pull_summary(out["pull"], min_objects=10**9)["electron"]
+    for cal in ("bdt", "cnn"):
+        dressed = summary[cal]["inclusive"]
+        bare = summary[cal]["other_references"]["bare"]
+        assert dressed["n"] > 2000
+        # calibrated on another file: 68 % of the pulls inside ±1 (binomial error ~1 %)
+        assert abs(dressed["coverage68"] - 0.6827) < 0.04, dressed
+        assert abs(dressed["coverage95"] - 0.9545) < 0.03, dressed
+        # the bare reference has the one-sided collinear-FSR tail the dressing removes
+        assert bare["coverage95"] < dressed["coverage95"] - 0.02, (bare, dressed)
+    cf = out["cutflow"]
+    assert "no cnn sigma: non-finite sigma-model inputs" in cf
+
+
+def test_a_model_for_other_calibration_models_is_not_used(trained, zee_files, tmp_path):
+    from processors.zee import ZeeProcessor
+
+    # another CNN than the one the σ model was trained for: its own σ is used, and said
+    proc = ZeeProcessor(calibrations=("bdt", "cnn"), sigma_models=trained,
+                        model_path=_perturbed_cnn(tmp_path))
+    src = dict(s.split(": ", 1) for s in
+               (f"{c}: {v[1]}" for c, v in proc.sigma_models.items()))
+    assert src["bdt"].startswith("sigma model sigma_bdt_electron.onnx")
+    assert src["cnn"].startswith("CNN sigma_prime") and "trained for other" in src["cnn"]
+    # a directory given explicitly must hold the models; a card with other features fails
+    with pytest.raises(FileNotFoundError):
+        ZeeProcessor(calibrations=("bdt",), sigma_models=tmp_path / "absent")
+    bad = tmp_path / "bad"
+    shutil.copytree(trained, bad)
+    card = json.loads((bad / "sigma_bdt_electron.json").read_text())
+    card["features"] = card["features"][:-1]
+    (bad / "sigma_bdt_electron.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="features"):
+        ZeeProcessor(calibrations=("bdt",), sigma_models=bad)
+    off = ZeeProcessor(calibrations=("bdt", "cnn"), sigma_models="none")
+    assert all("sigma models off" in v[1] for v in off.sigma_models.values())
+
+
+def _shipped_cnn() -> Path:
+    from calocoffea.energies import cnn_model_path
+
+    return cnn_model_path("electron")
+
+
+def _perturbed_cnn(tmp_path: Path) -> Path:
+    """The shipped CNN with one weight changed by 1e-4: another model file."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(_shipped_cnn()))
+    init = next(i for i in m.graph.initializer if numpy_helper.to_array(i).size > 10)
+    arr = numpy_helper.to_array(init).copy()
+    arr.flat[0] += 1e-4
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    path = tmp_path / "perturbed" / "deepcalo_electron.onnx"
+    path.parent.mkdir()
+    onnx.save(m, str(path))
+    card = json.loads(_shipped_cnn().with_suffix(".json").read_text())
+    card["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert card["sha256"] != hashlib.sha256(_shipped_cnn().read_bytes()).hexdigest()
+    path.with_suffix(".json").write_text(json.dumps(card))
+    return path
+
+
+def _constant_sigma_model(directory: Path, cal: str, particle: str, value: float) -> Path:
+    """A σ-model ONNX graph returning ``value`` for every object, with a card."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    names = sm.feature_names(cal, particle)
+    w = numpy_helper.from_array(np.zeros((len(names), 1), np.float32), "w")
+    b = numpy_helper.from_array(np.full((1,), value, np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["features", "w"], ["xw"]),
+         helper.make_node("Add", ["xw", "b"], [sm.OUTPUT_NAME])],
+        "const", [helper.make_tensor_value_info("features", TensorProto.FLOAT,
+                                                [None, len(names)])],
+        [helper.make_tensor_value_info(sm.OUTPUT_NAME, TensorProto.FLOAT, [None, 1])],
+        initializer=[w, b])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    onnx_path, card_path = sm.model_paths(directory, cal, particle)
+    onnx.save(model, str(onnx_path))
+    card_path.write_text(json.dumps({"name": onnx_path.stem, "features": names}))
+    return onnx_path
+
+
+@pytest.mark.parametrize("value", [5.0, -0.01, float("nan")])
+def test_unphysical_sigma_outputs_are_nan_and_counted(tmp_path, zee_files, value):
+    from calocoffea.bdt.columns import object_columns
+    from calocoffea.energies import bdt_model_energy, standard_energy
+
+    _constant_sigma_model(tmp_path, "bdt", "electron", value)
+    model = sm.load_sigma_model(tmp_path, "bdt", "electron")
+    ev = _events(zee_files["test"])
+    obj = ev.Electron[ev.Electron.clusterIdx >= 0]
+    e_bdt, _ = bdt_model_energy(obj, "electron", standard_energy(obj), "bdt")
+    mu = np.repeat(ak.to_numpy(ev.Pileup.nTrueInt), ak.to_numpy(ak.num(obj)))
+    sigma, code = model.sigma(object_columns(obj, "electron"), energy=e_bdt, e_bdt=e_bdt,
+                              eta=ak.to_numpy(ak.flatten(obj.eta)), mu=mu)
+    assert len(sigma) > 100 and np.all(np.isnan(sigma))
+    assert np.all(code == sm.BAD_OUTPUT)
+    # a physical constant passes through as σ_E = value · E
+    _constant_sigma_model(tmp_path, "bdt", "electron", 0.02)
+    good = sm.load_sigma_model(tmp_path, "bdt", "electron")
+    s2, c2 = good.sigma(object_columns(obj, "electron"), energy=e_bdt, e_bdt=e_bdt,
+                        eta=ak.to_numpy(ak.flatten(obj.eta)), mu=mu)
+    np.testing.assert_allclose(s2, 0.02 * e_bdt, rtol=1e-6)
+    assert np.all(c2 == 0)
+
+
+def test_conformal_factors_per_channel_group_with_fallback():
+    rng = np.random.default_rng(1)
+    n = 6000
+    abseta = rng.uniform(0, 2.4, n)
+    et = rng.uniform(20, 80, n)
+    conv = np.where(rng.random(n) < 0.5, "converted", "unconverted")
+    chan = np.where(rng.random(n) < 0.5, "hgamgam", "zmumugamma")
+    # |E - E_ref|/(E q) half-normal, twice as wide for Z->mumuy objects
+    ratio = np.abs(rng.normal(0, 1, n)) * np.where(chan == "zmumugamma", 2.0, 1.0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sm, "MIN_CONFORMAL_OBJECTS", 200)
+        table = sm.conformal_table(ratio, abseta, et, conv, chan)
+    assert {"all/converted", "hgamgam/converted", "zmumugamma/unconverted"} <= set(table["groups"])
+    card = {"conformal": table}
+    k_h = sm.conformal_factor(card, abseta, et, conv, "hgamgam")
+    k_z = sm.conformal_factor(card, abseta, et, conv, "zmumugamma")
+    k_other = sm.conformal_factor(card, abseta, et, conv, "zee")  # no group: the "all" one
+    assert abs(np.median(k_h) - 1.0) < 0.1 and abs(np.median(k_z) - 2.0) < 0.2
+    assert 1.2 < np.median(k_other) < 1.8
+    # with the factors, 68.27 % of each channel's objects have |pull| < 1
+    for c, k in (("hgamgam", k_h), ("zmumugamma", k_z)):
+        m = chan == c
+        assert abs(np.mean(ratio[m] < k[m]) - 0.6827) < 0.03
