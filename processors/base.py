@@ -557,6 +557,14 @@ class CaloProcessor(processor.ProcessorABC):
         used = {c: p for c, (p, _) in self.sigma_models.items() if p and c in energies}
         if not used:
             return
+        lacking = _missing_branches(objects, self.particle)
+        if lacking:
+            # a file without a shower-shape branch (none of its calibrations needs it): the
+            # σ models cannot run on it, its objects keep the table / CNN σ, counted
+            for cal in used:
+                cutflow[f"sigma model not used for {cal}: file lacks {lacking[0]}"] = \
+                    len(energies[cal])
+            return
         cols = object_columns(objects, self.particle)
         base = Path(next(iter(used.values()))).parent
         for cal in used:
@@ -796,6 +804,28 @@ class CaloProcessor(processor.ProcessorABC):
         meta["provider"] = {calib.cnn_provider(self.particle, self.model_path)}
         meta["precision"] = {self.precision}
         return meta
+
+
+def _missing_branches(objects: ak.Array, particle: str) -> list[str]:
+    """The branches the σ models read (the ``bdt_shapes`` inputs) that the file of
+    ``objects`` (NanoEvents) lacks."""
+    from calocoffea.bdt.columns import required_branches
+
+    fields = {"Cluster": None, "Track": None}
+    out = []
+    for branch in required_branches(particle, ("bdt_shapes",)):
+        coll, field = branch.split("_", 1)
+        if coll in ("Electron", "Photon"):
+            have = field in objects.fields
+        else:
+            if fields[coll] is None:
+                link = "trackIdx" if coll == "Track" else "clusterIdx"
+                target = getattr(objects, link[:-3], None) if link in objects.fields else None
+                fields[coll] = set(target.fields) if target is not None else set()
+            have = field in fields[coll]
+        if not have:
+            out.append(branch)
+    return out
 
 
 @lru_cache(maxsize=4)
