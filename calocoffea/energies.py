@@ -196,29 +196,30 @@ def shapes_unavailable_reason(models_dir: str | Path | None = None) -> str | Non
 
 
 def shapes_energy(objects: ak.Array, particle: str, standard: np.ndarray,
-                  models_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  models_dir: str | Path | None = None, *,
+                  columns: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``bdt_shapes`` energy (GeV, flat float64) and the fallback mask (bool) of ``objects``:
     objects with a non-finite input (e.g. no cluster) get the ``standard`` energy and are
     flagged."""
-    return bdt_model_energy(objects, particle, standard, "bdt_shapes", models_dir)
+    return bdt_model_energy(objects, particle, standard, "bdt_shapes", models_dir,
+                            columns=columns)
 
 
 def bdt_model_energy(objects: ak.Array, particle: str, standard: np.ndarray, variant: str,
-                     models_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     models_dir: str | Path | None = None, *,
+                     columns: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Energy (GeV, flat float64) of the shipped BDT ``variant`` (``bdt`` or ``bdt_shapes``)
     evaluated on the cluster, shower-shape, conversion and track columns of ``objects``, and
-    the fallback mask: objects with a non-finite input (e.g. no cluster) keep ``standard``."""
-    from calocoffea.bdt.columns import object_columns
-    from calocoffea.bdt.inputs import REQUIRED_COLUMNS, TRACK_COLUMNS
+    the fallback mask: objects with a non-finite input (e.g. no cluster) keep ``standard``.
+    ``columns``: those columns already read (:func:`calocoffea.bdt.columns.object_columns`
+    of at least this variant), so that a chunk reads them once."""
+    from calocoffea.bdt.columns import finite_inputs, object_columns
     from calocoffea.bdt.standard import load_standard_calibration
 
     calib = load_standard_calibration(None if models_dir is None else Path(models_dir),
                                       variant=variant)
-    cols = object_columns(objects, particle, (variant,))
-    needed = [c for c in REQUIRED_COLUMNS[(variant, particle)] if c not in TRACK_COLUMNS]
-    ok = np.ones(len(standard), dtype=bool)
-    for c in needed:
-        ok &= np.isfinite(np.asarray(cols[c], dtype=np.float64))
+    cols = columns if columns is not None else object_columns(objects, particle, (variant,))
+    ok = finite_inputs(cols, particle, variant)
     energy = np.array(standard, dtype=np.float64)
     if ok.any():
         good = {k: np.asarray(v)[ok] for k, v in cols.items()}

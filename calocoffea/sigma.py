@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from calocoffea.binning import ABS_ETA_EDGES, ET_EDGES, MU_EDGES
+from calocoffea.constants import DRESSING_DR
 from calocoffea.uncertainty import COVERAGE
 
 log = logging.getLogger(__name__)
@@ -108,14 +109,9 @@ def input_columns(particle: str) -> tuple[str, ...]:
 
 def usable(columns: Mapping[str, np.ndarray], particle: str) -> np.ndarray:
     """Objects whose shape inputs are finite (track columns may be NaN: no track)."""
-    from calocoffea.bdt.inputs import TRACK_COLUMNS
+    from calocoffea.bdt.columns import finite_inputs
 
-    cols = [c for c in input_columns(particle) if c not in TRACK_COLUMNS]
-    n = len(np.asarray(columns[cols[0]]))
-    ok = np.ones(n, dtype=bool)
-    for c in cols:
-        ok &= np.isfinite(np.asarray(columns[c], dtype=np.float64))
-    return ok
+    return finite_inputs(columns, particle, "bdt_shapes")
 
 
 def feature_matrix(columns: Mapping[str, np.ndarray], particle: str, calibration: str, *,
@@ -503,8 +499,10 @@ def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None
             if len(ev) == 0:
                 continue
             std = calib.standard_energy(obj)
-            e_bdt, _ = calib.bdt_model_energy(obj, particle, std, "bdt", models_dir)
-            e_sh, _ = calib.shapes_energy(obj, particle, e_bdt, models_dir)
+            cols = object_columns(obj, particle)
+            e_bdt, _ = calib.bdt_model_energy(obj, particle, std, "bdt", models_dir,
+                                              columns=cols)
+            e_sh, _ = calib.shapes_energy(obj, particle, e_bdt, models_dir, columns=cols)
             cnn_path = None if models_dir is None else Path(models_dir) / \
                 f"deepcalo_{particle}.onnx"
             pred = calib.cnn_prediction(obj, ev, particle, e_bdt, cnn_path)
@@ -512,7 +510,6 @@ def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None
             ref = calib.dressed_true_energy(obj, ev) if particle == "electron" else bare
             event = np.repeat(entry, cnt)
             mu = np.repeat(ak.to_numpy(ev.Pileup.nTrueInt).astype(np.float64), cnt)
-            cols = object_columns(obj, particle)
             energy = {"bdt": e_bdt, "bdt_shapes": e_sh,
                       "cnn": np.where(pred.fallback, np.nan, pred.energy)}
             parts.append(dict(columns=cols, energy=energy, cnn_sigma=pred.sigma, e_ref=ref,
@@ -663,7 +660,7 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
         "definition": (f"sigma_E = E_{calibration} * q(x), q the {QUANTILE} quantile of "
                        f"|E_{calibration} - E_ref|/E_{calibration} (XGBoost quantile loss)"),
         "reference": ("generator electron dressed with its FSR photons within dR < "
-                      f"{_dressing_dr()}" if particle == "electron" else "generator photon"),
+                      f"{DRESSING_DR}" if particle == "electron" else "generator photon"),
         "features": names,
         "input": {"name": INPUT_NAME, "shape": [None, len(names)], "dtype": "float32"},
         "output": {"name": OUTPUT_NAME, "unit": "relative (sigma_E / E)",
@@ -688,12 +685,6 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
     tmp_card.replace(card_path)
     log.info("%s: validation pulls %s", card["name"], pulls["inclusive"])
     return card
-
-
-def _dressing_dr() -> float:
-    from calocoffea.constants import DRESSING_DR
-
-    return DRESSING_DR
 
 
 def train_sigma_models(cfg: SigmaTrainingConfig) -> dict[str, dict[str, dict]]:

@@ -382,18 +382,31 @@ class CaloProcessor(processor.ProcessorABC):
 
         energies: dict[str, np.ndarray] = {}
         energies["bdt"] = calib.standard_energy(objects)
+        columns, lacking = None, []
         if has_cells:
+            # one read of the object columns for the BDTs and the σ models; the shape
+            # columns only where they are needed and the file has them
+            with_models = any(path for path, _ in self.sigma_models.values())
+            if with_models:
+                lacking = _missing_branches(objects, self.particle)
+            shapes = "bdt_shapes" in calibs or (with_models and not lacking)
+            variants = ("bdt", "bdt_shapes") if shapes else ("bdt",)
+            from calocoffea.bdt.columns import object_columns
+
+            columns = object_columns(objects, self.particle, variants)
             # calocoffea files: the shipped BDT on the cluster columns, never a stored pt that
             # may be E_acc-based (files written with --no-standard-calibration)
             energies["bdt"], bdt_fallback = calib.bdt_model_energy(
-                objects, self.particle, energies["bdt"], "bdt", models_dir=self.bdt_models
+                objects, self.particle, energies["bdt"], "bdt", models_dir=self.bdt_models,
+                columns=columns,
             )
             cutflow["fallback bdt (stored pt)"] = int(bdt_fallback.sum())
         fallback = np.zeros(n_sel * k, dtype=bool)
         reasons = np.zeros(n_sel * k, dtype=np.uint8)
         if "bdt_shapes" in calibs:
             energies["bdt_shapes"], shapes_fallback = calib.shapes_energy(
-                objects, self.particle, energies["bdt"], models_dir=self.bdt_models
+                objects, self.particle, energies["bdt"], models_dir=self.bdt_models,
+                columns=columns,
             )
             cutflow["fallback bdt_shapes"] = int(shapes_fallback.sum())
         sigmas: dict[str, np.ndarray] = {}
@@ -409,8 +422,8 @@ class CaloProcessor(processor.ProcessorABC):
         self._table_sigmas(energies, eta, np.repeat(self._mu(ev), k), sigmas, cutflow=cutflow,
                            shapes_fallback=shapes_fallback if "bdt_shapes" in calibs else None)
         if has_cells:
-            self._model_sigmas(objects, energies, eta, np.repeat(self._mu(ev), k), sigmas,
-                               cutflow=cutflow, shapes_fallback=shapes_fallback
+            self._model_sigmas(columns, energies, eta, np.repeat(self._mu(ev), k), sigmas,
+                               lacking=lacking, cutflow=cutflow, shapes_fallback=shapes_fallback
                                if "bdt_shapes" in calibs else None)
         e_true = et_true = np.full(n_sel * k, np.nan)
         if is_mc:
@@ -546,18 +559,19 @@ class CaloProcessor(processor.ProcessorABC):
                             f"sigma model {model.path.name} ({_sha256(str(model.path))[:12]})")
         return out
 
-    def _model_sigmas(self, objects: ak.Array, energies: dict[str, np.ndarray],
+    def _model_sigmas(self, cols: dict[str, np.ndarray], energies: dict[str, np.ndarray],
                       eta: np.ndarray, mu: np.ndarray, sigmas: dict[str, np.ndarray], *,
-                      cutflow: dict[str, int], shapes_fallback: np.ndarray | None) -> None:
-        """σ_E (GeV) from the σ models (:mod:`calocoffea.sigma`) where one is in use; objects
-        without one counted per reason (CNN fallback objects keep their own reason)."""
+                      lacking: list[str], cutflow: dict[str, int],
+                      shapes_fallback: np.ndarray | None) -> None:
+        """σ_E (GeV) from the σ models (:mod:`calocoffea.sigma`) where one is in use, on the
+        chunk's object columns ``cols``; objects without one counted per reason (CNN
+        fallback objects keep their own reason). ``lacking``: the shape branches the file
+        does not have (the models are then not used on it, counted)."""
         from calocoffea import sigma as sm
-        from calocoffea.bdt.columns import object_columns
 
         used = {c: p for c, (p, _) in self.sigma_models.items() if p and c in energies}
         if not used:
             return
-        lacking = _missing_branches(objects, self.particle)
         if lacking:
             # a file without a shower-shape branch (none of its calibrations needs it): the
             # σ models cannot run on it, its objects keep the table / CNN σ, counted
@@ -565,7 +579,6 @@ class CaloProcessor(processor.ProcessorABC):
                 cutflow[f"sigma model not used for {cal}: file lacks {lacking[0]}"] = \
                     len(energies[cal])
             return
-        cols = object_columns(objects, self.particle)
         base = Path(next(iter(used.values()))).parent
         for cal in used:
             model = sm.load_sigma_model(base, cal, self.particle)

@@ -62,3 +62,15 @@ def required_branches(particle: str, variants: tuple[str, ...] = ("bdt",)) -> li
             out += ["Electron_trackIdx"] + [f"Track_{b}" for c, b in TRACK_COLUMNS.items()
                                             if c in cols]
     return out
+
+
+def finite_inputs(columns, particle: str, variant: str = "bdt") -> np.ndarray:
+    """Objects whose inputs of the BDT ``variant`` are finite (bool, n): the track columns
+    may be NaN (an electron without a track), every other one must be finite."""
+    from calocoffea.bdt.inputs import REQUIRED_COLUMNS
+
+    needed = [c for c in REQUIRED_COLUMNS[(variant, particle)] if c not in TRACK_COLUMNS]
+    ok = np.ones(len(np.asarray(columns[needed[0]])), dtype=bool)
+    for c in needed:
+        ok &= np.isfinite(np.asarray(columns[c], dtype=np.float64))
+    return ok
