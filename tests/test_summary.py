@@ -113,5 +113,7 @@ def test_summary_markdown_has_the_pull_table_on_both_references(tmp_path):
                                   Path(tmp_path / "summary.md")).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| Z→ee | electron | cnn"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert abs(float(cells[3]) - 1.0) < 0.03 and cells[6] == f"0 / {u['bins_checked']['cnn']}"
+    chance = u["expected_chance_misses"]["cnn"]
+    assert abs(float(cells[3]) - 1.0) < 0.03
+    assert cells[6] == f"0 / {u['bins_checked']['cnn']} ({chance:.1f} by chance)"
     assert abs(float(cells[7]) - bare95) < 1e-3 and cells[8] == "—"

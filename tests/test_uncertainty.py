@@ -140,6 +140,35 @@ def test_too_wide_pulls_are_reported_per_bin():
     assert small["misses"] == [] and small["bins_checked"] == 0
 
 
+def test_chance_misses_match_gaussian_samples_and_vanish_for_large_bins():
+    """The multinomial toys of chance_misses agree with unit-Gaussian samples filled into the
+    pull histogram's binning one by one (another path to the same probability)."""
+    edges = histograms.book_pull().axes["pull"].edges
+    rng = np.random.default_rng(11)
+    trials = 300
+    missed = 0
+    for _ in range(trials):
+        x = rng.normal(0.0, 1.0, 500)
+        counts = np.concatenate([[np.sum(x < edges[0])], np.histogram(x, edges)[0],
+                                 [np.sum(x >= edges[-1])]])
+        missed += bool(unc.meets_targets(unc.pull_stats(counts, edges)))
+    p_sample = missed / trials
+    p_toys = unc.chance_misses([500], edges, toys=1000)
+    err = np.hypot(np.sqrt(p_sample * (1 - p_sample) / trials),
+                   np.sqrt(p_toys * (1 - p_toys) / 1000))
+    assert 0.25 < p_toys < 0.75  # the 2-point tolerance is ~1 sigma of a 500-object bin
+    assert abs(p_sample - p_toys) < 3 * err
+    assert unc.chance_misses([50_000], edges) < 0.01
+    assert unc.chance_misses([500, 500], edges, toys=1000) == pytest.approx(2 * p_toys)
+    # and pull_summary reports the sum over the bins it checked
+    entry = unc.pull_summary(_pull_hist(1.0))["electron"]["cnn"]
+    # 8 checks: the crack bin (1.37-1.52 of a flat 0-2.4) holds ~1250 objects, the others
+    # 2,600-20,000: only the crack has a sizeable chance
+    assert 0.05 < entry["expected_chance_misses"] < 0.5
+    small = unc.pull_summary(_pull_hist(1.0, n=4000))["electron"]["cnn"]
+    assert small["expected_chance_misses"] > entry["expected_chance_misses"]
+
+
 def test_coverage_counts_flow_entries_as_outside():
     n, lo, hi = PULL_BINS
     edges = np.linspace(lo, hi, n + 1)

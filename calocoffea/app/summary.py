@@ -16,7 +16,8 @@
         "eta_resolution": {cal: {"sigma", "sigma_err"}},        # per |eta| bin, GeV
         "uncertainty": {particle: {"pull_width", "coverage68", "coverage95", "n": {cal},
                         "bins": {cal: {axis: [...]}}, "misses": {cal: [...]},
-                        "bins_checked": {cal}, "targets", "reference",
+                        "bins_checked": {cal}, "expected_chance_misses": {cal},
+                        "targets", "reference",
                         "other_references": {"bare": {cal: {...}}}}},  # MC only
         "categories": {cal: {"edges", "n", "sigma_eff", "accepted", "chosen_on",
                        "significance_gain", "significance_gain_err"}},  # zee, hgamgam
@@ -343,6 +344,10 @@ def _resolution_table(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _chance(expected: float | None) -> str:
+    return "" if expected is None else f" ({expected:.1f} by chance)"
+
+
 def _uncertainty_table(summary: Mapping[str, Any]) -> list[str]:
     """Per-object σ_E: pull width and coverage per channel, particle and calibration (MC),
     and the H→γγ significance gain of the σ_m/m categories."""
@@ -358,6 +363,7 @@ def _uncertainty_table(summary: Mapping[str, Any]) -> list[str]:
                     f"| {CHANNELS[channel].title} | {particle} | {cal} | {_fmt(width)}"
                     f" | {_fmt(u['coverage68'].get(cal))} | {_fmt(u['coverage95'].get(cal))}"
                     f" | {len(misses)} / {u.get('bins_checked', {}).get(cal, 0)}"
+                    f"{_chance(u.get('expected_chance_misses', {}).get(cal))}"
                     f" | {_fmt(bare.get(cal, {}).get('coverage95'))}"
                     f" | {_fmt(gain.get('significance_gain'), gain.get('significance_gain_err'))}"
                     " |")
@@ -366,7 +372,9 @@ def _uncertainty_table(summary: Mapping[str, Any]) -> list[str]:
     return ["", "Per-object σ_E (MC): pull (E − E_ref)/σ_E, E_ref the generator particle "
             "(electrons dressed with their FSR photons within ΔR < 0.1); width IQR/1.349 "
             "(target 1 ± 0.05), coverage of ±1 / ±2 (targets 0.683 / 0.954 ± 0.02), bins "
-            "(|η|, E_T, ⟨μ⟩ with ≥ 500 objects, and inclusive) missing a target; σ_m/m "
+            "(|η|, E_T, ⟨μ⟩ with ≥ 500 objects, and inclusive) missing a target, in "
+            "brackets the number an exactly calibrated σ_E misses by chance with the same bin "
+            "populations (Gaussian toys, `uncertainty.chance_misses`); σ_m/m "
             "categories' significance gain (H→γγ, Z→ee).", "",
             "| channel | particle | calibration | pull width | coverage68 | coverage95 | "
             "bins missed | coverage95 (bare e) | significance gain |",
