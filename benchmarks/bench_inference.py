@@ -57,7 +57,10 @@ def _session(path: Path):
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    from calocoffea.cnn.quantize import session_kwargs
+
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
+                                **session_kwargs(path))
 
 
 def _batches(particle: str, n: int, batch_size: int) -> list[dict[str, np.ndarray]]:

@@ -101,6 +101,39 @@ def test_build_int8_writes_a_loadable_model_and_a_card_with_the_guard(int8_model
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
 
 
+def test_int8_sessions_pool_in_float_and_give_the_same_numbers(int8_models, tmp_path):
+    """The int8 session options (quantize.session_kwargs) keep the MaxPool in front of a
+    quantised convolution in float32 (no QuantizeLinear moved above it), and the outputs are
+    those of the default session: max commutes with the quantisation."""
+    import onnx
+    import onnxruntime as ort
+
+    from calocoffea.cnn.training.dataset import synthetic_sample
+
+    path = int8_models / "deepcalo_electron.int8.onnx"
+    assert q.session_kwargs(path) == {"disabled_optimizers": list(q.INT8_DISABLED_OPTIMIZERS)}
+    assert q.session_kwargs(int8_models / "deepcalo_electron.onnx") == {}
+    producers, outputs = {}, {}
+    s = synthetic_sample(256, seed=5)
+    feed = {"images": s.images.astype(np.float32), "scalars": s.scalars.astype(np.float32),
+            "tracks": s.tracks.astype(np.float32)}
+    for label, kwargs in (("default", {}), ("calocoffea", q.session_kwargs(path))):
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        opts.optimized_model_filepath = str(tmp_path / f"{label}.onnx")
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
+                                    **kwargs)
+        outputs[label] = sess.run(["ratio"], feed)[0]
+        graph = onnx.load(str(tmp_path / f"{label}.onnx")).graph
+        made_by = {o: n.op_type for n in graph.node for o in n.output}
+        producers[label] = {made_by.get(n.input[0]) for n in graph.node
+                            if n.op_type == "MaxPool"}
+    assert "QuantizeLinear" in producers["default"]  # what the option is there to avoid
+    assert producers["calocoffea"] and "QuantizeLinear" not in producers["calocoffea"]
+    np.testing.assert_allclose(outputs["calocoffea"], outputs["default"], rtol=1e-6)
+
+
 def _set_guard(models: Path, passed: bool) -> None:
     card_file = models / "deepcalo_electron.int8.json"
     card = json.loads(card_file.read_text())

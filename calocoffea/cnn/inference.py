@@ -224,14 +224,18 @@ def load_model(
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     chosen = _providers(providers)
+    from calocoffea.cnn.quantize import session_kwargs
+
+    extra = session_kwargs(path, card)
     try:
-        session = ort.InferenceSession(str(path), opts, providers=chosen)
+        session = ort.InferenceSession(str(path), opts, providers=chosen, **extra)
     except Exception as err:
         if chosen == ["CPUExecutionProvider"]:
             raise ModelError(f"onnxruntime cannot load {path}: {err}") from err
         # a GPU provider listed but unusable (driver, libraries): fall back to CPU
         try:
-            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
+                                           **extra)
         except Exception as err2:
             raise ModelError(f"onnxruntime cannot load {path}: {err2}") from err2
     _check_graph(path, card, session)

@@ -45,6 +45,32 @@ PRECISIONS: tuple[str, ...] = ("int8", "fp32")
 GUARD_BATCH = 256
 
 
+#: onnxruntime graph transformers an int8 session runs without. QDQPropagationTransformer
+#: moves the QuantizeLinear in front of a convolution up through the MaxPool before it, so
+#: that the pooling runs on uint8 NCHW tensors, for which onnxruntime has only a slow
+#: generic kernel (measured, batch 64, one thread: 855 µs per call against 81 µs in float32,
+#: 26 % of the int8 model's time); pooling in float32 and quantising after it gives the
+#: same numbers (max commutes with a monotonic quantisation) and makes the shipped int8
+#: choice 1.11x the float model instead of 0.88x (benchmarks/README.md, "int8").
+INT8_DISABLED_OPTIMIZERS: tuple[str, ...] = ("QDQPropagationTransformer",)
+
+
+def session_kwargs(model_path: str | Path, card: dict | None = None) -> dict:
+    """Extra ``onnxruntime.InferenceSession`` arguments for ``model_path``: int8 models
+    (card ``precision`` "int8", or a ``*.int8.onnx`` name without a card) get
+    :data:`INT8_DISABLED_OPTIMIZERS`; float models none."""
+    if card is None:
+        cp = Path(model_path).with_suffix(".json")
+        try:
+            card = json.loads(cp.read_text()) if cp.is_file() else {}
+        except json.JSONDecodeError:
+            card = {}
+    precision = card.get("precision") or ("int8" if str(model_path).endswith(".int8.onnx")
+                                          else "fp32")
+    return {"disabled_optimizers": list(INT8_DISABLED_OPTIMIZERS)} if precision == "int8" \
+        else {}
+
+
 class PrecisionError(ModelError):
     """The requested precision cannot be used (int8 model missing, stale or failed)."""
 
@@ -173,7 +199,8 @@ def predict_ratio(model_path: str | Path, images: np.ndarray, scalars: np.ndarra
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"],
+                                **session_kwargs(model_path))
     out = []
     for lo in range(0, len(scalars), batch):
         feed = {"images": images[lo:lo + batch].astype(np.float32),
