@@ -39,6 +39,8 @@ def test_train_cnn_command(deepcalo_sim_files, tmp_path):
             str(tmp_path / "cache"),
             "--mislabel-k",
             "0.6",
+            "--lr-max",
+            "0.001",
         ]
     )
     assert rc == 0
@@ -46,6 +48,7 @@ def test_train_cnn_command(deepcalo_sim_files, tmp_path):
     assert card["training"]["files"] == [zee]
     assert card["training"]["seed"] == 4 and card["training"]["mislabel_k"] == 0.6
     assert card["config"]["name"] == "lite"
+    assert card["config"]["lr_max"] == 0.001  # --lr-max overrides the preset's 3e-3
     assert card["onnx_vs_torch_max_rel_diff_1000"] < 1e-4
     n_test = card["test"]["overall"]["n"]
     sample = build_sample([zee], "electron", cache_dir=tmp_path / "cache")
@@ -87,3 +90,13 @@ def test_train_cnn_needs_files(tmp_path, capsys):
     rc = main(["train", "cnn", "--particle", "photon", "--out", str(tmp_path / "m.onnx")])
     assert rc == 2
     assert "--train FILES is required" in capsys.readouterr().err
+
+
+def test_train_cnn_rejects_non_positive_lr(tmp_path, capsys):
+    # checked before any file is read
+    rc = main(["train", "cnn", "--particle", "electron", "--train",
+               str(tmp_path / "never_read.root"), "--out", str(tmp_path / "m.onnx"),
+               "--lr-max", "0", "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 2
+    assert "lr_max must be positive, got 0.0" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()

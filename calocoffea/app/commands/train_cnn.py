@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (2 threads on a busy machine spin-wait: slower)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config")
+    parser.add_argument("--lr-max", type=float, default=None,
+                        help="peak learning rate of the one-cycle schedule (override the "
+                        "config; e.g. lower for a fine-tune with --init-from)")
     parser.add_argument("--max-objects", type=int, default=None,
                         help="at most this many objects per training file")
     parser.add_argument("--max-minutes", type=float, default=None,
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = CNNTrainingConfig(
         particle=args.particle, train=list(args.train), test=list(args.test), out=args.out,
         config=args.config, seed=args.seed, threads=args.threads, epochs=args.epochs,
+        lr_max=args.lr_max,
         max_objects=args.max_objects, max_minutes=args.max_minutes, mislabel_k=args.mislabel_k,
         sigma=args.sigma, cache_dir=args.cache_dir, bdt_models=args.bdt_models,
         eval_only=args.eval_only, data_train=list(args.data_train),

@@ -29,6 +29,9 @@ class CNNTrainingConfig:
     seed: int = 1
     threads: int = 1
     epochs: int | None = None
+    #: peak learning rate of the one-cycle schedule (None: the config's ``lr_max``); a
+    #: fine-tune (``init_from``) wants a lower one than a training from scratch
+    lr_max: float | None = None
     max_objects: int | None = None
     max_minutes: float | None = None
     mislabel_k: float | None = None
@@ -145,6 +148,10 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
     model_cfg = preset(cfg.config)
     if cfg.epochs is not None:
         model_cfg.epochs = cfg.epochs
+    if cfg.lr_max is not None:
+        if not cfg.lr_max > 0:
+            raise ValueError(f"lr_max must be positive, got {cfg.lr_max}")
+        model_cfg.lr_max = cfg.lr_max
     model_cfg.sigma_output = bool(cfg.sigma)
     model_cfg.type_scalar = bool(cfg.type_scalar)
     if (cfg.data_train or cfg.type_scalar or cfg.equalise_to) and cfg.particle != "electron":
