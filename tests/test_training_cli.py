@@ -100,3 +100,12 @@ def test_train_cnn_rejects_non_positive_lr(tmp_path, capsys):
     assert rc == 2
     assert "lr_max must be positive, got 0.0" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_train_cnn_data_weight_needs_data_train(tmp_path, capsys):
+    rc = main(["train", "cnn", "--particle", "electron", "--train",
+               str(tmp_path / "never_read.root"), "--out", str(tmp_path / "m.onnx"),
+               "--data-weight", "0.5", "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 2
+    assert "data_weight weighs the data-like sample: it needs data_train" in \
+        capsys.readouterr().err

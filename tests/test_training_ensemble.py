@@ -56,6 +56,10 @@ def test_ensemble_mean_is_a_sum_of_sample_means():
     dom = torch.tensor([False, False, True, True, True])
     assert float(ensemble_mean(loss, dom)) == pytest.approx(2.0 + 20.0)
     assert float(ensemble_mean(loss, torch.zeros(5, dtype=torch.bool))) == pytest.approx(12.8)
+    # --data-weight scales the data sample's mean only
+    assert float(ensemble_mean(loss, dom, 0.25)) == pytest.approx(2.0 + 0.25 * 20.0)
+    assert float(ensemble_mean(loss, torch.zeros(5, dtype=torch.bool), 0.25)) == \
+        pytest.approx(12.8)
 
 
 def test_equalisation_maps_mc_marginals_onto_data():

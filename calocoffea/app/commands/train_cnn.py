@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ensemble training (thesis eq. 5.9): data-like Z->ee files whose "
                         "electrons, labelled with E_label,data (eq. 5.6), are trained on "
                         "together with the MC files (electrons)")
+    parser.add_argument("--data-weight", type=float, default=None,
+                        help="weight of the data-like sample's mean loss in the ensemble "
+                        "loss (default 1, thesis eq. 5.9); needs --data-train")
     parser.add_argument("--type-scalar", action="store_true",
                         help="thesis 5.4: an MC/data type scalar as an extra input (the "
                         "exported model runs in data mode); needs --data-train")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = CNNTrainingConfig(
         particle=args.particle, train=list(args.train), test=list(args.test), out=args.out,
         config=args.config, seed=args.seed, threads=args.threads, epochs=args.epochs,
-        lr_max=args.lr_max,
+        lr_max=args.lr_max, data_weight=args.data_weight,
         max_objects=args.max_objects, max_minutes=args.max_minutes, mislabel_k=args.mislabel_k,
         sigma=args.sigma, cache_dir=args.cache_dir, bdt_models=args.bdt_models,
         eval_only=args.eval_only, data_train=list(args.data_train),

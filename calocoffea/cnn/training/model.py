@@ -43,6 +43,9 @@ class ModelConfig:
     #: thesis §5.4: one more scalar input, 0 for MC and 1 for data objects in training; the
     #: exported graph feeds it the constant 1 (the model as applied to data)
     type_scalar: bool = False
+    #: weight w of the data-like sample's mean loss in the ensemble loss, MC mean + w · data
+    #: mean (thesis eq. 5.9: w = 1; w < 1 trades adaptation to data for accuracy on MC)
+    data_weight: float = 1.0
     # training
     batch_size: int = 256
     epochs: int = 12

@@ -58,13 +58,15 @@ def gaussian_nll(pred: torch.Tensor, sigma_prime: torch.Tensor, target: torch.Te
     return per.mean() if reduce else per
 
 
-def ensemble_mean(per_object: torch.Tensor, is_data: torch.Tensor) -> torch.Tensor:
-    """Thesis eq. 5.9: the unweighted sum over the samples (MC, data) present in the batch of
-    each sample's mean loss; the plain mean when the batch holds one sample only."""
+def ensemble_mean(per_object: torch.Tensor, is_data: torch.Tensor,
+                  data_weight: float = 1.0) -> torch.Tensor:
+    """Thesis eq. 5.9: the sum over the samples (MC, data) present in the batch of each
+    sample's mean loss, the data mean weighted by ``data_weight`` (1 in the thesis); the
+    plain mean when the batch holds one sample only."""
     n_data = int(is_data.sum())
     if n_data in (0, len(is_data)):
         return per_object.mean()
-    return per_object[~is_data].mean() + per_object[is_data].mean()
+    return per_object[~is_data].mean() + data_weight * per_object[is_data].mean()
 
 
 @dataclass
@@ -204,7 +206,7 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
                 img, sc, trk, y, dom = _batch(val, idx)
                 losses.append(per_object(forward(img, sc, trk, dom), y))
                 doms.append(dom)
-        return float(ensemble_mean(torch.cat(losses), torch.cat(doms)))
+        return float(ensemble_mean(torch.cat(losses), torch.cat(doms), cfg.data_weight))
 
     best, best_state, bad_epochs, history = float("inf"), None, 0, []
     stopped_early = False
@@ -215,7 +217,8 @@ def train(sample: Sample, cfg: ModelConfig, seed: int, threads: int = 2,
         for step in range(steps_per_epoch):
             idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
             img, sc, trk, y, dom = _batch(trn, idx)
-            loss = ensemble_mean(per_object(forward(img, sc, trk, dom), y), dom)
+            loss = ensemble_mean(per_object(forward(img, sc, trk, dom), y), dom,
+                                 cfg.data_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -32,6 +32,9 @@ class CNNTrainingConfig:
     #: peak learning rate of the one-cycle schedule (None: the config's ``lr_max``); a
     #: fine-tune (``init_from``) wants a lower one than a training from scratch
     lr_max: float | None = None
+    #: weight of the data-like sample's mean loss in the ensemble loss (None: the config's
+    #: ``data_weight``, 1 as in thesis eq. 5.9); needs ``data_train``
+    data_weight: float | None = None
     max_objects: int | None = None
     max_minutes: float | None = None
     mislabel_k: float | None = None
@@ -152,6 +155,12 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
         if not cfg.lr_max > 0:
             raise ValueError(f"lr_max must be positive, got {cfg.lr_max}")
         model_cfg.lr_max = cfg.lr_max
+    if cfg.data_weight is not None:
+        if not cfg.data_train:
+            raise ValueError("data_weight weighs the data-like sample: it needs data_train")
+        if not cfg.data_weight > 0:
+            raise ValueError(f"data_weight must be positive, got {cfg.data_weight}")
+        model_cfg.data_weight = cfg.data_weight
     model_cfg.sigma_output = bool(cfg.sigma)
     model_cfg.type_scalar = bool(cfg.type_scalar)
     if (cfg.data_train or cfg.type_scalar or cfg.equalise_to) and cfg.particle != "electron":
