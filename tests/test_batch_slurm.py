@@ -113,12 +113,13 @@ def job_state(job_id: str) -> str:
     return "unknown (forgotten by slurmctld)"
 
 
-def our_jobs(settle_s: float = 10.0) -> list[str]:
-    """Worker jobs still pending or running; a job the run has just cancelled may take a
-    moment to leave those states on a loaded machine, so wait up to ``settle_s`` for it."""
+def our_jobs(settle_s: float = 10.0, name: str = "calocoffea-worker") -> list[str]:
+    """Worker jobs (Slurm job name ``name``) still pending or running; a job the run has just
+    cancelled may take a moment to leave those states on a loaded machine, so wait up to
+    ``settle_s`` for it."""
     t_end = time.monotonic() + settle_s
     while True:
-        out = subprocess.run(["squeue", "-h", "-n", "calocoffea-worker", "-t", "PD,CF,R,S",
+        out = subprocess.run(["squeue", "-h", "-n", name, "-t", "PD,CF,R,S",
                               "-o", "%i"], capture_output=True, text=True, check=True).stdout
         if not out.split() or time.monotonic() > t_end:
             return out.split()
@@ -265,10 +266,13 @@ def test_cancelled_job_mid_run_gives_identical_histograms(slurm, zee, tmp_path):
 def test_bad_partition_fails_at_once_in_one_line(slurm, zee, tmp_path, capsys):
     fileset, _ = zee
     path = write_fileset(tmp_path / "fs.json", {"zee": list(fileset["zee_mc"]["files"])})
+    # a job name of its own: another run's workers may be in the queue meanwhile (seen in
+    # CI: a concurrent run's jobs made a plain "queue is empty" check fail)
+    name = f"calocoffea-badpartition-{os.getpid()}"
     t0 = time.monotonic()
     rc = main(["run", "--processor", "zee", str(path), "--executor", "dask", "--cluster",
-               "slurm", "--queue", "nosuch", "--out", str(tmp_path / "o.coffea"),
-               "--no-progress"])
+               "slurm", "--queue", "nosuch", "--job-option", f"job_name={name}",
+               "--out", str(tmp_path / "o.coffea"), "--no-progress"])
     elapsed = time.monotonic() - t0
     assert rc == 2 and elapsed < 30
     last = capsys.readouterr().err.strip().splitlines()[-1]
@@ -276,7 +280,10 @@ def test_bad_partition_fails_at_once_in_one_line(slurm, zee, tmp_path, capsys):
                            "(sbatch --test-only): sbatch: error: invalid partition specified: "
                            "nosuch"), last
     assert not (tmp_path / "o.coffea").exists()
-    assert our_jobs() == []
+    # no job of this run in any state: it never reached a real sbatch
+    listed = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True,
+                            text=True, check=True).stdout
+    assert listed.split() == []
 
 
 @pytest.mark.parametrize("case", [
