@@ -113,13 +113,12 @@ def job_state(job_id: str) -> str:
     return "unknown (forgotten by slurmctld)"
 
 
-def our_jobs(settle_s: float = 10.0, name: str = "calocoffea-worker") -> list[str]:
-    """Worker jobs (Slurm job name ``name``) still pending or running; a job the run has just
-    cancelled may take a moment to leave those states on a loaded machine, so wait up to
-    ``settle_s`` for it."""
+def our_jobs(settle_s: float = 10.0) -> list[str]:
+    """Worker jobs still pending or running; a job the run has just cancelled may take a
+    moment to leave those states on a loaded machine, so wait up to ``settle_s`` for it."""
     t_end = time.monotonic() + settle_s
     while True:
-        out = subprocess.run(["squeue", "-h", "-n", name, "-t", "PD,CF,R,S",
+        out = subprocess.run(["squeue", "-h", "-n", "calocoffea-worker", "-t", "PD,CF,R,S",
                               "-o", "%i"], capture_output=True, text=True, check=True).stdout
         if not out.split() or time.monotonic() > t_end:
             return out.split()
