@@ -11,7 +11,8 @@ with q̂_c the conditional 68.27 % quantile of |E_c − E_ref| / E_c given the o
 features say which objects sit in the tails (shower shapes, the track p_T, the disagreement
 of two calibrations, the CNN's own σ'), the pull (E_c − E_ref)/σ_E comes out close to
 Gaussian, so that the 95 % coverage and the IQR width follow; a split-conformal factor k per
-channel, conversion and |η| bin (:func:`conformal_table`) fixes the 68 % coverage (validated
+channel, conversion and |η| bin times a correction r per channel and E_T bin
+(:func:`conformal_table`) fixes the 68 % coverage (validated
 per |η|, E_T and ⟨μ⟩ bin by :func:`calocoffea.uncertainty.pull_summary`). A per-bin scale of
 the CNN's σ' (its in-graph calibration) or a binned resolution table cannot do this: the
 electrons' tails are heavier than Gaussian, so a σ calibrated on the IQR covers only ~88 %
@@ -74,10 +75,18 @@ VALIDATION_FRACTION = 0.3
 #: Validation objects a conformal bin needs for its own factor (else its group's): the 68 %
 #: quantile of n objects has a coverage error of √(0.68·0.32/n), 1.5 points at 1000.
 MIN_CONFORMAL_OBJECTS = 1000
-#: E_T edges (GeV) of the conformal bins: one bin: the quantile model resolves E_T itself,
-#: and finer cells of a few hundred validation objects add ~2 points of coverage noise each
-#: (measured: per-(|η|, E_T) factors left 2 of 16 electron bins outside the targets).
+#: E_T edges (GeV) of the per-group |η| factors: one bin (finer |η| × E_T cells of a few
+#: hundred validation objects add ~2 points of coverage noise each; measured: per-(|η|, E_T)
+#: factors left 2 of 16 electron bins outside the targets).
 CONFORMAL_ET_EDGES: tuple[float, ...] = (ET_EDGES[0], ET_EDGES[-1])
+#: E_T edges (GeV) of the separate E_T correction r (per channel, both conversions, every
+#: |η| together, so that a bin holds ≥ MIN_CONFORMAL_OBJECTS where a cell could not): the
+#: quantile model learns from few objects far above the Z Jacobian or the H→γγ E_T peak, and
+#: with one E_T bin those objects were over-covered (measured: coverage68 0.705 for Z→ee CNN
+#: electrons at 60-80 GeV, 0.71-0.72 for H→γγ BDT photons at 150-500 GeV).
+CONFORMAL_ET_CORRECTION_EDGES: tuple[float, ...] = ET_EDGES
+#: Alternations of the |η| factors and the E_T correction (each estimated given the other).
+CONFORMAL_PASSES = 2
 
 
 def _shape_model(particle: str) -> str:
@@ -247,17 +256,89 @@ def _groups(channel: np.ndarray, conversion: np.ndarray) -> np.ndarray:
 
 def conformal_table(ratio: np.ndarray, abseta: np.ndarray, et: np.ndarray,
                     conversion: np.ndarray, channel: np.ndarray) -> dict:
-    """Conformal factors k = the :data:`QUANTILE` quantile of |E − E_ref|/(E q̂) on the
-    validation objects (split-conformal calibration of the quantile regression, Romano et
-    al., NeurIPS 2019), per group "<channel>/<conversion>" (the processor channel whose
-    selection the object passed, :func:`sample_channel`, or "gun"; and
-    :func:`conversion_group`) plus "all/<conversion>" over every channel, and per |η| ×
-    :data:`CONFORMAL_ET_EDGES` bin; with σ = k q̂ E, |pull| < 1 holds for 68.27 % of each
-    bin's objects. Per channel because the selections differ in what the features do not
-    see (measured: one factor for H→γγ and Z→μμγ photons left the Z→μμγ photons 1.5-2
-    points over-covered). A bin with fewer than :data:`MIN_CONFORMAL_OBJECTS` takes the same
-    bin of the "all" group if that one has enough, else its group's inclusive factor; groups
-    with fewer objects are left out (the "all" group stands in). E_T is E/cosh η (GeV)."""
+    """Conformal factors k · r(E_T) on the validation objects (split-conformal calibration
+    of the quantile regression, Romano et al., NeurIPS 2019), ``ratio`` = |E − E_ref|/(E q̂)
+    per object: the |η| factors k of :func:`eta_factors` and the E_T correction r of
+    :func:`et_correction`, each the :data:`QUANTILE` quantile given the other
+    (:data:`CONFORMAL_PASSES` alternations). With σ = k r q̂ E, |pull| < 1 holds for 68.27 %
+    of the objects of each |η| bin of a group and of each E_T bin of a channel."""
+    r = np.ones(len(ratio))
+    for _ in range(CONFORMAL_PASSES):
+        table = eta_factors(ratio / r, abseta, et, conversion, channel)
+        k = conformal_factor({"conformal": table}, abseta, et, conversion, channel)
+        correction = et_correction(ratio / k, et, channel)
+        r = _et_factor(correction, et, channel)
+    table["et_correction"] = correction
+    table["definition"] = (f"k r = {QUANTILE} quantile of |E - E_ref|/(E q): k per group "
+                           "<channel>/<conversion> and |eta| bin, r per channel and E_T bin "
+                           "(reco, GeV) of the validation objects; sigma_E = k r q E; a "
+                           "channel without its group uses all/...")
+    return table
+
+
+def et_correction(ratio: np.ndarray, et: np.ndarray, channel: np.ndarray) -> dict:
+    """E_T correction r per channel and :data:`CONFORMAL_ET_CORRECTION_EDGES` bin (reco E_T,
+    GeV): the :data:`QUANTILE` quantile of ``ratio`` (|E − E_ref|/(E q̂ k)) of the bin's
+    objects of that channel (both conversions, every |η|), and "all" over every channel. A
+    bin with fewer than :data:`MIN_CONFORMAL_OBJECTS` takes the "all" bin where that has
+    enough, else 1; ``source`` says which, ``n`` counts the channel's objects."""
+    edges = CONFORMAL_ET_CORRECTION_EDGES
+    je = np.clip(np.digitize(et, edges) - 1, 0, len(edges) - 2)
+    chan = np.asarray(channel, str)
+    out: dict = {"et_edges": list(edges), "channels": {}}
+    every = None
+    for name in ["all", *sorted(set(chan))]:
+        sel = np.ones(len(ratio), bool) if name == "all" else chan == name
+        r, n, source = [], [], []
+        for j in range(len(edges) - 1):
+            m = sel & (je == j)
+            n.append(int(m.sum()))
+            if n[-1] >= MIN_CONFORMAL_OBJECTS:
+                r.append(round(float(np.quantile(ratio[m], QUANTILE)), 5))
+                source.append(name)
+            elif every is not None and every["source"][j] == "all":
+                r.append(every["r"][j])
+                source.append("all")
+            else:
+                r.append(1.0)
+                source.append("none")
+        entry = {"r": r, "n": n, "source": source}
+        if every is None:
+            every = entry
+        out["channels"][name] = entry
+    return out
+
+
+def _et_factor(correction: Mapping | None, et: np.ndarray,
+               channel: str | np.ndarray | None) -> np.ndarray:
+    """r per object of an :func:`et_correction` table (1 without one); a channel the table
+    does not know takes the "all" row."""
+    n = len(et)
+    if not correction:
+        return np.ones(n)
+    edges = correction["et_edges"]
+    je = np.clip(np.digitize(et, edges) - 1, 0, len(edges) - 2)
+    rows = correction["channels"]
+    out = np.asarray(rows["all"]["r"], np.float64)[je]
+    chan = np.broadcast_to(np.asarray("all" if channel is None else channel, dtype=object),
+                           (n,)).astype(str)
+    for name in set(chan) & (set(rows) - {"all"}):
+        m = chan == name
+        out[m] = np.asarray(rows[name]["r"], np.float64)[je[m]]
+    return out
+
+
+def eta_factors(ratio: np.ndarray, abseta: np.ndarray, et: np.ndarray,
+                conversion: np.ndarray, channel: np.ndarray) -> dict:
+    """|η| factors k = the :data:`QUANTILE` quantile of ``ratio`` per group
+    "<channel>/<conversion>" (the processor channel whose selection the object passed,
+    :func:`sample_channel`, or "gun"; and :func:`conversion_group`) plus "all/<conversion>"
+    over every channel, and per |η| × :data:`CONFORMAL_ET_EDGES` bin. Per channel because
+    the selections differ in what the features do not see (measured: one factor for H→γγ and
+    Z→μμγ photons left the Z→μμγ photons 1.5-2 points over-covered). A bin with fewer than
+    :data:`MIN_CONFORMAL_OBJECTS` takes the same bin of the "all" group if that one has
+    enough, else its group's inclusive factor; groups with fewer objects are left out (the
+    "all" group stands in). E_T is E/cosh η (GeV)."""
     et_edges = CONFORMAL_ET_EDGES
     ie = np.clip(np.digitize(abseta, ABS_ETA_EDGES) - 1, 0, len(ABS_ETA_EDGES) - 2)
     je = np.clip(np.digitize(et, et_edges) - 1, 0, len(et_edges) - 2)
@@ -295,16 +376,14 @@ def conformal_table(ratio: np.ndarray, abseta: np.ndarray, et: np.ndarray,
             groups[name] = {"k": k.round(5).tolist(), "n": n.tolist(),
                             "inclusive": round(g_k, 5)}
     return {"abseta_edges": list(ABS_ETA_EDGES), "et_edges": list(et_edges),
-            "groups": groups, "inclusive": round(inclusive, 5),
-            "definition": f"k = {QUANTILE} quantile of |E - E_ref|/(E q) per group "
-                          "<channel>/<conversion> and (|eta|, E_T reco) bin of the validation "
-                          "split; sigma_E = k q E; a channel without its group uses all/..."}
+            "groups": groups, "inclusive": round(inclusive, 5)}
 
 
 def conformal_factor(card: Mapping, abseta: np.ndarray, et: np.ndarray,
                      conversion: np.ndarray, channel: str | np.ndarray | None) -> np.ndarray:
-    """The card's conformal factor k per object (1 for a card without a table); ``channel``
-    the processor's channel (None or one without a group: the "all" group)."""
+    """The card's conformal factor k · r per object (1 for a card without a table; r = 1 for
+    a table without ``et_correction``); ``channel`` the processor's channel (None or one
+    without a group: the "all" group), E_T = E/cosh η (GeV) under the calibration."""
     table = card.get("conformal")
     n = len(abseta)
     if not table:
@@ -325,7 +404,7 @@ def conformal_factor(card: Mapping, abseta: np.ndarray, et: np.ndarray,
         k = np.asarray(groups[name]["k"], np.float64)
         use = (names == name) | ((fallback == name) & ~np.isin(names, list(groups)))
         out[use] = k[ie[use], je[use]]
-    return out
+    return out * _et_factor(table.get("et_correction"), et, channel)
 
 
 _CACHE: dict[tuple, SigmaModel] = {}
@@ -383,6 +462,14 @@ class SigmaTrainingConfig:
 
     electron: list[Path] = field(default_factory=list)
     photon: list[Path] = field(default_factory=list)
+    #: samples for the conformal factors only (every object; never in the quantile fit nor
+    #: its early stopping), per particle
+    electron_conformal: list[Path] = field(default_factory=list)
+    photon_conformal: list[Path] = field(default_factory=list)
+    #: directory of σ models to recalibrate: their ONNX files are kept (copied to ``out``),
+    #: the conformal table and validation are recomputed; the training samples must be
+    #: those of their cards, in the same order (so that the validation split is theirs)
+    recalibrate: Path | None = None
     out: Path = Path("models")
     models_dir: Path | None = None
     calibrations: tuple[str, ...] = SIGMA_MODEL_CALIBRATIONS
@@ -415,6 +502,8 @@ class ObjectTable:
     #: processor channel whose selection the object passed ("gun": none), per object
     channel: np.ndarray
     sources: list[dict]
+    #: True for the objects of the conformal-only samples
+    conformal_only: np.ndarray | None = None
 
 
 def sample_channel(events) -> str | None:
@@ -461,11 +550,13 @@ def selected_objects(events, particle: str, channel: str | None):
 
 
 def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None = None,
-                    chunk_entries: int = 20_000) -> ObjectTable:
+                    chunk_entries: int = 20_000, conformal_from: int | None = None
+                    ) -> ObjectTable:
     """Read the truth-matched ``particle`` objects with a cluster that the processors select
     from ``files`` (:func:`selected_objects`; the channel from :func:`sample_channel`) and
     evaluate the three calibrations on them (the processors' functions,
-    :mod:`calocoffea.energies`)."""
+    :mod:`calocoffea.energies`); the objects of ``files[conformal_from:]`` are marked
+    ``conformal_only``."""
     import awkward as ak
     import uproot
     from coffea.nanoevents import NanoEventsFactory
@@ -516,10 +607,14 @@ def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None
                               e_bare=bare, et_true=et_true,
                               eta=ak.to_numpy(ak.flatten(obj.eta)).astype(np.float64), mu=mu,
                               key=(np.int64(i) << 40) + event.astype(np.int64),
-                              channel=np.full(len(e_bdt), channel or "gun", dtype=object)))
+                              channel=np.full(len(e_bdt), channel or "gun", dtype=object),
+                              conformal_only=np.full(len(e_bdt), conformal_from is not None
+                                                     and i >= conformal_from)))
             n_obj += len(e_bdt)
         sources.append({"path": str(path), "sha256": _sha256(path), "n_objects": n_obj,
-                        "selection": channel or "none (particle gun: every object)"})
+                        "selection": channel or "none (particle gun: every object)",
+                        **({"use": "conformal factors only"} if conformal_from is not None
+                           and i >= conformal_from else {})})
         log.info("%s: %d %ss", path, n_obj, particle)
     if not parts:
         raise ValueError(f"no truth-matched {particle}s in {[str(f) for f in files]}")
@@ -534,7 +629,8 @@ def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None
         e_ref=cat(lambda p: p["e_ref"]), e_bare=cat(lambda p: p["e_bare"]),
         et_true=cat(lambda p: p["et_true"]), eta=cat(lambda p: p["eta"]),
         mu=cat(lambda p: p["mu"]), key=cat(lambda p: p["key"]),
-        channel=cat(lambda p: p["channel"]), sources=sources)
+        channel=cat(lambda p: p["channel"]), sources=sources,
+        conformal_only=cat(lambda p: p["conformal_only"]))
 
 
 def _split(keys: np.ndarray, seed: int) -> np.ndarray:
@@ -581,10 +677,11 @@ def export_onnx(booster, n_features: int, path: Path, name: str) -> None:
 
 def reproduce_command(cfg: SigmaTrainingConfig) -> str:
     parts = ["calocoffea", "train", "sigma"]
-    if cfg.electron:
-        parts += ["--electron", *map(str, cfg.electron)]
-    if cfg.photon:
-        parts += ["--photon", *map(str, cfg.photon)]
+    for flag, files in (("--electron", cfg.electron), ("--photon", cfg.photon),
+                        ("--electron-conformal", cfg.electron_conformal),
+                        ("--photon-conformal", cfg.photon_conformal)):
+        if files:
+            parts += [flag, *map(str, files)]
     parts += ["--out", str(cfg.out), "--calibrations", ",".join(cfg.calibrations),
               "--seed", str(cfg.seed), "--n-estimators", str(cfg.n_estimators),
               "--max-depth", str(cfg.max_depth), "--learning-rate", str(cfg.learning_rate),
@@ -594,10 +691,42 @@ def reproduce_command(cfg: SigmaTrainingConfig) -> str:
     return shlex.join(parts)
 
 
+def _recalibration_source(cfg: SigmaTrainingConfig, table: ObjectTable, calibration: str,
+                          particle: str, *, names: list[str], files: list[Path]) -> dict:
+    """The card of the σ model ``cfg.recalibrate`` holds, checked: same features, trained for
+    the calibration models in use, on the samples of ``table`` that are not conformal-only
+    (same files in the same order: the validation split is then the card's)."""
+    onnx_path, card_path = model_paths(Path(cfg.recalibrate), calibration, particle)
+    if not onnx_path.is_file() or not card_path.is_file():
+        raise FileNotFoundError(f"no sigma model {onnx_path.name} (+ card) to recalibrate in "
+                                f"{cfg.recalibrate}")
+    card = json.loads(card_path.read_text())
+    if card.get("features") != names:
+        raise ValueError(f"{card_path}: features differ from the inputs calocoffea computes")
+    if card.get("trained_for") != fingerprint(files):
+        raise ValueError(f"{card_path}: trained for other calibration models than "
+                         f"{[str(f) for f in files]}")
+    fit = [(Path(x["path"]).name, x["sha256"]) for x in table.sources if "use" not in x]
+    had = [(Path(x["path"]).name, x["sha256"]) for x in card["training"]["samples"]
+           if "use" not in x]
+    if fit != had:
+        raise ValueError(f"{card_path}: trained on {[n for n, _ in had]}, not on the samples "
+                         f"given ({[n for n, _ in fit]}, same order needed for its split)")
+    if card["training"]["params"]["seed"] != cfg.seed:
+        raise ValueError(f"{card_path}: split seed {card['training']['params']['seed']}, "
+                         f"not --seed {cfg.seed}")
+    card["_onnx"] = onnx_path
+    return card
+
+
 def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTrainingConfig,
               models_dir: Path) -> dict:
-    """Train, export and validate the σ model of ``calibration``/``particle``; returns its
-    card (also written beside the ONNX file in ``cfg.out``)."""
+    """Train (or, with ``cfg.recalibrate``, load), export and validate the σ model of
+    ``calibration``/``particle``; returns its card (also written beside the ONNX file in
+    ``cfg.out``). The conformal factors come from the validation split plus every
+    conformal-only object."""
+    import shutil
+
     import onnxruntime as ort
     import xgboost as xgb
 
@@ -613,34 +742,49 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
                        cnn_sigma=table.cnn_sigma[idx] if calibration == "cnn" else None)
     resid = (energy[idx] - table.e_ref[idx]) / energy[idx]
     y = np.abs(resid)
-    val = _split(table.key[idx], cfg.seed)
+    only = (np.zeros(len(idx), bool) if table.conformal_only is None
+            else np.asarray(table.conformal_only, bool)[idx])
+    split_val = _split(table.key[idx], cfg.seed) & ~only
+    fit = ~split_val & ~only
+    val = split_val | only  # the conformal set
     names = feature_names(calibration, particle)
-    params = {"objective": "reg:quantileerror", "quantile_alpha": QUANTILE,
-              "tree_method": "hist", "max_depth": cfg.max_depth, "eta": cfg.learning_rate,
-              "subsample": cfg.subsample, "min_child_weight": cfg.min_child_weight,
-              "seed": cfg.seed, "nthread": cfg.nthread,
-              "base_score": float(np.quantile(y[~val], QUANTILE))}
-    dtr = xgb.DMatrix(x[~val], label=y[~val], feature_names=names)
-    dva = xgb.DMatrix(x[val], label=y[val], feature_names=names)
-    t0 = time.perf_counter()
-    booster = xgb.train(params, dtr, num_boost_round=cfg.n_estimators,
-                        evals=[(dva, "validation")], early_stopping_rounds=cfg.early_stopping,
-                        verbose_eval=False)
-    seconds = time.perf_counter() - t0
-    n_trees = int(booster.best_iteration + 1)
-    booster = booster[:n_trees]
+    files = calibration_model_files(calibration, particle, models_dir)
     cfg.out.mkdir(parents=True, exist_ok=True)
     onnx_path, card_path = model_paths(cfg.out, calibration, particle)
     tmp = onnx_path.with_name(f".{onnx_path.name}.tmp")
-    export_onnx(booster, len(names), tmp, name=f"sigma_{calibration}_{particle}")
-    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    p_onnx = sess.run(None, {INPUT_NAME: x[val]})[0].reshape(-1).astype(np.float64)
-    p_xgb = booster.predict(dva)
-    agreement = float(np.max(np.abs(p_onnx - p_xgb) / np.maximum(np.abs(p_xgb), 1e-6)))
-    if agreement > 1e-4:
-        tmp.unlink()
-        raise RuntimeError(f"sigma_{calibration}_{particle}: ONNX and XGBoost differ by "
-                           f"{agreement:.2e} (relative)")
+    if cfg.recalibrate is not None:
+        old = _recalibration_source(cfg, table, calibration, particle, names=names,
+                                    files=files)
+        shutil.copyfile(old.pop("_onnx"), tmp)
+        training = old["training"]
+        params, n_trees, seconds = training["params"], training["n_trees"], training["seconds"]
+        agreement = old["onnx_vs_xgboost_max_rel_diff"]
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        p_onnx = sess.run(None, {INPUT_NAME: x[val]})[0].reshape(-1).astype(np.float64)
+    else:
+        params = {"objective": "reg:quantileerror", "quantile_alpha": QUANTILE,
+                  "tree_method": "hist", "max_depth": cfg.max_depth, "eta": cfg.learning_rate,
+                  "subsample": cfg.subsample, "min_child_weight": cfg.min_child_weight,
+                  "seed": cfg.seed, "nthread": cfg.nthread,
+                  "base_score": float(np.quantile(y[fit], QUANTILE))}
+        dtr = xgb.DMatrix(x[fit], label=y[fit], feature_names=names)
+        dva = xgb.DMatrix(x[split_val], label=y[split_val], feature_names=names)
+        t0 = time.perf_counter()
+        booster = xgb.train(params, dtr, num_boost_round=cfg.n_estimators,
+                            evals=[(dva, "validation")],
+                            early_stopping_rounds=cfg.early_stopping, verbose_eval=False)
+        seconds = round(time.perf_counter() - t0, 1)
+        n_trees = int(booster.best_iteration + 1)
+        booster = booster[:n_trees]
+        export_onnx(booster, len(names), tmp, name=f"sigma_{calibration}_{particle}")
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        p_onnx = sess.run(None, {INPUT_NAME: x[val]})[0].reshape(-1).astype(np.float64)
+        p_xgb = booster.predict(xgb.DMatrix(x[val], feature_names=names))
+        agreement = float(np.max(np.abs(p_onnx - p_xgb) / np.maximum(np.abs(p_xgb), 1e-6)))
+        if agreement > 1e-4:
+            tmp.unlink()
+            raise RuntimeError(f"sigma_{calibration}_{particle}: ONNX and XGBoost differ by "
+                               f"{agreement:.2e} (relative)")
     ae_va = np.abs(table.eta[idx][val])
     et_va = energy[idx][val] / np.cosh(table.eta[idx][val])
     conv_va = conversion_group(sub, particle)[val]
@@ -652,7 +796,6 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
     pulls = validation_pulls(resid[val] / rel, np.abs(table.eta[idx][val]),
                              table.et_true[idx][val], table.mu[idx][val])
     bare = (energy[idx][val] - table.e_bare[idx][val]) / (energy[idx][val] * rel)
-    files = calibration_model_files(calibration, particle, models_dir)
     card = {
         "name": f"sigma_{calibration}_{particle}",
         "calibration": calibration,
@@ -667,18 +810,25 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
                    "physical_range": list(SIGMA_REL_RANGE)},
         "trained_for": fingerprint(files),
         "conformal": conformal,
-        "training": {"samples": table.sources, "n_train": int((~val).sum()),
-                     "n_validation": int(val.sum()), "split": "per event, "
-                     f"{VALIDATION_FRACTION} validation, seed {cfg.seed}",
-                     "params": params, "n_trees": n_trees,
-                     "seconds": round(seconds, 1)},
-        "validation": {"note": "the validation split also sets the conformal factors and the "
-                                "early stopping: in-sample for k; test on held-out files",
+        "training": {"samples": table.sources, "n_train": int(fit.sum()),
+                     "n_validation": int(split_val.sum()),
+                     "n_conformal": int(val.sum()), "split": "per event, "
+                     f"{VALIDATION_FRACTION} validation, seed {cfg.seed}; the conformal set "
+                     "is the validation split plus the conformal-only samples",
+                     "params": params, "n_trees": n_trees, "seconds": seconds},
+        "validation": {"note": "on the conformal set (the validation split, which also sets "
+                                "the early stopping, and the conformal-only samples): "
+                                "in-sample for k and r; test on held-out files",
                        "reference": pulls,
                        "bare_truth": {"inclusive": _pull_stats(bare)}},
         "onnx_vs_xgboost_max_rel_diff": agreement,
         "reproduce": reproduce_command(cfg),
     }
+    if cfg.recalibrate is not None:
+        src = model_paths(Path(cfg.recalibrate), calibration, particle)[1]
+        card["recalibrated"] = (f"conformal table and validation recomputed for the ONNX "
+                                f"model of {src}; the reproduce command trains on the same "
+                                "objects with the same split and seed")
     tmp.replace(onnx_path)
     tmp_card = card_path.with_name(f".{card_path.name}.tmp")
     tmp_card.write_text(json.dumps(card, indent=1) + "\n")
@@ -697,14 +847,26 @@ def train_sigma_models(cfg: SigmaTrainingConfig) -> dict[str, dict[str, dict]]:
         raise ValueError(f"no sigma model for {unknown}; known {SIGMA_MODEL_CALIBRATIONS}")
     models_dir = Path(cfg.models_dir) if cfg.models_dir is not None else default_models()
     out: dict[str, dict[str, dict]] = {}
-    for particle, files in (("electron", cfg.electron), ("photon", cfg.photon)):
+    if cfg.recalibrate is not None and \
+            Path(cfg.recalibrate).resolve() == Path(cfg.out).resolve():
+        raise ValueError(f"--recalibrate {cfg.recalibrate} is also --out: the recalibrated "
+                         "models would overwrite their inputs; write them elsewhere")
+    for particle, files, extra in (("electron", cfg.electron, cfg.electron_conformal),
+                                   ("photon", cfg.photon, cfg.photon_conformal)):
+        if extra and not files:
+            raise ValueError(f"{particle}: conformal-only samples need the training samples")
         if not files:
             continue
-        for f in files:
+        for f in [*files, *extra]:
             if not Path(f).is_file():
                 raise FileNotFoundError(f"{f}: no such calibration sample")
-        table = collect_objects(list(files), particle, models_dir=cfg.models_dir,
-                                chunk_entries=cfg.chunk_entries)
+        both = {Path(f).resolve() for f in files} & {Path(f).resolve() for f in extra}
+        if both:
+            raise ValueError(f"{sorted(map(str, both))}: both a training and a conformal-only "
+                             "sample")
+        table = collect_objects([*files, *extra], particle, models_dir=cfg.models_dir,
+                                chunk_entries=cfg.chunk_entries,
+                                conformal_from=len(files) if extra else None)
         for cal in cfg.calibrations:
             out.setdefault(particle, {})[cal] = train_one(table, particle, cal, cfg,
                                                           models_dir)

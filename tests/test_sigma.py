@@ -254,3 +254,99 @@ def test_conformal_factors_per_channel_group_with_fallback():
     for c, k in (("hgamgam", k_h), ("zmumugamma", k_z)):
         m = chan == c
         assert abs(np.mean(ratio[m] < k[m]) - 0.6827) < 0.03
+
+
+def test_conformal_et_correction_fixes_an_et_dependence_the_eta_factors_miss():
+    rng = np.random.default_rng(2)
+    n = 40000
+    abseta = rng.uniform(0, 2.4, n)
+    et = np.where(rng.random(n) < 0.1, rng.uniform(80, 400, n), rng.uniform(20, 80, n))
+    conv = np.where(rng.random(n) < 0.5, "converted", "unconverted")
+    chan = np.where(rng.random(n) < 0.7, "hgamgam", "zmumugamma")
+    # the quantile model over-covers high-E_T objects by 20 % (their ratio is 0.8x), and
+    # Z->mumuy has (almost) no high-E_T objects of its own
+    et[(chan == "zmumugamma") & (et > 80)] = 50.0
+    ratio = np.abs(rng.normal(0, 1, n)) * np.where(et > 80, 0.8, 1.0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sm, "MIN_CONFORMAL_OBJECTS", 500)
+        table = sm.conformal_table(ratio, abseta, et, conv, chan)
+        eta_only = sm.eta_factors(ratio, abseta, et, conv, chan)
+    corr = table["et_correction"]
+    assert corr["et_edges"] == list(sm.CONFORMAL_ET_CORRECTION_EDGES)
+    high = [j for j, lo in enumerate(corr["et_edges"][:-1]) if lo >= 80]
+    # Z->mumuy's sparse high-E_T bins take those of every channel, and say so
+    for j in high:
+        assert corr["channels"]["zmumugamma"]["n"][j] == 0
+        assert corr["channels"]["zmumugamma"]["source"][j] in ("all", "none")
+    card = {"conformal": table}
+    for c in ("hgamgam", "zmumugamma"):
+        m = chan == c
+        k = sm.conformal_factor(card, abseta[m], et[m], conv[m], c)
+        k0 = sm.conformal_factor({"conformal": eta_only}, abseta[m], et[m], conv[m], c)
+        for lo, hi in ((20, 80), (80, 400)):
+            b = (et[m] >= lo) & (et[m] < hi)
+            if b.sum() < 1000:
+                continue
+            cov = np.mean(ratio[m][b] < k[b])
+            assert abs(cov - 0.6827) < 0.02, (c, lo, cov)
+            if lo == 80:  # the |eta| factors alone over-cover these objects
+                assert np.mean(ratio[m][b] < k0[b]) > 0.72
+    # a table without the correction (a card of an earlier model) keeps r = 1: k r = k · r
+    bare = sm.conformal_factor({"conformal": {**table, "et_correction": None}}, abseta, et,
+                               conv, chan)
+    r = sm.conformal_factor(card, abseta, et, conv, chan) / bare
+    assert np.ptp(r) > 0.1 and np.all(np.isin(np.round(r, 5), np.round(
+        [v for row in corr["channels"].values() for v in row["r"]], 5)))
+
+
+def test_recalibration_keeps_the_model_and_adds_conformal_only_objects(trained, zee_files,
+                                                                       tmp_path):
+    from calocoffea.sim.generate import generate_file
+
+    extra = tmp_path / "zee_conformal.root"
+    generate_file(extra, "zee", kind="mc", n_events=1500, seed=4303)
+    out = tmp_path / "recal"
+    cfg = sm.SigmaTrainingConfig(electron=[zee_files["train"]], electron_conformal=[extra],
+                                 recalibrate=trained, out=out, calibrations=("bdt",),
+                                 n_estimators=150, seed=3)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sm, "MIN_CONFORMAL_OBJECTS", 100)
+        with pytest.raises(ValueError, match="overwrite"):
+            sm.train_sigma_models(sm.SigmaTrainingConfig(**{**cfg.__dict__, "out": trained}))
+        with pytest.raises(ValueError, match="not on the samples"):
+            sm.train_sigma_models(sm.SigmaTrainingConfig(
+                **{**cfg.__dict__, "electron": [zee_files["test"]]}))
+        with pytest.raises(ValueError, match="split seed"):
+            sm.train_sigma_models(sm.SigmaTrainingConfig(**{**cfg.__dict__, "seed": 4}))
+        card = sm.train_sigma_models(cfg)["electron"]["bdt"]
+    old_onnx, old_card_path = sm.model_paths(trained, "bdt", "electron")
+    new_onnx, new_card_path = sm.model_paths(out, "bdt", "electron")
+    assert new_onnx.read_bytes() == old_onnx.read_bytes()
+    old = json.loads(old_card_path.read_text())
+    assert json.loads(new_card_path.read_text()) == card
+    t, t0 = card["training"], old["training"]
+    # the same fit and split; the conformal set adds every object of the extra file
+    assert (t["n_train"], t["n_validation"]) == (t0["n_train"], t0["n_validation"])
+    assert [s.get("use") for s in t["samples"]] == [None, "conformal factors only"]
+    n_extra = t["samples"][1]["n_objects"]
+    assert n_extra > 500 and t["n_conformal"] == t0["n_validation"] + n_extra
+    assert card["validation"]["reference"]["inclusive"]["n"] == t["n_conformal"]
+    assert "--electron-conformal" in card["reproduce"] and "recalibrated" in card
+    # the processor loads it
+    assert sm.load_sigma_model(out, "bdt", "electron").card["conformal"]["et_correction"]
+
+
+def test_train_sigma_command_line_takes_conformal_samples_and_recalibrate():
+    from calocoffea.app.cli import build_parser
+    from calocoffea.app.commands.train_sigma import config_from_args
+
+    args = build_parser().parse_args([
+        "train", "sigma", "--photon", "h1.root", "z1.root", "--photon-conformal", "h2.root",
+        "--recalibrate", "models", "--out", "new"])
+    cfg = config_from_args(args)
+    assert cfg.photon == [Path("h1.root"), Path("z1.root")]
+    assert cfg.photon_conformal == [Path("h2.root")] and cfg.electron_conformal == []
+    assert cfg.recalibrate == Path("models") and cfg.out == Path("new")
+    cmd = sm.reproduce_command(cfg)
+    assert "--photon h1.root z1.root --photon-conformal h2.root" in cmd
+    assert "--recalibrate" not in cmd  # the command trains the same booster afresh

@@ -16,6 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "electron gun; never a training or test file of the calibrations)")
     parser.add_argument("--photon", nargs="+", type=Path, default=[], metavar="FILE",
                         help="photon calibration samples (e.g. H->yy, Z->mumuy, a photon gun)")
+    parser.add_argument("--electron-conformal", nargs="+", type=Path, default=[],
+                        metavar="FILE",
+                        help="electron samples for the conformal factors only (every object; "
+                             "not in the quantile fit)")
+    parser.add_argument("--photon-conformal", nargs="+", type=Path, default=[], metavar="FILE",
+                        help="photon samples for the conformal factors only")
+    parser.add_argument("--recalibrate", type=Path, default=None, metavar="DIR",
+                        help="keep the sigma models (ONNX) in DIR, trained on the samples "
+                             "given, and recompute only their conformal factors and "
+                             "validation (with the conformal-only samples)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output directory")
     parser.add_argument("--models", type=Path, default=None,
                         help="directory of the calibration models the sigma models are for "
@@ -32,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> SigmaTrainingConfig:
     """The :class:`~calocoffea.sigma.SigmaTrainingConfig` of the parsed options."""
     return SigmaTrainingConfig(
-        electron=list(args.electron), photon=list(args.photon), out=args.out,
+        electron=list(args.electron), photon=list(args.photon),
+        electron_conformal=list(args.electron_conformal),
+        photon_conformal=list(args.photon_conformal), recalibrate=args.recalibrate,
+        out=args.out,
         models_dir=args.models,
         calibrations=tuple(c.strip() for c in args.calibrations.split(",") if c.strip()),
         seed=args.seed, n_estimators=args.n_estimators, max_depth=args.max_depth,
