@@ -180,3 +180,33 @@ def test_reused_loss_sees_new_data(fitter, smeared_counts):
     v_fresh = float(fresh.loss.value())
     assert v_reused != pytest.approx(v_first, rel=1e-6)
     assert v_reused == pytest.approx(v_fresh, rel=1e-10)
+
+
+@pytest.mark.slow
+def test_dscb_without_a_left_tail_fixes_the_unconstrained_tails_and_measures_sigma():
+    """A peak without a left tail (α_L beyond the populated range, n_R at its bound, as the
+    H→γγ σ_m/m categories give): α_L and n_L are flat directions and Minuit's covariance is
+    singular ("invalid covariance" before). The fitter holds the unconstrained parameters
+    at their values, takes the Hesse of the others, and restores them afterwards."""
+    from calocoffea.fitting.models import expected_probs
+
+    edges = np.linspace(105.0, 145.0, 301)
+    truth = {"mu": 125.0, "sigma": 1.4, "alpha_l": 10.0, "n_l": 50.0, "alpha_r": 2.5,
+             "n_r": 100.0}
+    n_ev = 75_000
+    counts = np.random.default_rng(1).poisson(n_ev * expected_probs("dscb", truth, edges))
+    fitter = MassFitter(edges, model="dscb")
+    res = fitter.fit(counts)
+    assert res.fixed and not {"mu", "sigma"} & set(res.fixed), res.fixed
+    assert res.accepted, res.reason
+    assert all(np.isnan(res.error(n)) for n in res.fixed)
+    # the core's σ from N entries: about σ/√(2N); the fit measures it
+    expect = truth["sigma"] / np.sqrt(2 * n_ev)
+    assert 0.5 * expect < res.error("sigma") < 2.0 * expect
+    assert abs(res.value("sigma") - truth["sigma"]) < 4 * res.error("sigma")
+    assert abs(res.value("mu") - truth["mu"]) < 4 * res.error("mu")
+    # the parameters float again: a peak with both tails gets all six measured
+    tails = np.random.default_rng(6).poisson(60_000 * expected_probs("dscb", DSCB, edges))
+    again = fitter.fit(tails)
+    assert all(fitter.params[n].floating for n in res.fixed)
+    assert again.accepted and again.fixed == [], (again.reason, again.fixed)

@@ -59,6 +59,17 @@ class _VariableHolder(BinnedHolder):
         self._var = value
 
 
+#: A non-peak parameter this close to a bound (fraction of its range) counts as unconstrained
+#: when Minuit's covariance is singular (:meth:`MassFitter._unconstrained`).
+UNCONSTRAINED_BOUND_FRACTION = 0.01
+
+
+def _valid(cov: np.ndarray) -> bool:
+    """A usable covariance: finite with a positive diagonal."""
+    cov = np.asarray(cov, dtype=float)
+    return bool(cov.size and np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0))
+
+
 class MassFitter:
     """Binned NLL fits of ``model`` on fixed mass-bin ``edges`` (GeV), compiled once.
 
@@ -183,11 +194,12 @@ class MassFitter:
             n: float(np.sqrt(cov[k, k])) if cov[k, k] > 0 else float("nan")
             for k, n in enumerate(names)
         }
-        valid_cov = bool(
-            np.all(np.isfinite(cov))
-            and np.all(np.diag(cov) > 0)
-            and np.all(np.isfinite(list(errors.values())))
-        )
+        valid_cov = _valid(cov)
+        fixed: list[str] = []
+        if not valid_cov:
+            fixed = self._unconstrained(minimum, values)
+        if fixed:
+            minimum, values, cov, errors, valid_cov = self._refit_fixed(fixed, names)
         at_limit = []
         for spec in self.specs:
             tol = self.criteria.limit_fraction * (spec.upper - spec.lower)
@@ -206,6 +218,7 @@ class MassFitter:
             covariance=cov.tolist(),
             param_names=names,
             at_limit=at_limit,
+            fixed=fixed,
             bounds={spec.name: [float(spec.lower), float(spec.upper)] for spec in self.specs},
             converged=bool(minimum.converged),
             valid_covariance=valid_cov,
@@ -215,6 +228,56 @@ class MassFitter:
             edm=float(minimum.edm),
             n_calls=int(info.get("n_eval", 0) or 0),
         )
+
+    def _unconstrained(self, minimum, values: dict[str, float]) -> list[str]:
+        """Parameters the data do not constrain at ``minimum``: not the peak position or
+        width (``criteria.limit_params`` / ``width_params``, never fixed), and at a bound
+        (within 1 % of their range) or with a numerical-Hesse error above half their range
+        (e.g. a DSCB tail that starts beyond the populated range: its α runs to the upper
+        bound and its n is flat). Such directions make Minuit's covariance singular."""
+        protected = set(self.criteria.width_params) | set(self.criteria.limit_params or ())
+        names = [s.name for s in self.specs]
+        try:
+            cov = np.asarray(minimum.covariance(params=[self.params[n] for n in names],
+                                                method="hesse_np"))
+            err = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.inf))
+        except Exception:  # no numerical Hesse either: judge by the bounds alone
+            err = np.zeros(len(names))
+        out = []
+        for k, spec in enumerate(self.specs):
+            span = spec.upper - spec.lower
+            v = values[spec.name]
+            near = min(v - spec.lower, spec.upper - v) < UNCONSTRAINED_BOUND_FRACTION * span
+            if spec.name not in protected and (near or not err[k] <= 0.5 * span):
+                out.append(spec.name)
+        return out
+
+    def _refit_fixed(self, fixed: list[str], names: list[str]):
+        """Minimise again with ``fixed`` held at their values (zfit ``floating=False``,
+        restored afterwards) and take Minuit's Hesse of the others; the fixed parameters get
+        zero rows in the covariance and nan errors. Returns (minimum, values, covariance,
+        errors, valid)."""
+        for n in fixed:
+            self.params[n].floating = False
+        try:
+            minimum = self.minimizer.minimize(self.loss)
+            free = [n for n in names if n not in fixed]
+            values = {n: float(self.params[n].value()) for n in names}
+            values.update({n: float(minimum.params[self.params[n]]["value"]) for n in free})
+            for n in free:
+                self.params[n].set_value(values[n])
+            sub = np.asarray(minimum.covariance(params=[self.params[n] for n in free],
+                                                method="minuit_hesse"))
+        finally:
+            for n in fixed:
+                self.params[n].floating = True
+        pos = [names.index(n) for n in free]
+        cov = np.zeros((len(names), len(names)))
+        cov[np.ix_(pos, pos)] = sub
+        errors = {n: float("nan") for n in fixed}
+        errors.update({n: float(np.sqrt(sub[k, k])) if sub[k, k] > 0 else float("nan")
+                       for k, n in enumerate(free)})
+        return minimum, values, cov, errors, _valid(sub)
 
     def rel_counts(self, values: dict[str, float] | None = None) -> np.ndarray:
         """Model bin probabilities (n_bins,) at ``values`` (default: current parameters)."""

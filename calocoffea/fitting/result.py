@@ -61,6 +61,10 @@ class FitResult:
     covariance: list[list[float]] = field(default_factory=list)
     param_names: list[str] = field(default_factory=list)
     at_limit: list[str] = field(default_factory=list)
+    #: Parameters the data did not constrain (singular covariance), held at their fitted
+    #: values for a second minimisation whose Hesse gives the covariance of the others
+    #: (their error is nan); see ``MassFitter._unconstrained``.
+    fixed: list[str] = field(default_factory=list)
     #: Allowed range (lower, upper) of each floating parameter.
     bounds: dict[str, list[float]] = field(default_factory=dict)
     converged: bool = False
