@@ -80,11 +80,16 @@ MIN_CONFORMAL_OBJECTS = 1000
 #: factors left 2 of 16 electron bins outside the targets).
 CONFORMAL_ET_EDGES: tuple[float, ...] = (ET_EDGES[0], ET_EDGES[-1])
 #: E_T edges (GeV) of the separate E_T correction r (per channel, both conversions, every
-#: |η| together, so that a bin holds ≥ MIN_CONFORMAL_OBJECTS where a cell could not): the
+#: |η| together, so that a bin holds enough objects where a cell could not): the
 #: quantile model learns from few objects far above the Z Jacobian or the H→γγ E_T peak, and
 #: with one E_T bin those objects were over-covered (measured: coverage68 0.705 for Z→ee CNN
 #: electrons at 60-80 GeV, 0.71-0.72 for H→γγ BDT photons at 150-500 GeV).
 CONFORMAL_ET_CORRECTION_EDGES: tuple[float, ...] = ET_EDGES
+#: Objects an E_T-correction bin needs for its own r: its coverage error √(0.68·0.32/n) must
+#: be below half the 2-point tolerance of the pull check (n ≥ 2176). Measured with 1000: the
+#: Z→ee ``bdt_shapes`` 80-150 GeV r from 1160 objects (1.065) over-covered two test sets
+#: (70.2 % and 70.8 %).
+MIN_ET_CORRECTION_OBJECTS = 2500
 #: Alternations of the |η| factors and the E_T correction (each estimated given the other).
 CONFORMAL_PASSES = 2
 
@@ -280,7 +285,7 @@ def et_correction(ratio: np.ndarray, et: np.ndarray, channel: np.ndarray) -> dic
     """E_T correction r per channel and :data:`CONFORMAL_ET_CORRECTION_EDGES` bin (reco E_T,
     GeV): the :data:`QUANTILE` quantile of ``ratio`` (|E − E_ref|/(E q̂ k)) of the bin's
     objects of that channel (both conversions, every |η|), and "all" over every channel. A
-    bin with fewer than :data:`MIN_CONFORMAL_OBJECTS` takes the "all" bin where that has
+    bin with fewer than :data:`MIN_ET_CORRECTION_OBJECTS` takes the "all" bin where that has
     enough, else 1; ``source`` says which, ``n`` counts the channel's objects."""
     edges = CONFORMAL_ET_CORRECTION_EDGES
     je = np.clip(np.digitize(et, edges) - 1, 0, len(edges) - 2)
@@ -293,7 +298,7 @@ def et_correction(ratio: np.ndarray, et: np.ndarray, channel: np.ndarray) -> dic
         for j in range(len(edges) - 1):
             m = sel & (je == j)
             n.append(int(m.sum()))
-            if n[-1] >= MIN_CONFORMAL_OBJECTS:
+            if n[-1] >= MIN_ET_CORRECTION_OBJECTS:
                 r.append(round(float(np.quantile(ratio[m], QUANTILE)), 5))
                 source.append(name)
             elif every is not None and every["source"][j] == "all":

@@ -77,6 +77,7 @@ def trained(zee_files, tmp_path_factory) -> Path:
     # a small sample: conformal groups from 100 validation objects (the default needs 1000)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sm, "MIN_CONFORMAL_OBJECTS", 100)
+        mp.setattr(sm, "MIN_ET_CORRECTION_OBJECTS", 100)
         cards = sm.train_sigma_models(cfg)
     assert set(cards["electron"]) == {"bdt", "cnn"}
     return out
@@ -269,6 +270,7 @@ def test_conformal_et_correction_fixes_an_et_dependence_the_eta_factors_miss():
     ratio = np.abs(rng.normal(0, 1, n)) * np.where(et > 80, 0.8, 1.0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sm, "MIN_CONFORMAL_OBJECTS", 500)
+        mp.setattr(sm, "MIN_ET_CORRECTION_OBJECTS", 500)
         table = sm.conformal_table(ratio, abseta, et, conv, chan)
         eta_only = sm.eta_factors(ratio, abseta, et, conv, chan)
     corr = table["et_correction"]
