@@ -28,8 +28,10 @@ import numpy as np
 from calocoffea.constants import MH_GEV
 from calocoffea.metrics import SIGMA_EFF_FRACTION, sigma_eff_from_hist
 
-#: Fine σ_m/m axis of the processors' categorised mass histogram (50 log bins, 0.2 %–10 %).
-SIGMA_M_EDGES: tuple[float, ...] = tuple(np.geomspace(0.002, 0.10, 51).tolist())
+#: Fine σ_m/m axis of the processors' categorised mass histogram (200 log bins of 2 %,
+#: 0.2 %–10 %): the terciles snap to its edges, so a bin must hold little of the population
+#: (measured with 50 bins of 8 %: H→γγ categories of 35 / 24 / 41 % instead of thirds).
+SIGMA_M_EDGES: tuple[float, ...] = tuple(np.geomspace(0.002, 0.10, 201).tolist())
 #: Number of equal-population categories.
 N_CATEGORIES = 3
 #: Local slope (1/GeV) of the diphoton continuum at 125 GeV (module docstring).
