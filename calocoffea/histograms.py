@@ -19,6 +19,13 @@ processor chunk, and an unlisted category is a bug, not data.
     ``calibration`` (str: bdt, bdt_shapes, cnn), ``particle``, ``abseta``, ``et`` (true E_T,
     GeV), ``mu`` as ``response``, and ``pull`` (:data:`calocoffea.binning.PULL_BINS`).
 
+``pull_et_reco`` — the same pulls versus the object's E_T under that calibration
+    (E_calib/cosh η, GeV) instead of |η|, true E_T and ⟨μ⟩: axes ``calibration``,
+    ``particle``, ``reference``, ``et_reco`` (:data:`calocoffea.binning.ET_EDGES`) and
+    ``pull``. The σ models are calibrated conditional on what is observed; binned in true
+    E_T, a steeply falling spectrum (above the Z Jacobian peak) over-covers for any such σ,
+    because the objects that fluctuated up into a bin from below sit in a lower true-E_T bin.
+
 ``sigma_m`` — mass per event versus its σ_m/m (two-object channels, events whose objects
     all have a σ_E), axes ``calibration`` (str: bdt, bdt_shapes, cnn), ``sigma_m`` (σ_m/m on
     :data:`calocoffea.categories.SIGMA_M_EDGES`, log bins) and ``mass`` (GeV); the σ_m/m
@@ -90,6 +97,23 @@ def book_pull() -> hist.Hist:
         hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{ref})/\sigma_E$"),
         storage=hist.storage.Weight(),
     )
+
+
+def book_pull_et_reco() -> hist.Hist:
+    """(E_calib − E_ref)/σ_E versus calibration × particle × reference × E_T^calib."""
+    n, lo, hi = binning.PULL_BINS
+    axes = _object_axes()
+    return hist.Hist(
+        *axes[:2],
+        hist.axis.StrCategory(list(PULL_REFERENCES), name="reference", flow=False),
+        hist.axis.Variable(binning.ET_EDGES, name="et_reco", label=r"$E_T^{calib}$ [GeV]"),
+        hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{ref})/\sigma_E$"),
+        storage=hist.storage.Weight(),
+    )
+
+
+#: The Weight-storage histograms of a processor output (sparse while merged, then dense).
+HISTOGRAM_KEYS: tuple[str, ...] = ("response", "mass", "pull", "pull_et_reco", "sigma_m")
 
 
 def book_sigma_m(name: str) -> hist.Hist:

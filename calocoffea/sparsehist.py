@@ -23,7 +23,8 @@ from calocoffea import histograms
 
 #: Booking functions by name: SparseHist only stores the name and arguments (small pickles).
 _BOOKERS = {"response": histograms.book_response, "mass": histograms.book_mass,
-            "pull": histograms.book_pull, "sigma_m": histograms.book_sigma_m}
+            "pull": histograms.book_pull,
+            "pull_et_reco": histograms.book_pull_et_reco, "sigma_m": histograms.book_sigma_m}
 
 
 @lru_cache(maxsize=8)

@@ -356,6 +356,8 @@ def chance_misses(populations: Sequence[int], edges: np.ndarray, *, toys: int = 
 
 #: Axes of the pull histogram the per-bin entries are projected on.
 PULL_BIN_AXES: tuple[str, ...] = ("abseta", "et", "mu")
+#: The axis of the processors' ``pull_et_reco`` histogram: E_T under the calibration.
+PULL_RECO_AXIS = "et_reco"
 
 
 #: The pull reference the targets are checked on (the processors' ``reference`` axis):
@@ -363,20 +365,27 @@ PULL_BIN_AXES: tuple[str, ...] = ("abseta", "et", "mu")
 PULL_REFERENCE = "dressed"
 
 
-def pull_summary(pull, *, min_objects: int = MIN_OBJECTS,
+def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
                  reference: str = PULL_REFERENCE) -> dict[str, dict[str, Any]]:
     """Per particle and calibration of a processor ``pull`` histogram: the inclusive
     :func:`pull_stats`, those of every bin of |η|, E_T and ⟨μ⟩ (each axis on its own, the
-    others summed), and ``misses``, the bins with ≥ ``min_objects`` objects (and the
-    inclusive entry) that miss a target, with the reason, ``bins_checked`` and
-    ``expected_chance_misses`` (:func:`chance_misses` of those bins); all on the pull ``reference``
-    (histograms with a ``reference`` axis; ``bare`` gives the inclusive stats of the other
-    reference). JSON-ready."""
+    others summed) and, given the processors' ``pull_et_reco`` histogram, of every bin of the
+    calibrated E_T (``bins["et_reco"]``), and ``misses``, the bins with ≥ ``min_objects``
+    objects (and the inclusive entry) that miss a target, with the reason, ``bins_checked``
+    and ``expected_chance_misses`` (:func:`chance_misses` of those bins); all on the pull
+    ``reference`` (histograms with a ``reference`` axis; ``bare`` gives the inclusive stats
+    of the other reference). JSON-ready."""
     edges = pull.axes["pull"].edges
     has_ref = "reference" in [a.name for a in pull.axes]
     out: dict[str, dict[str, Any]] = {}
     for particle in pull.axes["particle"]:
         for cal in pull.axes["calibration"]:
+            projections = {}
+            if pull_et_reco is not None:
+                hr = pull_et_reco[{"calibration": cal, "particle": particle}]
+                if "reference" in [a.name for a in hr.axes]:
+                    hr = hr[{"reference": reference}]
+                projections[PULL_RECO_AXIS] = hr
             h = pull[{"calibration": cal, "particle": particle}]
             others = {}
             if has_ref:
@@ -394,9 +403,10 @@ def pull_summary(pull, *, min_objects: int = MIN_OBJECTS,
             if incl["n"] >= min_objects:
                 entry["misses"] += [{"axis": "inclusive", "reason": r}
                                     for r in meets_targets(incl)]
-            for axis in PULL_BIN_AXES:
-                ax = h.axes[axis]
-                proj = h.project(axis, "pull").values(flow=True)[1:-1]
+            for axis in (*PULL_BIN_AXES, *projections):
+                source = projections.get(axis, h)
+                ax = source.axes[axis]
+                proj = source.project(axis, "pull").values(flow=True)[1:-1]
                 rows = []
                 for k in range(ax.size):
                     st = pull_stats(proj[k], edges)

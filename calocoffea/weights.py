@@ -30,6 +30,8 @@ from pathlib import Path
 import hist
 import numpy as np
 
+from calocoffea.histograms import HISTOGRAM_KEYS
+
 #: ⟨μ⟩ axis of the pile-up histograms (unit bins).
 MU_AXIS = (100, 0.0, 100.0)
 #: Grid of the filled pile-up weights (2⁻¹⁶: at most 7.6e-6 absolute rounding per event);
@@ -75,7 +77,7 @@ def exact_sum(values: np.ndarray) -> Fraction:
 
 
 def scale_output(output: dict, factor: float,
-                 keys: Iterable[str] = ("mass", "response", "pull", "sigma_m")) -> dict:
+                 keys: Iterable[str] = HISTOGRAM_KEYS) -> dict:
     """Multiply the values of the Weight-storage histograms ``output[key]`` by ``factor``
     and their variances by factor² (in place); returns ``output``."""
     for key in keys:

@@ -13,14 +13,16 @@ by dataset as coffea users expect (``out["zee_mc"]["mass"]``; the dataset name c
 without one)::
 
     {dataset: {"response": SparseHist, "mass": SparseHist, "pull": SparseHist,
-               "sigma_m": SparseHist (two-object channels), "pileup": hist.Hist,
+               "pull_et_reco": SparseHist, "sigma_m": SparseHist (two-object channels),
+               "pileup": hist.Hist,
                "sum_genweight": Fraction, "cutflow": {step: int}, "meta": {key: set}}}
 
 Per-object energy uncertainties σ_E (:mod:`calocoffea.uncertainty`): the CNN's own output
 and, for ``bdt`` and ``bdt_shapes``, the resolution table σ_rel(|η|, E_T) measured on
 held-out MC (``resolution``). Objects without a σ_E are counted per calibration and reason
 (``cutflow["no <calibration> sigma: <reason>"]``); in MC the ``pull`` histogram holds
-(E − E_true)/σ_E; two-object channels fill ``sigma_m`` (mass versus σ_m/m =
+(E − E_true)/σ_E (binned in true E_T; ``pull_et_reco`` the same pulls in the calibrated
+E_T, the σ models' conditioning); two-object channels fill ``sigma_m`` (mass versus σ_m/m =
 ½ √((σ_1/E_1)² + (σ_2/E_2)²)), events without one counted in ``cutflow["no <calibration>
 sigma_m"]``.
 
@@ -69,6 +71,7 @@ from calocoffea import uncertainty as unc
 from calocoffea.categories import sigma_m_over_m
 from calocoffea.channels import CHANNELS, RESPONSE_CALIBRATIONS
 from calocoffea.execution.outputs import UNNAMED_DATASET
+from calocoffea.histograms import HISTOGRAM_KEYS
 from calocoffea.kinematics import invariant_mass, massless_p4
 from calocoffea.selection import ObjectCuts, Selected
 from calocoffea.sparsehist import SparseHist
@@ -367,6 +370,7 @@ class CaloProcessor(processor.ProcessorABC):
             "response": SparseHist("response"),
             "mass": SparseHist("mass", self.channel, self.n_categories),
             "pull": SparseHist("pull"),
+            "pull_et_reco": SparseHist("pull_et_reco"),
         }
         if self.n_calo == 2:
             out["sigma_m"] = SparseHist("sigma_m", self.channel)
@@ -482,14 +486,19 @@ class CaloProcessor(processor.ProcessorABC):
                 if name in sigmas:
                     sig = sigmas[name][matched]
                     has = np.isfinite(sig)
+                    e_cal = energies[name][matched][has]
+                    # E_T under this calibration: the σ models' conditioning
+                    et_cal = e_cal / np.cosh(eta[matched][has])
                     for ref, e_ref in (("dressed", e_dressed), ("bare", e_true)):
+                        pull = (e_cal - e_ref[matched][has]) / sig[has]
                         out["pull"].fill(
                             calibration=name, particle=self.particle, reference=ref,
                             abseta=abseta[matched][has], et=et_true[matched][has],
-                            mu=mu_obj[has],
-                            pull=(energies[name][matched][has] - e_ref[matched][has])
-                            / sig[has],
-                            weight=w_obj[has],
+                            mu=mu_obj[has], pull=pull, weight=w_obj[has],
+                        )
+                        out["pull_et_reco"].fill(
+                            calibration=name, particle=self.particle, reference=ref,
+                            et_reco=et_cal, pull=pull, weight=w_obj[has],
                         )
 
         out["cutflow"] = cutflow
@@ -692,7 +701,7 @@ class CaloProcessor(processor.ProcessorABC):
         from calocoffea.weights import normalise_output
 
         for dataset, output in accumulator.items():
-            for key in ("response", "mass", "pull", "sigma_m"):
+            for key in HISTOGRAM_KEYS:
                 if isinstance(output.get(key), SparseHist):
                     output[key] = output[key].to_hist()
             meta = output.get("meta", {})

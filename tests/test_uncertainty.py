@@ -140,6 +140,28 @@ def test_too_wide_pulls_are_reported_per_bin():
     assert small["misses"] == [] and small["bins_checked"] == 0
 
 
+def test_calibrated_et_bins_are_checked_beside_the_true_ones():
+    """pull_summary with the processors' pull_et_reco histogram: its E_T bins are summarised,
+    checked and counted; a bin with too wide pulls there is a miss on axis et_reco only."""
+    rng = np.random.default_rng(5)
+    reco = histograms.book_pull_et_reco()
+    n_ok, n_bad = 20_000, 3_000
+    reco.fill(calibration="cnn", particle="electron", reference="dressed", et_reco=35.0,
+              pull=rng.normal(0.0, 1.0, n_ok))
+    reco.fill(calibration="cnn", particle="electron", reference="dressed", et_reco=100.0,
+              pull=rng.normal(0.0, 1.3, n_bad))
+    entry = unc.pull_summary(_pull_hist(1.0), pull_et_reco=reco)["electron"]["cnn"]
+    rows = entry["bins"]["et_reco"]
+    assert [r["lo"] for r in rows] == list(ET_EDGES[:-1])
+    assert sum(r["n"] for r in rows) == n_ok + n_bad
+    misses = {(m["axis"], m.get("lo")) for m in entry["misses"]}
+    assert ("et_reco", 80.0) in misses and ("et_reco", 30.0) not in misses
+    assert {a for a, _ in misses} == {"et_reco"}
+    without = unc.pull_summary(_pull_hist(1.0))["electron"]["cnn"]
+    assert entry["bins_checked"] == without["bins_checked"] + 2
+    assert "et_reco" not in without["bins"]
+
+
 def test_chance_misses_match_gaussian_samples_and_vanish_for_large_bins():
     """The multinomial toys of chance_misses agree with unit-Gaussian samples filled into the
     pull histogram's binning one by one (another path to the same probability)."""
@@ -283,6 +305,18 @@ def test_zee_processor_fills_pulls_and_sigma_m(tmp_path, sim_zee_small):
         assert n_pull + no_sigma >= cf["objects"] - cf["truth unmatched"]
         n_sm = out["sigma_m"][{"calibration": cal}].sum(flow=True).value
         assert n_sm + cf[f"no {cal} sigma_m"] == n_sel
+        # the same pulls binned in the calibrated E_T: every one of them, per reference
+        for ref in ("dressed", "bare"):
+            sel = {"calibration": cal, "particle": "electron", "reference": ref}
+            assert (out["pull_et_reco"][sel].sum(flow=True).value
+                    == out["pull"][sel].sum(flow=True).value)
+    # E_cnn = 1.1 E_acc: in the calibrated E_T more electrons sit above 40 GeV than in
+    # the true E_T (the axes differ, the calibrated one follows the calibration)
+    sel = {"calibration": "cnn", "particle": "electron", "reference": "dressed"}
+    reco = out["pull_et_reco"][sel].project("et_reco").values(flow=True)
+    true = out["pull"][sel].project("et").values(flow=True)
+    k40 = 1 + list(ET_EDGES).index(40.0)
+    assert reco[k40:].sum() / reco.sum() > true[k40:].sum() / true.sum() + 0.05
     assert cf["no cnn sigma: CNN fallback (standard energy)"] == cf["fallback"]
     # the constant model: σ_E = 0.02 E_acc, E = 1.1 E_acc for both electrons ->
     # σ_m/m = ½√2 · 0.02/1.1, within one bin of the log axis

@@ -199,10 +199,11 @@ def draw_sample(name: str, output: dict | None, result: dict | None, out: Path,
 def _coverage_figures(name: str, result: dict, out: Path, simulation: bool) -> None:
     """Pull width and coverage per |η|, E_T, ⟨μ⟩ bin (results with ``uncertainty``)."""
     from calocoffea.plots.uncertainty import plot_coverage
-    from calocoffea.uncertainty import PULL_BIN_AXES
+    from calocoffea.uncertainty import PULL_BIN_AXES, PULL_RECO_AXIS
 
     for particle, entry in (result.get("uncertainty") or {}).items():
-        for axis in PULL_BIN_AXES:
+        has_reco = any(PULL_RECO_AXIS in bins for bins in (entry.get("bins") or {}).values())
+        for axis in (*PULL_BIN_AXES, PULL_RECO_AXIS) if has_reco else PULL_BIN_AXES:
             save(plot_coverage(entry, axis, particle=particle, simulation=simulation), out,
                  f"coverage_vs_{axis}_{name}")
 

@@ -372,7 +372,8 @@ def _uncertainty_table(summary: Mapping[str, Any]) -> list[str]:
     return ["", "Per-object σ_E (MC): pull (E − E_ref)/σ_E, E_ref the generator particle "
             "(electrons dressed with their FSR photons within ΔR < 0.1); width IQR/1.349 "
             "(target 1 ± 0.05), coverage of ±1 / ±2 (targets 0.683 / 0.954 ± 0.02), bins "
-            "(|η|, E_T, ⟨μ⟩ with ≥ 500 objects, and inclusive) missing a target, in "
+            "(|η|, true E_T, calibrated E_T, ⟨μ⟩ with ≥ 500 objects, and inclusive) missing a "
+            "target, in "
             "brackets the number an exactly calibrated σ_E misses by chance with the same bin "
             "populations (Gaussian toys, `uncertainty.chance_misses`); σ_m/m "
             "categories' significance gain (H→γγ, Z→ee).", "",

@@ -117,7 +117,8 @@ def add_uncertainty_results(output: Mapping[str, Any], results: dict[str, Any], 
     channel = results.get("channel") or output.get("meta", {}).get("channel")
     pull = output.get("pull")
     if pull is not None and float(pull.sum(flow=True).value) > 0:
-        results["uncertainty"] = json_safe(pull_summary(pull))
+        results["uncertainty"] = json_safe(pull_summary(
+            pull, pull_et_reco=output.get("pull_et_reco")))
     h = output.get("sigma_m")
     if h is not None and float(h.sum(flow=True).value) > 0:
         edges_from = (mc_results or {}).get("categories")

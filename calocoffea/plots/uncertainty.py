@@ -14,7 +14,8 @@ from calocoffea.plots.style import calib_color, calib_label, label, not_measured
 from calocoffea.uncertainty import COVERAGE, COVERAGE_TOLERANCE, MIN_OBJECTS, PULL_WIDTH_TARGET
 
 #: x-axis label per pull-summary axis.
-AXIS_LABEL = {"abseta": r"$|\eta|$", "et": r"$E_T^{true}$ [GeV]", "mu": r"$\langle\mu\rangle$"}
+AXIS_LABEL = {"abseta": r"$|\eta|$", "et": r"$E_T^{true}$ [GeV]", "mu": r"$\langle\mu\rangle$",
+              "et_reco": r"$E_T^{calib}$ [GeV]"}
 
 
 def plot_coverage(entry: Mapping[str, Mapping[str, Any]], axis: str, *,
@@ -56,7 +57,7 @@ def plot_coverage(entry: Mapping[str, Mapping[str, Any]], axis: str, *,
                 span += [float(lo[filled].min()), float(hi[filled].max())]
     if not drawn:
         not_measured(axes[0])
-    if axis == "et":
+    if axis in ("et", "et_reco"):
         axes[-1].set_xscale("log")
     if span:  # populated range only
         axes[-1].set_xlim(min(span), max(span))
