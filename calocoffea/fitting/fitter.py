@@ -29,22 +29,11 @@ from zfit._data.binneddatav1 import BinnedData, BinnedHolder
 from calocoffea.fitting import zfit_models
 from calocoffea.fitting.models import mass_model
 from calocoffea.fitting.result import AcceptanceCriteria, FitResult, pearson_chi2
+from calocoffea.metrics import effective_factor
 
 log = logging.getLogger(__name__)
 
 _counter = itertools.count()
-
-
-def effective_factor(counts: np.ndarray, variances: np.ndarray) -> tuple[float, float]:
-    """(Σw/Σw², (Σw)²/Σw²) of a histogram with sums of weights ``counts`` and of squared
-    weights ``variances``: the factor turning weighted counts into effective entries, and
-    their number. (1, Σw) when Σw² is 0 (empty histogram); nan for negative Σw or Σw²."""
-    sw, sw2 = float(np.sum(counts)), float(np.sum(variances))
-    if sw2 < 0 or sw < 0 or not np.isfinite(sw2):
-        return float("nan"), float("nan")
-    if sw2 == 0:
-        return 1.0, sw
-    return sw / sw2, sw * sw / sw2
 
 
 class _VariableHolder(BinnedHolder):
