@@ -398,8 +398,11 @@ def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
             h = pull[{"calibration": cal, "particle": particle}]
             others = {}
             if has_ref:
-                others = {r: pull_stats(*stats(h[{"reference": r}]), edges)
-                          for r in h.axes["reference"] if r != reference}
+                others = {}
+                for r in h.axes["reference"]:
+                    if r != reference:
+                        values, variances = stats(h[{"reference": r}])
+                        others[r] = pull_stats(values, edges, variances)
                 h = h[{"reference": reference}]
             total = h.sum(flow=True)
             if float(getattr(total, "value", total)) <= 0:
