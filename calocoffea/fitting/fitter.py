@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import warnings
 
 import numpy as np
 
@@ -177,8 +178,13 @@ class MassFitter:
         values = {n: float(minimum.params[p]["value"]) for n, p in zip(names, zparams, strict=True)}
         for p, n in zip(zparams, names, strict=True):  # hesse and chi2 at the minimum
             p.set_value(values[n])
-        # one Hesse evaluation (iminuit's) gives both the covariance and the errors
-        cov = np.asarray(minimum.covariance(params=zparams, method="minuit_hesse"))
+        # one Hesse evaluation (iminuit's) gives both the covariance and the errors; zfit's
+        # warning for a singular one is not shown: an invalid covariance is handled below
+        # (unconstrained parameters fixed and refitted, else the fit is rejected with reason)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="minuit failed to calculate the covariance",
+                                    category=RuntimeWarning)
+            cov = np.asarray(minimum.covariance(params=zparams, method="minuit_hesse"))
         errors = {
             n: float(np.sqrt(cov[k, k])) if cov[k, k] > 0 else float("nan")
             for k, n in enumerate(names)
