@@ -24,6 +24,59 @@ def _normalisation(q: float) -> float:
     return 2.0 * float(ndtri(q / 100.0))
 
 
+def effective_factor(counts: np.ndarray, variances: np.ndarray) -> tuple[float, float]:
+    """(Σw/Σw², (Σw)²/Σw²) of a histogram with sums of weights ``counts`` and of squared
+    weights ``variances``: the factor turning weighted counts into effective entries, and
+    their number. (1, Σw) when Σw² is 0 (empty histogram); nan for negative Σw or Σw²."""
+    sw, sw2 = float(np.sum(counts)), float(np.sum(variances))
+    if sw2 < 0 or sw < 0 or not np.isfinite(sw2):
+        return float("nan"), float("nan")
+    if sw2 == 0:
+        return 1.0, sw
+    return sw / sw2, sw * sw / sw2
+
+
+#: Fewest effective entries for which an asymptotic quantile error is given (NaN below):
+#: the normal approximation of a sample quantile and the density estimate it needs are
+#: not trustworthy for a few dozen objects (a 4-object bin would otherwise get an error).
+MIN_ASYMPTOTIC_ENTRIES = 100
+
+
+def effective_entries(counts: np.ndarray, variances: np.ndarray | None = None) -> float:
+    """The number of entries the statistical errors use: (Σw)²/Σw² with ``variances`` (Σw²
+    per bin, Weight storage: pile-up weights, xsec × lumi scaling), else Σw (unit weights)."""
+    sw = float(np.sum(np.clip(np.asarray(counts, dtype=float), 0.0, None)))
+    if variances is None:
+        return sw
+    return effective_factor(np.clip(np.asarray(counts, dtype=float), 0.0, None),
+                            variances)[1]
+
+
+def _sparsity_bandwidth(prob: float, n: float) -> float:
+    """Hall–Sheather bandwidth h of the difference-quotient density estimate at quantile
+    ``prob`` of ``n`` entries (Hall & Sheather, JRSS B 50 (1988) 381; Koenker, *Quantile
+    Regression* (2005) §3.4, the choice of statsmodels' QuantReg, which is not a dependency
+    here), clipped to half the distance of ``prob`` to 0 and 1."""
+    from scipy.stats import norm
+
+    z = float(ndtri(prob))
+    h = (n ** (-1.0 / 3.0) * float(ndtri(0.975)) ** (2.0 / 3.0)
+         * (1.5 * norm.pdf(z) ** 2 / (2.0 * z * z + 1.0)) ** (1.0 / 3.0))
+    return min(h, 0.5 * prob, 0.5 * (1.0 - prob))
+
+
+def _density_at_quantile(full: np.ndarray, edges: np.ndarray, prob: float, n: float) -> float:
+    """Density f(P_prob) (per axis unit, normalised to every entry) as 2h/(P_{p+h} − P_{p−h})
+    (Siddiqui's difference quotient with the Hall–Sheather h): a single bin's content would
+    hold a handful of entries for a bin of a few thousand objects on the 0.0005-wide
+    response bins, making the error as noisy as the value; NaN when it cannot be formed."""
+    h = _sparsity_bandwidth(prob, n)
+    lo, hi = hist_quantiles(full, edges, [prob - h, prob + h])
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return float("nan")
+    return float(2.0 * h / (hi - lo))
+
+
 def _split_flow(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float, float]:
     """(in-range counts, underflow, overflow) of ``counts`` given without flow bins (n,) or
     with them (n + 2,) for ``edges`` (n + 1,); negative contents clipped to 0."""
@@ -70,35 +123,38 @@ def eiqr_from_hist(counts: np.ndarray, edges: np.ndarray, q: float = 75.0) -> fl
     return float((hi - lo) / norm)
 
 
-def eiqr_error_from_hist(counts: np.ndarray, edges: np.ndarray, q: float = 75.0) -> float:
+def eiqr_error_from_hist(counts: np.ndarray, edges: np.ndarray, q: float = 75.0,
+                         variances: np.ndarray | None = None) -> float:
     """Asymptotic standard error of :func:`eiqr_from_hist` from the quantile variances.
 
     Uses Var(P_a) = a(1-a)/(N f_a²) and Cov(P_a, P_b) = a(1-b)/(N f_a f_b) for a < b, with
-    the densities f read from the bins containing the quantiles; N = sum of counts.
+    N the :func:`effective_entries` (``variances``: Σw² per bin, same shape as ``counts``) and
+    the densities f from :func:`_density_at_quantile`; NaN below
+    :data:`MIN_ASYMPTOTIC_ENTRIES` effective entries.
     """
     full = np.asarray(counts, dtype=float)
-    counts, under, over = _split_flow(full, edges)
+    inner, _, _ = _split_flow(full, edges)
     edges = np.asarray(edges, dtype=float)
-    total = counts.sum() + under + over
-    if counts.sum() <= 0:
+    n = effective_entries(full, variances)
+    if inner.sum() <= 0 or not n >= MIN_ASYMPTOTIC_ENTRIES:
         return float("nan")
     a, b = 1.0 - q / 100.0, q / 100.0
     qa, qb = hist_quantiles(full, edges, [a, b])
     if not (np.isfinite(qa) and np.isfinite(qb)):
         return float("nan")
-    dens = counts / total / np.diff(edges)
-    fa = dens[np.clip(np.searchsorted(edges, qa, side="right") - 1, 0, counts.size - 1)]
-    fb = dens[np.clip(np.searchsorted(edges, qb, side="right") - 1, 0, counts.size - 1)]
-    if fa <= 0 or fb <= 0:
+    fa = _density_at_quantile(full, edges, a, n)
+    fb = _density_at_quantile(full, edges, b, n)
+    if not (fa > 0 and fb > 0):
         return float("nan")
-    var = (a * (1 - a) / fa**2 + b * (1 - b) / fb**2 - 2 * a * (1 - b) / (fa * fb)) / total
+    var = (a * (1 - a) / fa**2 + b * (1 - b) / fb**2 - 2 * a * (1 - b) / (fa * fb)) / n
     return float(math.sqrt(max(var, 0.0)) / _normalisation(q))
 
 
-def iqr_error_from_hist(counts: np.ndarray, edges: np.ndarray) -> float:
+def iqr_error_from_hist(counts: np.ndarray, edges: np.ndarray,
+                        variances: np.ndarray | None = None) -> float:
     """Asymptotic standard error of the interquartile range P75 − P25 of a histogram (axis
     units): :func:`eiqr_error_from_hist` at q = 75 times 2Φ⁻¹(0.75)."""
-    return eiqr_error_from_hist(counts, edges, 75.0) * _normalisation(75.0)
+    return eiqr_error_from_hist(counts, edges, 75.0, variances) * _normalisation(75.0)
 
 
 def eiqr(values: np.ndarray, q: float = 75.0, weights: np.ndarray | None = None) -> float:
@@ -160,11 +216,18 @@ def sigma_eff_from_hist(counts: np.ndarray, edges: np.ndarray,
 
 
 def sigma_eff_error_from_hist(counts: np.ndarray, edges: np.ndarray, *, n_boot: int = 200,
-                              seed: int = 0, fraction: float = SIGMA_EFF_FRACTION) -> float:
+                              seed: int = 0, fraction: float = SIGMA_EFF_FRACTION,
+                              variances: np.ndarray | None = None) -> float:
     """Bootstrap standard error of :func:`sigma_eff_from_hist`: the spread over ``n_boot``
-    Poisson resamplings of the bin contents (weighted contents are resampled as counts of
-    their effective number of entries; seeded)."""
+    Poisson resamplings of the bin contents (seeded); with ``variances`` (Σw² per bin) the
+    weighted contents are resampled as counts of their effective number of entries
+    (× Σw/Σw², :func:`effective_factor`), without them as counts."""
     full = np.clip(np.asarray(counts, dtype=float), 0.0, None)
+    if variances is not None:
+        factor = effective_factor(full, np.clip(np.asarray(variances, dtype=float), 0.0, None))[0]
+        if not np.isfinite(factor):
+            return float("nan")
+        full = full * factor
     rng = np.random.default_rng(seed)
     values = [sigma_eff_from_hist(rng.poisson(full), edges, fraction) for _ in range(n_boot)]
     values = np.asarray(values)
@@ -183,26 +246,28 @@ def sigma68_from_hist(counts: np.ndarray, edges: np.ndarray) -> float:
     return float(0.5 * (hi - lo))
 
 
-def sigma68_error_from_hist(counts: np.ndarray, edges: np.ndarray) -> float:
+def sigma68_error_from_hist(counts: np.ndarray, edges: np.ndarray,
+                            variances: np.ndarray | None = None) -> float:
     """Asymptotic standard error of :func:`sigma68_from_hist` (the quantile variances of
     :func:`eiqr_error_from_hist` at q = 84.13; axis units)."""
     q = 100.0 * SIGMA68_QUANTILE
-    return eiqr_error_from_hist(counts, edges, q) * _normalisation(q) / 2.0
+    return eiqr_error_from_hist(counts, edges, q, variances) * _normalisation(q) / 2.0
 
 
-def quantile_error_from_hist(counts: np.ndarray, edges: np.ndarray, prob: float) -> float:
+def quantile_error_from_hist(counts: np.ndarray, edges: np.ndarray, prob: float,
+                             variances: np.ndarray | None = None) -> float:
     """Asymptotic standard error sqrt(p(1 − p)/N)/f(P_p) of the ``prob`` quantile of a
-    histogram (axis units; f the density of the bin holding the quantile); NaN when the
-    quantile is outside the axis or the density is 0."""
+    histogram (axis units; N the :func:`effective_entries`, f from
+    :func:`_density_at_quantile`); NaN when the quantile is outside the axis, the density
+    cannot be estimated or N < :data:`MIN_ASYMPTOTIC_ENTRIES`."""
     full = np.asarray(counts, dtype=float)
-    inner, under, over = _split_flow(full, edges)
+    inner, _, _ = _split_flow(full, edges)
     edges = np.asarray(edges, dtype=float)
-    total = inner.sum() + under + over
+    n = effective_entries(full, variances)
     (value,) = hist_quantiles(full, edges, [prob])
-    if inner.sum() <= 0 or not np.isfinite(value):
+    if inner.sum() <= 0 or not np.isfinite(value) or not n >= MIN_ASYMPTOTIC_ENTRIES:
         return float("nan")
-    dens = inner / total / np.diff(edges)
-    f = dens[np.clip(np.searchsorted(edges, value, side="right") - 1, 0, inner.size - 1)]
-    if f <= 0:
+    f = _density_at_quantile(full, edges, prob, n)
+    if not f > 0:
         return float("nan")
-    return float(math.sqrt(prob * (1.0 - prob) / total) / f)
+    return float(math.sqrt(prob * (1.0 - prob) / n) / f)

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from calocoffea.binning import ABS_ETA_EDGES, ET_EDGES, MU_EDGES
-from calocoffea.metrics import eiqr_from_hist, hist_quantiles
+from calocoffea.metrics import effective_entries, eiqr_from_hist, hist_quantiles
 
 #: Calibrations whose σ_E comes from the resolution table.
 TABLE_CALIBRATIONS: tuple[str, ...] = ("bdt", "bdt_shapes")
@@ -281,14 +281,17 @@ class ResolutionTable:
 
 
 # ----------------------------------------------------------------------- pulls and coverage
-def pull_stats(counts: np.ndarray, edges: np.ndarray) -> dict[str, float | int | None]:
-    """n, pull_width (IQR/1.349) and the :data:`COVERAGE` fractions (with binomial errors)
-    of a pull histogram ``counts`` (with flow bins, (n_bins + 2,)) on ``edges``; ±1 and ±2
-    must be bin edges."""
+def pull_stats(counts: np.ndarray, edges: np.ndarray,
+               variances: np.ndarray | None = None) -> dict[str, float | int | None]:
+    """n (sum of weights), n_effective ((Σw)²/Σw² with ``variances``, the Σw² per bin;
+    else n), pull_width (IQR/1.349) and the :data:`COVERAGE` fractions (with binomial errors
+    on n_effective) of a pull histogram ``counts`` (with flow bins, (n_bins + 2,)) on
+    ``edges``; ±1 and ±2 must be bin edges."""
     counts = np.clip(np.asarray(counts, dtype=float), 0.0, None)
     edges = np.asarray(edges, dtype=float)
     total = float(counts.sum())
-    out: dict[str, float | int | None] = {"n": round(total)}
+    n_eff = effective_entries(counts, variances)
+    out: dict[str, float | int | None] = {"n": round(total), "n_effective": n_eff}
     if total <= 0:
         out.update({"pull_width": None, "coverage68": None, "coverage95": None})
         return out
@@ -301,7 +304,7 @@ def pull_stats(counts: np.ndarray, edges: np.ndarray) -> dict[str, float | int |
             raise ValueError(f"pull axis has no edges at ±{bound}")
         frac = float(inner[np.abs(centers) < bound].sum() / total)
         out[name] = frac
-        out[f"{name}_err"] = math.sqrt(frac * (1 - frac) / total)
+        out[f"{name}_err"] = math.sqrt(frac * (1 - frac) / n_eff) if n_eff > 0 else None
     return out
 
 
@@ -374,8 +377,14 @@ def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
     objects (and the inclusive entry) that miss a target, with the reason, ``bins_checked``
     and ``expected_chance_misses`` (:func:`chance_misses` of those bins); all on the pull
     ``reference`` (histograms with a ``reference`` axis; ``bare`` gives the inclusive stats
-    of the other reference). JSON-ready."""
+    of the other reference). Objects are counted as effective entries (Σw)²/Σw² for the
+    ``min_objects`` threshold, the binomial errors and the chance misses (the same as the
+    count for unit weights). JSON-ready."""
     edges = pull.axes["pull"].edges
+
+    def stats(h, *axes):
+        p = h.project(*axes, "pull")
+        return p.values(flow=True), p.variances(flow=True)
     has_ref = "reference" in [a.name for a in pull.axes]
     out: dict[str, dict[str, Any]] = {}
     for particle in pull.axes["particle"]:
@@ -389,37 +398,40 @@ def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
             h = pull[{"calibration": cal, "particle": particle}]
             others = {}
             if has_ref:
-                others = {r: pull_stats(h[{"reference": r}].project("pull").values(flow=True),
-                                        edges)
-                          for r in h.axes["reference"] if r != reference}
+                others = {}
+                for r in h.axes["reference"]:
+                    if r != reference:
+                        values, variances = stats(h[{"reference": r}])
+                        others[r] = pull_stats(values, edges, variances)
                 h = h[{"reference": reference}]
             total = h.sum(flow=True)
             if float(getattr(total, "value", total)) <= 0:
                 continue
-            incl = pull_stats(h.project("pull").values(flow=True), edges)
+            values, variances = stats(h)
+            incl = pull_stats(values, edges, variances)
             entry: dict[str, Any] = {"inclusive": incl, "bins": {}, "misses": [],
                                      "reference": reference if has_ref else "bare",
                                      "other_references": others}
-            if incl["n"] >= min_objects:
+            if incl["n_effective"] >= min_objects:
                 entry["misses"] += [{"axis": "inclusive", "reason": r}
                                     for r in meets_targets(incl)]
             for axis in (*PULL_BIN_AXES, *projections):
                 source = projections.get(axis, h)
                 ax = source.axes[axis]
-                proj = source.project(axis, "pull").values(flow=True)[1:-1]
+                values, variances = stats(source, axis)
                 rows = []
                 for k in range(ax.size):
-                    st = pull_stats(proj[k], edges)
+                    st = pull_stats(values[k + 1], edges, variances[k + 1])
                     st.update(lo=float(ax.edges[k]), hi=float(ax.edges[k + 1]))
                     rows.append(st)
-                    if st["n"] >= min_objects:
+                    if st["n_effective"] >= min_objects:
                         entry["misses"] += [{"axis": axis, "lo": st["lo"], "hi": st["hi"],
                                              "n": st["n"], "reason": r}
                                             for r in meets_targets(st)]
                 entry["bins"][axis] = rows
-            checked = [incl["n"]] * (incl["n"] >= min_objects) + [
-                st["n"] for rows in entry["bins"].values() for st in rows
-                if st["n"] >= min_objects]
+            checked = [incl["n_effective"]] * (incl["n_effective"] >= min_objects) + [
+                st["n_effective"] for rows in entry["bins"].values() for st in rows
+                if st["n_effective"] >= min_objects]
             entry["bins_checked"] = len(checked)
             entry["expected_chance_misses"] = round(chance_misses(checked, edges), 2)
             out.setdefault(particle, {})[cal] = entry

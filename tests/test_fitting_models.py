@@ -1,6 +1,7 @@
 """zfit fits on numpy toys with known truth (each test keeps the number of fits small)."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -196,7 +197,11 @@ def test_dscb_without_a_left_tail_fixes_the_unconstrained_tails_and_measures_sig
     n_ev = 75_000
     counts = np.random.default_rng(1).poisson(n_ev * expected_probs("dscb", truth, edges))
     fitter = MassFitter(edges, model="dscb")
-    res = fitter.fit(counts)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fitter.fit(counts)
+    # the singular first Hesse is handled, not printed as zfit's "please fill an issue"
+    assert not [w for w in caught if "covariance" in str(w.message)], caught
     assert res.fixed and not {"mu", "sigma"} & set(res.fixed), res.fixed
     assert res.accepted, res.reason
     assert all(np.isnan(res.error(n)) for n in res.fixed)

@@ -177,8 +177,8 @@ def test_cli_run_writes_output_and_metrics(tmp_path, sample_small, capsys):
     out = load(str(out_path))
     assert set(out) == {"zee_mc"}
     out = out["zee_mc"]
-    assert set(out) == {"response", "mass", "pull", "sigma_m", "pileup", "sum_genweight",
-                        "cutflow", "meta"}
+    assert set(out) == {"response", "mass", "pull", "pull_et_reco", "sigma_m", "pileup",
+                        "sum_genweight", "cutflow", "meta"}
     assert out["meta"]["channel"] == "zee" and out["meta"]["kind"] == "mc"
     assert out["meta"]["dataset"] == "zee_mc"
     m = json.loads(metrics_path.read_text())

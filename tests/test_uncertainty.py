@@ -140,6 +140,23 @@ def test_too_wide_pulls_are_reported_per_bin():
     assert small["misses"] == [] and small["bins_checked"] == 0
 
 
+def test_scaled_weights_count_as_effective_objects():
+    """An xsec x lumi scaled pull histogram (weights 0.01) is checked as the unweighted one:
+    thresholds, binomial errors and chance misses use (Σw)²/Σw², not Σw."""
+    ref = unc.pull_summary(_pull_hist(1.0))["electron"]["cnn"]
+    scaled = _pull_hist(1.0)
+    view = scaled.view(flow=True)
+    view["value"] *= 0.01
+    view["variance"] *= 1e-4
+    entry = unc.pull_summary(scaled)["electron"]["cnn"]
+    assert entry["inclusive"]["n"] == 200
+    assert entry["inclusive"]["n_effective"] == pytest.approx(20_000)
+    assert entry["bins_checked"] == ref["bins_checked"] == 8
+    assert entry["expected_chance_misses"] == ref["expected_chance_misses"]
+    assert entry["inclusive"]["coverage68_err"] == pytest.approx(
+        ref["inclusive"]["coverage68_err"])
+
+
 def test_calibrated_et_bins_are_checked_beside_the_true_ones():
     """pull_summary with the processors' pull_et_reco histogram: its E_T bins are summarised,
     checked and counted; a bin with too wide pulls there is a miss on axis et_reco only."""

@@ -129,7 +129,7 @@ def _response_figures(name: str, output: dict, result: dict | None, out: Path) -
         for c in cals:
             bins = response[c][particle][axis]
             # quantiles of a handful of entries are noise, and their asymptotic errors lie
-            ok = [e["n"] >= MIN_ENTRIES_PER_BIN and e["eiqr75"] is not None for e in bins]
+            ok = [_entries(e) >= MIN_ENTRIES_PER_BIN and e["eiqr75"] is not None for e in bins]
             per_bin[c] = (
                 [e["eiqr75"] if good else np.nan for e, good in zip(bins, ok, strict=True)],
                 [e["eiqr75_error"] if good else np.nan for e, good in zip(bins, ok, strict=True)],
@@ -140,7 +140,8 @@ def _response_figures(name: str, output: dict, result: dict | None, out: Path) -
         median, sigma_rel = {}, {}
         for c in cals:
             bins = response[c][particle][axis]
-            ok = [e["n"] >= MIN_ENTRIES_PER_BIN and e.get("median") is not None for e in bins]
+            ok = [_entries(e) >= MIN_ENTRIES_PER_BIN and e.get("median") is not None
+                  for e in bins]
             median[c] = _per_bin(bins, ok, "median", "median_error")
             sigma_rel[c] = _per_bin(bins, ok, "sigma_rel", "sigma_rel_error")
         fig = plot_linearity(AXIS_EDGES[axis], median, sigma_rel, AXIS_LABEL[axis],
@@ -194,6 +195,13 @@ def draw_sample(name: str, output: dict | None, result: dict | None, out: Path,
                                  ylabel=r"photon part of $\sigma_{CB}$ [GeV]",
                                  simulation=simulation), out, f"eta_resolution_{name}")
     _coverage_figures(name, result, out, simulation)
+
+
+def _entries(entry: dict) -> float:
+    """Effective entries of a response bin (results before they were recorded: the sum of
+    weights)."""
+    n = entry.get("n_effective")
+    return entry["n"] if n is None else n
 
 
 def _coverage_figures(name: str, result: dict, out: Path, simulation: bool) -> None:

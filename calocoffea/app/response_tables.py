@@ -36,9 +36,11 @@ def _re(cnn: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[float | None, 
     a, b = cnn.get("eiqr75"), base.get("eiqr75")
     if a is None or b is None or b <= 0:
         return None, None
-    ea, eb = cnn.get("eiqr75_error") or 0.0, base.get("eiqr75_error") or 0.0
+    ea, eb = cnn.get("eiqr75_error"), base.get("eiqr75_error")
     r = a / b
-    return 1.0 - r, r * math.hypot(ea / a if a else 0.0, eb / b)
+    if ea is None or eb is None or not a:  # too few objects for an asymptotic error
+        return 1.0 - r, None
+    return 1.0 - r, r * math.hypot(ea / a, eb / b)
 
 
 def _row(label: str, entries: Mapping[str, Mapping[str, Any]], cals: Sequence[str]) -> str:

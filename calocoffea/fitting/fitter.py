@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import warnings
 
 import numpy as np
 
@@ -29,22 +30,11 @@ from zfit._data.binneddatav1 import BinnedData, BinnedHolder
 from calocoffea.fitting import zfit_models
 from calocoffea.fitting.models import mass_model
 from calocoffea.fitting.result import AcceptanceCriteria, FitResult, pearson_chi2
+from calocoffea.metrics import effective_factor
 
 log = logging.getLogger(__name__)
 
 _counter = itertools.count()
-
-
-def effective_factor(counts: np.ndarray, variances: np.ndarray) -> tuple[float, float]:
-    """(Σw/Σw², (Σw)²/Σw²) of a histogram with sums of weights ``counts`` and of squared
-    weights ``variances``: the factor turning weighted counts into effective entries, and
-    their number. (1, Σw) when Σw² is 0 (empty histogram); nan for negative Σw or Σw²."""
-    sw, sw2 = float(np.sum(counts)), float(np.sum(variances))
-    if sw2 < 0 or sw < 0 or not np.isfinite(sw2):
-        return float("nan"), float("nan")
-    if sw2 == 0:
-        return 1.0, sw
-    return sw / sw2, sw * sw / sw2
 
 
 class _VariableHolder(BinnedHolder):
@@ -188,8 +178,13 @@ class MassFitter:
         values = {n: float(minimum.params[p]["value"]) for n, p in zip(names, zparams, strict=True)}
         for p, n in zip(zparams, names, strict=True):  # hesse and chi2 at the minimum
             p.set_value(values[n])
-        # one Hesse evaluation (iminuit's) gives both the covariance and the errors
-        cov = np.asarray(minimum.covariance(params=zparams, method="minuit_hesse"))
+        # one Hesse evaluation (iminuit's) gives both the covariance and the errors; zfit's
+        # warning for a singular one is not shown: an invalid covariance is handled below
+        # (unconstrained parameters fixed and refitted, else the fit is rejected with reason)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="minuit failed to calculate the covariance",
+                                    category=RuntimeWarning)
+            cov = np.asarray(minimum.covariance(params=zparams, method="minuit_hesse"))
         errors = {
             n: float(np.sqrt(cov[k, k])) if cov[k, k] > 0 else float("nan")
             for k, n in enumerate(names)

@@ -80,13 +80,14 @@ def category_counts(h: hist.Hist, calibration: str, field: str = "value") -> np.
     return values[cal, cats, :, mass].sum(axis=1)
 
 
-def inclusive_counts_with_flow(h: hist.Hist, calibration: str) -> np.ndarray:
+def inclusive_counts_with_flow(h: hist.Hist, calibration: str,
+                               field: str = "value") -> np.ndarray:
     """Mass counts of all in-range categories summed over ⟨μ⟩ (flow included), with the
     mass under- and overflow first and last: shape (n_mass_bins + 2,) (what σ_eff needs:
     events outside the mass window count in the total)."""
     ic = h.axes["calibration"].index(calibration)
     view = h.view(flow=True)
-    values = np.asarray(view["value"] if view.dtype.names else view, dtype=float)
+    values = np.asarray(view[field] if view.dtype.names else view, dtype=float)
     flows = [ax.traits.underflow for ax in h.axes]
     cats = slice(int(flows[1]), int(flows[1]) + h.axes["etacat"].size)
     counts = values[ic + int(flows[0]), cats].sum(axis=(0, 1))
@@ -97,13 +98,15 @@ def inclusive_counts_with_flow(h: hist.Hist, calibration: str) -> np.ndarray:
     return counts
 
 
-def sigma_eff_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+def sigma_eff_entry(counts: np.ndarray, edges: np.ndarray,
+                    variances: np.ndarray | None = None) -> dict[str, Any]:
     """σ_eff (GeV) of mass ``counts`` (with flow bins) and its bootstrap error
-    (:data:`SIGMA_EFF_BOOTSTRAPS` seeded Poisson resamplings); None where not measurable."""
+    (:data:`SIGMA_EFF_BOOTSTRAPS` seeded Poisson resamplings of the effective entries,
+    ``variances`` the Σw² per bin); None where not measurable."""
     n = float(np.sum(counts))
     value = metrics.sigma_eff_from_hist(counts, edges) if n > 0 else float("nan")
     err = (metrics.sigma_eff_error_from_hist(counts, edges, n_boot=SIGMA_EFF_BOOTSTRAPS,
-                                             seed=SIGMA_EFF_SEED)
+                                             seed=SIGMA_EFF_SEED, variances=variances)
            if np.isfinite(value) else float("nan"))
     return {"sigma_eff": value, "sigma_eff_err": err, "n": n,
             "n_outside": float(counts[0] + counts[-1])}
@@ -199,7 +202,10 @@ def fit_mass(
     }
     fits: dict[str, list[FitResult]] = {}
     for calib in calibs:
-        out["sigma_eff"][calib] = sigma_eff_entry(inclusive_counts_with_flow(h, calib), edges)
+        weighted = h.view(flow=False).dtype.names is not None
+        out["sigma_eff"][calib] = sigma_eff_entry(
+            inclusive_counts_with_flow(h, calib), edges,
+            inclusive_counts_with_flow(h, calib, "variance") if weighted else None)
         counts = category_counts(h, calib)
         var = category_counts(h, calib, "variance")
         fits[calib] = _fit_all(fitter, counts, calib, var)
@@ -378,6 +384,8 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
     # in-range bins)
     view = h.view(flow=True)
     values = np.asarray(view["value"] if view.dtype.names else view, dtype=float)
+    # the errors count effective entries (Σw)²/Σw² (pile-up weights, xsec × lumi scaling)
+    variances = np.asarray(view["variance"], dtype=float) if view.dtype.names else values
     if values.sum() <= 0:
         return {}
     edges = h.axes["response"].edges
@@ -385,14 +393,17 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
     axes = {"abseta": 2, "et": 3, "mu": 4}
     for ic, calib in enumerate(h.axes["calibration"]):
         for ip, particle in enumerate(h.axes["particle"]):
-            block = values[ic, ip]
+            block, var = values[ic, ip], variances[ic, ip]
             if block.sum() <= 0:
                 continue
-            entry: dict[str, Any] = {"inclusive": _eiqr_entry(block.sum(axis=(0, 1, 2)), edges)}
+            entry: dict[str, Any] = {"inclusive": _eiqr_entry(block.sum(axis=(0, 1, 2)), edges,
+                                                              var.sum(axis=(0, 1, 2)))}
             for name, ax in axes.items():
                 keep = tuple(a for a in (0, 1, 2) if a != ax - 2)
                 per_bin = block.sum(axis=keep)[1:-1]  # in-range bins of this axis
-                entry[name] = [_eiqr_entry(c, edges) for c in per_bin]
+                per_var = var.sum(axis=keep)[1:-1]
+                entry[name] = [_eiqr_entry(c, edges, v)
+                               for c, v in zip(per_bin, per_var, strict=True)]
             out.setdefault(calib, {})[particle] = entry
     for baseline, key in (("bdt", "reiqr_cnn_vs_bdt"), ("bdt_shapes", "reiqr_cnn_vs_bdt_shapes")):
         if "cnn" not in out or baseline not in out:
@@ -405,7 +416,8 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
             if a["eiqr75"] is not None and b["eiqr75"] is not None:
                 out[key][particle] = {
                     "reiqr75": metrics.reiqr(a["eiqr75"], b["eiqr75"]),
-                    "reiqr75_error": metrics.reiqr_error(
+                    "reiqr75_error": None if None in (a["eiqr75_error"], b["eiqr75_error"])
+                    else metrics.reiqr_error(
                         a["eiqr75"], a["eiqr75_error"], b["eiqr75"], b["eiqr75_error"]
                     ),
                     "reiqr95": metrics.reiqr(a["eiqr95"], b["eiqr95"]),
@@ -413,15 +425,19 @@ def response_metrics(h: hist.Hist) -> dict[str, Any]:
     return out
 
 
-def _eiqr_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
+def _eiqr_entry(counts: np.ndarray, edges: np.ndarray,
+                variances: np.ndarray | None = None) -> dict[str, Any]:
     """eIQR, σ_68, median (linearity) and σ_rel = IQR/(2·median) (relative resolution, the
     topo-cluster calibration convention) of a response histogram with its flow bins
-    ((n + 2,)), with asymptotic errors: ``n`` counts every entry, ``n_outside`` those outside
+    ((n + 2,)), with asymptotic errors on the effective entries (``variances``: Σw² per bin;
+    None below :data:`calocoffea.metrics.MIN_ASYMPTOTIC_ENTRIES` of them): ``n`` is the sum
+    of weights of every entry, ``n_effective`` (Σw)²/Σw², ``n_outside`` the weight outside
     the response axis; a quantile outside the axis gives None (not measured), never a value
     computed from the in-range entries only."""
     n = float(counts.sum())
     if n <= 0:
-        return {"n": 0.0, "n_outside": 0.0, "eiqr75": None, "eiqr75_error": None,
+        return {"n": 0.0, "n_effective": 0.0, "n_outside": 0.0, "eiqr75": None,
+                "eiqr75_error": None,
                 "eiqr95": None, "eiqr95_error": None, "median": None, "median_error": None,
                 "sigma68": None, "sigma68_error": None, "sigma_rel": None,
                 "sigma_rel_error": None}
@@ -430,24 +446,25 @@ def _eiqr_entry(counts: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
         return float(x) if np.isfinite(x) else None
 
     q25, median, q75 = metrics.hist_quantiles(counts, edges, [0.25, 0.5, 0.75])
-    median_err = metrics.quantile_error_from_hist(counts, edges, 0.5)
-    iqr_err = metrics.iqr_error_from_hist(counts, edges)
+    median_err = metrics.quantile_error_from_hist(counts, edges, 0.5, variances)
+    iqr_err = metrics.iqr_error_from_hist(counts, edges, variances)
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma_rel = (q75 - q25) / (2.0 * median)
         sigma_rel_err = abs(sigma_rel) * np.hypot(iqr_err / (q75 - q25), median_err / median)
     return {
         "median_error": clean(median_err),
         "sigma68": clean(metrics.sigma68_from_hist(counts, edges)),
-        "sigma68_error": clean(metrics.sigma68_error_from_hist(counts, edges)),
+        "sigma68_error": clean(metrics.sigma68_error_from_hist(counts, edges, variances)),
         "sigma_rel": clean(float(sigma_rel)),
         "sigma_rel_error": clean(float(sigma_rel_err)),
 
         "n": n,
+        "n_effective": clean(metrics.effective_entries(counts, variances)),
         "n_outside": float(counts[0] + counts[-1]),
         "eiqr75": clean(metrics.eiqr_from_hist(counts, edges, 75.0)),
-        "eiqr75_error": clean(metrics.eiqr_error_from_hist(counts, edges, 75.0)),
+        "eiqr75_error": clean(metrics.eiqr_error_from_hist(counts, edges, 75.0, variances)),
         "eiqr95": clean(metrics.eiqr_from_hist(counts, edges, 95.0)),
-        "eiqr95_error": clean(metrics.eiqr_error_from_hist(counts, edges, 95.0)),
+        "eiqr95_error": clean(metrics.eiqr_error_from_hist(counts, edges, 95.0, variances)),
         "median": clean(median),
     }
 

@@ -43,7 +43,7 @@ def plot_coverage(entry: Mapping[str, Mapping[str, Any]], axis: str, *,
             lo = np.array([r["lo"] for r in rows])
             hi = np.array([r["hi"] for r in rows])
             y = np.array([np.nan if r.get(key) is None else r[key] for r in rows], float)
-            n = np.array([r["n"] for r in rows])
+            n = np.array([r.get("n_effective", r["n"]) for r in rows])
             c = 0.5 * (lo + hi)
             big = n >= MIN_OBJECTS
             color = calib_color(cal)
