@@ -23,7 +23,7 @@ processor chunk, and an unlisted category is a bug, not data.
     (E_calib/cosh η, GeV) instead of |η|, true E_T and ⟨μ⟩: axes ``calibration``,
     ``particle``, ``reference``, ``et_reco`` (:data:`calocoffea.binning.ET_EDGES`) and
     ``pull``. The σ models are calibrated conditional on what is observed; binned in true
-    E_T, a steeply falling spectrum (above the Z Jacobian peak) over-covers for any such σ,
+    E_T, a steeply falling spectrum (above the Z Jacobian peak) can over-cover for such a σ,
     because the objects that fluctuated up into a bin from below sit in a lower true-E_T bin.
 
 ``sigma_m`` — mass per event versus its σ_m/m (two-object channels, events whose objects
