@@ -38,6 +38,7 @@ def test_demo_writes_summary_plots_and_reuses_cache(tmp_path):
     assert "uncertainty" not in summary["channels"]["zee"]["data"]
     assert summary["channels"]["zee"]["data"]["categories"]["cnn"]["chosen_on"] == "mc"
     assert (out / "plots" / "coverage_vs_abseta_hgamgam_mc.png").is_file()
+    assert (out / "plots" / "coverage_vs_et_reco_zee_mc.png").is_file()  # calibrated E_T
     zee_data = summary["channels"]["zee"]["data"]["eta_shift"]
     assert len(zee_data["injected_alpha"]) == 5 and len(zee_data["bdt"]["alpha"]) == 5
     # the data-like Z->ee sample with the MC-trained and the ensemble CNN, and the classifier

@@ -210,7 +210,8 @@ def _coverage_figures(name: str, result: dict, out: Path, simulation: bool) -> N
     from calocoffea.uncertainty import PULL_BIN_AXES, PULL_RECO_AXIS
 
     for particle, entry in (result.get("uncertainty") or {}).items():
-        has_reco = any(PULL_RECO_AXIS in bins for bins in (entry.get("bins") or {}).values())
+        # entry: {calibration: pull-summary entry}
+        has_reco = any(PULL_RECO_AXIS in (e.get("bins") or {}) for e in entry.values())
         for axis in (*PULL_BIN_AXES, PULL_RECO_AXIS) if has_reco else PULL_BIN_AXES:
             save(plot_coverage(entry, axis, particle=particle, simulation=simulation), out,
                  f"coverage_vs_{axis}_{name}")
