@@ -85,6 +85,10 @@ def book_mass(name: str, n_categories: int) -> hist.Hist:
 PULL_REFERENCES: tuple[str, ...] = ("dressed", "bare")
 
 
+def _reference_axis() -> hist.axis.StrCategory:
+    return hist.axis.StrCategory(list(PULL_REFERENCES), name="reference", flow=False)
+
+
 def book_pull() -> hist.Hist:
     """(E_calib − E_ref)/σ_E versus calibration × particle × reference × |eta| × E_T ×
     <mu> (reference: :data:`PULL_REFERENCES`)."""
@@ -92,7 +96,7 @@ def book_pull() -> hist.Hist:
     axes = _object_axes()
     return hist.Hist(
         *axes[:2],
-        hist.axis.StrCategory(list(PULL_REFERENCES), name="reference", flow=False),
+        _reference_axis(),
         *axes[2:],
         hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{ref})/\sigma_E$"),
         storage=hist.storage.Weight(),
@@ -105,7 +109,7 @@ def book_pull_et_reco() -> hist.Hist:
     axes = _object_axes()
     return hist.Hist(
         *axes[:2],
-        hist.axis.StrCategory(list(PULL_REFERENCES), name="reference", flow=False),
+        _reference_axis(),
         hist.axis.Variable(binning.ET_EDGES, name="et_reco", label=r"$E_T^{calib}$ [GeV]"),
         hist.axis.Regular(n, lo, hi, name="pull", label=r"$(E - E_{ref})/\sigma_E$"),
         storage=hist.storage.Weight(),

@@ -398,7 +398,6 @@ def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
             h = pull[{"calibration": cal, "particle": particle}]
             others = {}
             if has_ref:
-                others = {}
                 for r in h.axes["reference"]:
                     if r != reference:
                         values, variances = stats(h[{"reference": r}])

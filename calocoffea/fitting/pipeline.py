@@ -201,8 +201,8 @@ def fit_mass(
         "sigma_eff": {},
     }
     fits: dict[str, list[FitResult]] = {}
+    weighted = h.view(flow=False).dtype.names is not None
     for calib in calibs:
-        weighted = h.view(flow=False).dtype.names is not None
         out["sigma_eff"][calib] = sigma_eff_entry(
             inclusive_counts_with_flow(h, calib), edges,
             inclusive_counts_with_flow(h, calib, "variance") if weighted else None)
