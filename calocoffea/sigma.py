@@ -92,6 +92,13 @@ CONFORMAL_ET_CORRECTION_EDGES: tuple[float, ...] = ET_EDGES
 MIN_ET_CORRECTION_OBJECTS = 2500
 #: Alternations of the |η| factors and the E_T correction (each estimated given the other).
 CONFORMAL_PASSES = 2
+#: A p_T-sliced conformal-only sample (``calocoffea generate --boson-pt-min``) holds every
+#: object of its process above the generator E_T of
+#: :func:`calocoffea.sim.processes.complete_above_et` and a biased subset below; its objects
+#: enter only the E_T-correction bins whose lower edge is this factor above that E_T (a
+#: reconstructed E_T 20 % above the true one is ≳ 7σ for e/γ above 50 GeV), and never the
+#: |η| factors nor the validation pulls (both inclusive in E_T).
+SLICED_MARGIN = 0.2
 
 
 def _shape_model(particle: str) -> str:
@@ -260,18 +267,23 @@ def _groups(channel: np.ndarray, conversion: np.ndarray) -> np.ndarray:
 
 
 def conformal_table(ratio: np.ndarray, abseta: np.ndarray, et: np.ndarray,
-                    conversion: np.ndarray, channel: np.ndarray) -> dict:
+                    conversion: np.ndarray, channel: np.ndarray, *,
+                    et_complete: np.ndarray | None = None) -> dict:
     """Conformal factors k · r(E_T) on the validation objects (split-conformal calibration
     of the quantile regression, Romano et al., NeurIPS 2019), ``ratio`` = |E − E_ref|/(E q̂)
     per object: the |η| factors k of :func:`eta_factors` and the E_T correction r of
     :func:`et_correction`, each the :data:`QUANTILE` quantile given the other
     (:data:`CONFORMAL_PASSES` alternations). With σ = k r q̂ E, |pull| < 1 holds for 68.27 %
-    of the objects of each |η| bin of a group and of each E_T bin of a channel."""
+    of the objects of each |η| bin of a group and of each E_T bin of a channel.
+    ``et_complete`` (GeV, per object; 0 inclusive): objects of p_T-sliced samples, used
+    only as :func:`et_correction` says."""
     r = np.ones(len(ratio))
+    full = np.ones(len(ratio), bool) if et_complete is None else np.asarray(et_complete) <= 0
     for _ in range(CONFORMAL_PASSES):
-        table = eta_factors(ratio / r, abseta, et, conversion, channel)
+        table = eta_factors((ratio / r)[full], abseta[full], et[full], conversion[full],
+                            np.asarray(channel)[full])
         k = conformal_factor({"conformal": table}, abseta, et, conversion, channel)
-        correction = et_correction(ratio / k, et, channel)
+        correction = et_correction(ratio / k, et, channel, et_complete)
         r = _et_factor(correction, et, channel)
     table["et_correction"] = correction
     table["definition"] = (f"k r = {QUANTILE} quantile of |E - E_ref|/(E q): k per group "
@@ -281,23 +293,29 @@ def conformal_table(ratio: np.ndarray, abseta: np.ndarray, et: np.ndarray,
     return table
 
 
-def et_correction(ratio: np.ndarray, et: np.ndarray, channel: np.ndarray) -> dict:
+def et_correction(ratio: np.ndarray, et: np.ndarray, channel: np.ndarray,
+                  et_complete: np.ndarray | None = None) -> dict:
     """E_T correction r per channel and :data:`CONFORMAL_ET_CORRECTION_EDGES` bin (reco E_T,
     GeV): the :data:`QUANTILE` quantile of ``ratio`` (|E − E_ref|/(E q̂ k)) of the bin's
     objects of that channel (both conversions, every |η|), and "all" over every channel. A
     bin with fewer than :data:`MIN_ET_CORRECTION_OBJECTS` takes the "all" bin where that has
-    enough, else 1; ``source`` says which, ``n`` counts the channel's objects."""
+    enough, else 1; ``source`` says which, ``n`` counts the channel's objects (``n_sliced``
+    those of p_T-sliced samples: ``et_complete`` > 0, in a bin only if its lower edge is at
+    least (1 + :data:`SLICED_MARGIN`) × ``et_complete``)."""
     edges = CONFORMAL_ET_CORRECTION_EDGES
     je = np.clip(np.digitize(et, edges) - 1, 0, len(edges) - 2)
     chan = np.asarray(channel, str)
+    floor = np.zeros(len(ratio)) if et_complete is None else np.asarray(et_complete, float)
+    sliced = floor > 0
     out: dict = {"et_edges": list(edges), "channels": {}}
     every = None
     for name in ["all", *sorted(set(chan))]:
         sel = np.ones(len(ratio), bool) if name == "all" else chan == name
-        r, n, source = [], [], []
+        r, n, n_sliced, source = [], [], [], []
         for j in range(len(edges) - 1):
-            m = sel & (je == j)
+            m = sel & (je == j) & (~sliced | (edges[j] >= (1 + SLICED_MARGIN) * floor))
             n.append(int(m.sum()))
+            n_sliced.append(int((m & sliced).sum()))
             if n[-1] >= MIN_ET_CORRECTION_OBJECTS:
                 r.append(round(float(np.quantile(ratio[m], QUANTILE)), 5))
                 source.append(name)
@@ -308,6 +326,8 @@ def et_correction(ratio: np.ndarray, et: np.ndarray, channel: np.ndarray) -> dic
                 r.append(1.0)
                 source.append("none")
         entry = {"r": r, "n": n, "source": source}
+        if sliced.any():
+            entry["n_sliced"] = n_sliced
         if every is None:
             every = entry
         out["channels"][name] = entry
@@ -473,7 +493,8 @@ class SigmaTrainingConfig:
     photon_conformal: list[Path] = field(default_factory=list)
     #: directory of σ models to recalibrate: their ONNX files are kept (copied to ``out``),
     #: the conformal table and validation are recomputed; the training samples must be
-    #: those of their cards, in the same order (so that the validation split is theirs)
+    #: those of their cards, in the same order (so that the validation split is theirs), or
+    #: absent (the conformal set is then the conformal-only samples alone)
     recalibrate: Path | None = None
     out: Path = Path("models")
     models_dir: Path | None = None
@@ -509,6 +530,9 @@ class ObjectTable:
     sources: list[dict]
     #: True for the objects of the conformal-only samples
     conformal_only: np.ndarray | None = None
+    #: generator E_T (GeV) above which the object's sample is complete: 0 for inclusive
+    #: samples, :func:`calocoffea.sim.processes.complete_above_et` for p_T-sliced ones
+    et_complete: np.ndarray | None = None
 
 
 def sample_channel(events) -> str | None:
@@ -521,6 +545,19 @@ def sample_channel(events) -> str | None:
     if np.any(pdg == 23):
         return "zmumugamma" if np.any(pdg == 13) else "zee"
     return None
+
+
+def sample_boson_pt_min(events, path: Path | str) -> float:
+    """The boson p_T minimum (GeV) of a p_T-sliced sample (the
+    :data:`calocoffea.sim.processes.BOSON_PT_MIN_BRANCH` branch; 0 without it). ValueError
+    naming the file if it is not one positive value."""
+    if "Generator" not in events.fields or "bosonPtMin" not in events.Generator.fields:
+        return 0.0
+    values = np.unique(np.asarray(events.Generator.bosonPtMin, np.float64))
+    if len(values) != 1 or not values[0] > 0:
+        raise ValueError(f"{path}: Generator_bosonPtMin must be one positive value, got "
+                         f"{values[:5].tolist()}")
+    return float(values[0])
 
 
 def ak_flat(array) -> np.ndarray:
@@ -585,6 +622,17 @@ def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None
                 raise ValueError(f"{path}: no GenPart collection: sigma models need MC truth")
             if start == 0:
                 channel = sample_channel(ev)
+                pt_min = sample_boson_pt_min(ev, path)
+                et_complete = 0.0
+                if pt_min > 0:
+                    from calocoffea.sim.processes import complete_above_et
+
+                    if conformal_from is None or i < conformal_from:
+                        raise ValueError(
+                            f"{path}: a p_T-sliced sample (boson p_T >= {pt_min:g} GeV) can "
+                            "only be a conformal-only sample (its objects below "
+                            "the E_T where it is complete are a biased subset)")
+                    et_complete = complete_above_et(channel, pt_min)
             mask, obj = selected_objects(ev, particle, channel)
             ev = ev[mask]
             entries = np.arange(start, start + len(mask))[mask]
@@ -614,12 +662,17 @@ def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None
                               key=(np.int64(i) << 40) + event.astype(np.int64),
                               channel=np.full(len(e_bdt), channel or "gun", dtype=object),
                               conformal_only=np.full(len(e_bdt), conformal_from is not None
-                                                     and i >= conformal_from)))
+                                                     and i >= conformal_from),
+                              et_complete=np.full(len(e_bdt), et_complete)))
             n_obj += len(e_bdt)
         sources.append({"path": str(path), "sha256": _sha256(path), "n_objects": n_obj,
                         "selection": channel or "none (particle gun: every object)",
                         **({"use": "conformal factors only"} if conformal_from is not None
-                           and i >= conformal_from else {})})
+                           and i >= conformal_from else {}),
+                        **({"boson_pt_min": pt_min, "complete_above_et": round(et_complete, 3),
+                            "use": "E_T correction above "
+                                   f"{(1 + SLICED_MARGIN) * et_complete:.1f} GeV only"}
+                           if et_complete > 0 else {})})
         log.info("%s: %d %ss", path, n_obj, particle)
     if not parts:
         raise ValueError(f"no truth-matched {particle}s in {[str(f) for f in files]}")
@@ -635,7 +688,8 @@ def collect_objects(files: list[Path], particle: str, *, models_dir: Path | None
         et_true=cat(lambda p: p["et_true"]), eta=cat(lambda p: p["eta"]),
         mu=cat(lambda p: p["mu"]), key=cat(lambda p: p["key"]),
         channel=cat(lambda p: p["channel"]), sources=sources,
-        conformal_only=cat(lambda p: p["conformal_only"]))
+        conformal_only=cat(lambda p: p["conformal_only"]),
+        et_complete=cat(lambda p: p["et_complete"]))
 
 
 def _split(keys: np.ndarray, seed: int) -> np.ndarray:
@@ -680,7 +734,9 @@ def export_onnx(booster, n_features: int, path: Path, name: str) -> None:
     path.write_bytes(m.SerializeToString())
 
 
-def reproduce_command(cfg: SigmaTrainingConfig) -> str:
+def reproduce_command(cfg: SigmaTrainingConfig, *, recalibrate: bool = False) -> str:
+    """The ``calocoffea train sigma`` command of ``cfg`` (with ``--recalibrate`` only if
+    asked: otherwise the command that trains the models from scratch)."""
     parts = ["calocoffea", "train", "sigma"]
     for flag, files in (("--electron", cfg.electron), ("--photon", cfg.photon),
                         ("--electron-conformal", cfg.electron_conformal),
@@ -693,6 +749,8 @@ def reproduce_command(cfg: SigmaTrainingConfig) -> str:
               "--nthread", str(cfg.nthread)]
     if cfg.models_dir is not None:
         parts += ["--models", str(cfg.models_dir)]
+    if recalibrate and cfg.recalibrate is not None:
+        parts += ["--recalibrate", str(cfg.recalibrate)]
     return shlex.join(parts)
 
 
@@ -700,7 +758,8 @@ def _recalibration_source(cfg: SigmaTrainingConfig, table: ObjectTable, calibrat
                           particle: str, *, names: list[str], files: list[Path]) -> dict:
     """The card of the σ model ``cfg.recalibrate`` holds, checked: same features, trained for
     the calibration models in use, on the samples of ``table`` that are not conformal-only
-    (same files in the same order: the validation split is then the card's)."""
+    (same files in the same order: the validation split is then the card's), unless
+    ``table`` has conformal-only samples alone (then no split is reproduced)."""
     onnx_path, card_path = model_paths(Path(cfg.recalibrate), calibration, particle)
     if not onnx_path.is_file() or not card_path.is_file():
         raise FileNotFoundError(f"no sigma model {onnx_path.name} (+ card) to recalibrate in "
@@ -714,7 +773,7 @@ def _recalibration_source(cfg: SigmaTrainingConfig, table: ObjectTable, calibrat
     fit = [(Path(x["path"]).name, x["sha256"]) for x in table.sources if "use" not in x]
     had = [(Path(x["path"]).name, x["sha256"]) for x in card["training"]["samples"]
            if "use" not in x]
-    if fit != had:
+    if fit and fit != had:  # no training samples: a conformal-only recalibration
         raise ValueError(f"{card_path}: trained on {[n for n, _ in had]}, not on the samples "
                          f"given ({[n for n, _ in fit]}, same order needed for its split)")
     if card["training"]["params"]["seed"] != cfg.seed:
@@ -752,6 +811,8 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
     split_val = _split(table.key[idx], cfg.seed) & ~only
     fit = ~split_val & ~only
     val = split_val | only  # the conformal set
+    # a recalibration on conformal-only samples alone: every object is in the conformal set
+    conformal_alone = cfg.recalibrate is not None and bool(only.all())
     names = feature_names(calibration, particle)
     files = calibration_model_files(calibration, particle, models_dir)
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -763,6 +824,8 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
         shutil.copyfile(old.pop("_onnx"), tmp)
         training = old["training"]
         params, n_trees, seconds = training["params"], training["n_trees"], training["seconds"]
+        # the quantile model's own samples (no "use" key: the check above finds them)
+        booster_samples = [x for x in training["samples"] if "use" not in x]
         agreement = old["onnx_vs_xgboost_max_rel_diff"]
         sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         p_onnx = sess.run(None, {INPUT_NAME: x[val]})[0].reshape(-1).astype(np.float64)
@@ -794,13 +857,17 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
     et_va = energy[idx][val] / np.cosh(table.eta[idx][val])
     conv_va = conversion_group(sub, particle)[val]
     chan_va = table.channel[idx][val]
+    et_complete = (np.zeros(len(idx)) if table.et_complete is None
+                   else np.asarray(table.et_complete, np.float64)[idx])[val]
     conformal = conformal_table(np.abs(resid[val]) / np.maximum(p_onnx, 1e-6), ae_va, et_va,
-                                conv_va, chan_va)
+                                conv_va, chan_va, et_complete=et_complete)
     rel = np.clip(p_onnx * conformal_factor({"conformal": conformal}, ae_va, et_va, conv_va,
                                             chan_va), *SIGMA_REL_RANGE)
-    pulls = validation_pulls(resid[val] / rel, np.abs(table.eta[idx][val]),
-                             table.et_true[idx][val], table.mu[idx][val])
-    bare = (energy[idx][val] - table.e_bare[idx][val]) / (energy[idx][val] * rel)
+    # validation pulls on the inclusive samples (a sliced one is biased below its E_T)
+    full = et_complete <= 0
+    pulls = validation_pulls((resid[val] / rel)[full], np.abs(table.eta[idx][val])[full],
+                             table.et_true[idx][val][full], table.mu[idx][val][full])
+    bare = ((energy[idx][val] - table.e_bare[idx][val]) / (energy[idx][val] * rel))[full]
     card = {
         "name": f"sigma_{calibration}_{particle}",
         "calibration": calibration,
@@ -815,25 +882,36 @@ def train_one(table: ObjectTable, particle: str, calibration: str, cfg: SigmaTra
                    "physical_range": list(SIGMA_REL_RANGE)},
         "trained_for": fingerprint(files),
         "conformal": conformal,
-        "training": {"samples": table.sources, "n_train": int(fit.sum()),
-                     "n_validation": int(split_val.sum()),
+        "training": {"samples": booster_samples + table.sources if conformal_alone
+                     else table.sources,
+                     "n_train": training["n_train"] if conformal_alone else int(fit.sum()),
+                     "n_validation": training["n_validation"] if conformal_alone
+                     else int(split_val.sum()),
                      "n_conformal": int(val.sum()), "split": "per event, "
                      f"{VALIDATION_FRACTION} validation, seed {cfg.seed}; the conformal set "
-                     "is the validation split plus the conformal-only samples",
+                     + ("is the conformal-only samples alone" if conformal_alone else
+                        "is the validation split plus the conformal-only samples"),
                      "params": params, "n_trees": n_trees, "seconds": seconds},
-        "validation": {"note": "on the conformal set (the validation split, which also sets "
-                                "the early stopping, and the conformal-only samples): "
-                                "in-sample for k and r; test on held-out files",
+        "validation": {"note": "on the conformal set (" + (
+                           "the conformal-only samples" if conformal_alone else
+                           "the validation split, which also sets the early stopping, and "
+                           "the conformal-only samples") + ", p_T-sliced ones left out): "
+                           "in-sample for k and r; test on held-out files",
                        "reference": pulls,
                        "bare_truth": {"inclusive": _pull_stats(bare)}},
         "onnx_vs_xgboost_max_rel_diff": agreement,
-        "reproduce": reproduce_command(cfg),
+        "reproduce": old["reproduce"] if conformal_alone else reproduce_command(cfg),
     }
     if cfg.recalibrate is not None:
         src = model_paths(Path(cfg.recalibrate), calibration, particle)[1]
-        card["recalibrated"] = (f"conformal table and validation recomputed for the ONNX "
-                                f"model of {src}; the reproduce command trains on the same "
-                                "objects with the same split and seed")
+        card["recalibrated"] = (
+            f"conformal table and validation recomputed for the ONNX model of {src}; " + (
+                "the reproduce command trains that model, recalibration_command then makes "
+                "this card" if conformal_alone else
+                "the reproduce command trains on the same objects with the same split and "
+                "seed"))
+        if conformal_alone:
+            card["recalibration_command"] = reproduce_command(cfg, recalibrate=True)
     tmp.replace(onnx_path)
     tmp_card = card_path.with_name(f".{card_path.name}.tmp")
     tmp_card.write_text(json.dumps(card, indent=1) + "\n")
@@ -858,9 +936,10 @@ def train_sigma_models(cfg: SigmaTrainingConfig) -> dict[str, dict[str, dict]]:
                          "models would overwrite their inputs; write them elsewhere")
     for particle, files, extra in (("electron", cfg.electron, cfg.electron_conformal),
                                    ("photon", cfg.photon, cfg.photon_conformal)):
-        if extra and not files:
-            raise ValueError(f"{particle}: conformal-only samples need the training samples")
-        if not files:
+        if extra and not files and cfg.recalibrate is None:
+            raise ValueError(f"{particle}: conformal-only samples need the training samples "
+                             "(or --recalibrate: a conformal set of them alone)")
+        if not files and not extra:
             continue
         for f in [*files, *extra]:
             if not Path(f).is_file():
@@ -872,6 +951,9 @@ def train_sigma_models(cfg: SigmaTrainingConfig) -> dict[str, dict[str, dict]]:
         table = collect_objects([*files, *extra], particle, models_dir=cfg.models_dir,
                                 chunk_entries=cfg.chunk_entries,
                                 conformal_from=len(files) if extra else None)
+        if table.et_complete is not None and bool(np.all(table.et_complete > 0)):
+            raise ValueError(f"{particle}: p_T-sliced samples alone cannot set the |eta| "
+                             "factors; add inclusive conformal-only samples")
         for cal in cfg.calibrations:
             out.setdefault(particle, {})[cal] = train_one(table, particle, cal, cfg,
                                                           models_dir)

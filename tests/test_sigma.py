@@ -338,6 +338,81 @@ def test_recalibration_keeps_the_model_and_adds_conformal_only_objects(trained, 
     assert sm.load_sigma_model(out, "bdt", "electron").card["conformal"]["et_correction"]
 
 
+def test_recalibration_on_conformal_samples_alone_with_a_pt_sliced_one(trained, zee_files,
+                                                                         tmp_path):
+    from calocoffea.sim.generate import generate_file
+    from calocoffea.sim.processes import complete_above_et
+
+    incl, sliced = tmp_path / "zee_conformal.root", tmp_path / "zee_sliced.root"
+    generate_file(incl, "zee", kind="mc", n_events=1500, seed=4304)
+    generate_file(sliced, "zee", kind="mc", n_events=800, seed=4305,
+                  gun_options={"boson_pt_min": 60.0})
+    floor = complete_above_et("zee", 60.0)
+    out = tmp_path / "recal"
+    cfg = sm.SigmaTrainingConfig(electron_conformal=[incl, sliced], recalibrate=trained,
+                                 out=out, calibrations=("bdt",), n_estimators=150, seed=3)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sm, "MIN_CONFORMAL_OBJECTS", 100)
+        mp.setattr(sm, "MIN_ET_CORRECTION_OBJECTS", 50)
+        with pytest.raises(ValueError, match="need the training samples"):
+            sm.train_sigma_models(sm.SigmaTrainingConfig(**{**cfg.__dict__,
+                                                            "recalibrate": None}))
+        with pytest.raises(ValueError, match="only be a conformal-only sample"):
+            sm.train_sigma_models(sm.SigmaTrainingConfig(
+                **{**cfg.__dict__, "electron": [sliced], "electron_conformal": [incl]}))
+        with pytest.raises(ValueError, match="sliced samples alone"):
+            sm.train_sigma_models(sm.SigmaTrainingConfig(
+                **{**cfg.__dict__, "electron_conformal": [sliced]}))
+        card = sm.train_sigma_models(cfg)["electron"]["bdt"]
+    old_onnx, old_card_path = sm.model_paths(trained, "bdt", "electron")
+    assert sm.model_paths(out, "bdt", "electron")[0].read_bytes() == old_onnx.read_bytes()
+    old = json.loads(old_card_path.read_text())
+    t = card["training"]
+    # the booster's own sample is listed, then the two conformal-only ones
+    assert [s.get("use", "")[:7] for s in t["samples"]] == ["", "conform", "E_T cor"]
+    assert t["samples"][0]["sha256"] == old["training"]["samples"][0]["sha256"]
+    assert t["samples"][2]["boson_pt_min"] == 60.0
+    assert t["samples"][2]["complete_above_et"] == pytest.approx(floor, abs=1e-3)
+    n_incl, n_sliced = t["samples"][1]["n_objects"], t["samples"][2]["n_objects"]
+    assert t["n_conformal"] == n_incl + n_sliced and t["n_train"] == old["training"]["n_train"]
+    # the |eta| factors and the validation pulls see the inclusive sample alone
+    assert card["validation"]["reference"]["inclusive"]["n"] == n_incl
+    assert sum(map(sum, card["conformal"]["groups"]["all/all"]["n"])) == n_incl
+    # the sliced objects enter only the E_T bins above (1 + margin) x where it is complete
+    row = card["conformal"]["et_correction"]["channels"]["zee"]
+    edges = card["conformal"]["et_correction"]["et_edges"]
+    for j, lo in enumerate(edges[:-1]):
+        if lo < (1 + sm.SLICED_MARGIN) * floor:
+            assert row["n_sliced"][j] == 0
+    assert row["n_sliced"][-1] > 20 and row["n"][-1] > row["n_sliced"][-1]
+    assert card["reproduce"] == old["reproduce"]
+    assert "--recalibrate" in card["recalibration_command"]
+    assert "--electron-conformal" in card["recalibration_command"]
+
+
+def test_sliced_objects_leave_the_bins_below_their_complete_et_alone():
+    rng = np.random.default_rng(9)
+    n = 20000
+    et = rng.uniform(20, 400, n)
+    ratio = np.abs(rng.normal(0, 1, n))
+    chan = np.full(n, "zee")
+    floor = np.where(rng.random(n) < 0.5, 100.0, 0.0)
+    # sliced objects with a wrong (doubled) ratio everywhere: they must move only the bins
+    # with lower edge >= 120 GeV, where they are complete
+    biased = np.where(floor > 0, 2 * ratio, ratio)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sm, "MIN_ET_CORRECTION_OBJECTS", 200)
+        with_sliced = sm.et_correction(biased, et, chan, floor)
+        alone = sm.et_correction(ratio[floor == 0], et[floor == 0], chan[floor == 0])
+    edges = with_sliced["et_edges"]
+    r, r0 = with_sliced["channels"]["zee"]["r"], alone["channels"]["zee"]["r"]
+    for j, lo in enumerate(edges[:-1]):
+        if lo < 120:
+            assert r[j] == r0[j] and with_sliced["channels"]["zee"]["n_sliced"][j] == 0
+        else:
+            assert r[j] > 1.3 * r0[j]
+
+
 def test_train_sigma_command_line_takes_conformal_samples_and_recalibrate():
     from calocoffea.app.cli import build_parser
     from calocoffea.app.commands.train_sigma import config_from_args

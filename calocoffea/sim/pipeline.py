@@ -21,6 +21,7 @@ from calocoffea.sim import (
     tracking,
 )
 from calocoffea.sim.config import SimConfig
+from calocoffea.sim.processes import BOSON_PT_MIN_BRANCH
 
 log = logging.getLogger(__name__)
 
@@ -519,4 +520,11 @@ def simulate_chunk(
     _seed_windows(ch)
     _reconstruct_cells(rng, ch, cfg)
     _tracks_and_conversions(rng, ch, cfg)
-    return _nanoaod(ch, _calibrate(ch, energy_fn), cfg, first_event)
+    cols = _nanoaod(ch, _calibrate(ch, energy_fn), cfg, first_event)
+    pt_min = float((gun_options or {}).get("boson_pt_min") or 0.0)
+    if pt_min > 0:
+        # the truncation travels with the file (only then: inclusive files are unchanged),
+        # so that a consumer knows where the sample is complete
+        # (:func:`calocoffea.sim.processes.complete_above_et`)
+        cols.event[BOSON_PT_MIN_BRANCH] = np.full(n_events, pt_min, np.float32)
+    return cols

@@ -91,11 +91,59 @@ def _two_body(rng, parent, m_daughter, cos_theta):
     return _boost(d, parent), _boost(d2, parent)
 
 
-def _boson_pt(rng, n, scale, n_pow=2.0, cap=400.0):
-    # f(pT) ~ pT (pT^2 + M^2)^-n: Sudakov-like peak at a few GeV, power-law tail.
-    u = rng.uniform(1e-9, 1.0, n)
-    pt = scale * np.sqrt(u ** (-1.0 / (n_pow - 1.0)) - 1.0)
-    return np.minimum(pt, cap)
+#: Boson p_T spectra (GeV): f(p_T) ~ p_T (p_T² + scale²)^-BOSON_PT_POWER, capped.
+BOSON_PT_SCALE_GEV: dict[str, float] = {"zee": 6.0, "zmumugamma": 6.0, "hgamgam": 12.0}
+BOSON_PT_POWER = 2.0
+BOSON_PT_CAP_GEV = 400.0
+#: Generated Z mass range (GeV) of the Breit–Wigner.
+Z_MASS_RANGE_GEV: tuple[float, float] = (60.0, 120.0)
+#: Event branch (GeV) of a file generated with ``boson_pt_min`` > 0 (absent otherwise):
+#: NanoEvents reads it as ``events.Generator.bosonPtMin``.
+BOSON_PT_MIN_BRANCH = "Generator_bosonPtMin"
+#: Processes with a boson whose p_T spectrum ``boson_pt_min`` truncates.
+BOSON_PROCESSES: tuple[str, ...] = tuple(BOSON_PT_SCALE_GEV)
+
+
+def _u_max(scale: float, pt_min: float) -> float:
+    # the spectrum's inverse CDF is monotone falling in u: p_T >= pt_min <=> u <= u_max
+    return float((1.0 + (pt_min / scale) ** 2) ** (-(BOSON_PT_POWER - 1.0)))
+
+
+def _boson_pt(rng, n, scale, pt_min=0.0):
+    # f(pT) ~ pT (pT^2 + M^2)^-n: Sudakov-like peak at a few GeV, power-law tail. pt_min > 0
+    # draws the same spectrum above pt_min (inverse CDF on [0, u_max]): same number of draws
+    u = rng.uniform(1e-9, 1.0, n) if pt_min <= 0 else \
+        rng.uniform(1e-9, _u_max(scale, pt_min), n)
+    pt = scale * np.sqrt(u ** (-1.0 / (BOSON_PT_POWER - 1.0)) - 1.0)
+    return np.minimum(pt, BOSON_PT_CAP_GEV)
+
+
+def check_boson_pt_min(process: str, pt_min: float) -> None:
+    """ValueError unless ``pt_min`` (GeV) can truncate the boson p_T of ``process``."""
+    if process not in BOSON_PROCESSES:
+        raise ValueError(f"boson_pt_min: {process} has no boson (one of {BOSON_PROCESSES})")
+    if not 0 <= pt_min < BOSON_PT_CAP_GEV:
+        raise ValueError(f"boson_pt_min must be in [0, {BOSON_PT_CAP_GEV}) GeV, got {pt_min}")
+
+
+def boson_pt_fraction(process: str, pt_min: float) -> float:
+    """Fraction of the events of ``process`` with boson p_T ≥ ``pt_min`` (GeV): the
+    cross-section factor of a sample generated with ``boson_pt_min``."""
+    check_boson_pt_min(process, pt_min)
+    return 1.0 if pt_min <= 0 else _u_max(BOSON_PT_SCALE_GEV[process], pt_min)
+
+
+def complete_above_et(process: str, pt_min: float) -> float:
+    """Generator E_T (GeV) above which a sample with boson p_T ≥ ``pt_min`` holds every
+    object of the inclusive sample: a massless daughter of a boson of mass M and transverse
+    momentum q has E_T ≤ (√(M² + q²) + q)/2 (rest-frame energy ≤ M/2, boosted by q/M; the
+    longitudinal boost leaves E_T alone), so events with q < pt_min have none above that at
+    the largest generated M. 0 for ``pt_min`` 0 (nothing is missing)."""
+    check_boson_pt_min(process, pt_min)
+    if pt_min <= 0:
+        return 0.0
+    m = MH_GEV if process == "hgamgam" else Z_MASS_RANGE_GEV[1]
+    return float((np.hypot(m, pt_min) + pt_min) / 2)
 
 
 def _bw_mass(rng, n, m0, gamma, lo, hi):  # noqa: PLR0917
@@ -137,8 +185,8 @@ def _full(n, v):
     return np.full(n, v)
 
 
-def _boson(rng, n, mass, *, pt_scale, y_sigma):
-    pt = _boson_pt(rng, n, pt_scale)
+def _boson(rng, n, mass, *, pt_scale, y_sigma, pt_min=0.0):
+    pt = _boson_pt(rng, n, pt_scale, pt_min)
     y = rng.normal(0.0, y_sigma, n)
     phi = rng.uniform(-np.pi, np.pi, n)
     mt = np.sqrt(mass**2 + pt**2)
@@ -146,10 +194,12 @@ def _boson(rng, n, mass, *, pt_scale, y_sigma):
     return p4
 
 
-def generate_zll(rng: np.random.Generator, n: int, lepton_pdg: int) -> tuple:
-    """Z -> l+ l- four-vectors: (Z, l-, l+) each (n, 4), 1+cos^2 decay, BW mass."""
-    m = _bw_mass(rng, n, MZ_GEV, GAMMA_Z_GEV, 60.0, 120.0)
-    z = _boson(rng, n, m, pt_scale=6.0, y_sigma=2.0)
+def generate_zll(rng: np.random.Generator, n: int, lepton_pdg: int,
+                 boson_pt_min: float = 0.0) -> tuple:
+    """Z -> l+ l- four-vectors: (Z, l-, l+) each (n, 4), 1+cos^2 decay, BW mass; Z p_T
+    ≥ ``boson_pt_min`` (GeV)."""
+    m = _bw_mass(rng, n, MZ_GEV, GAMMA_Z_GEV, *Z_MASS_RANGE_GEV)
+    z = _boson(rng, n, m, pt_scale=BOSON_PT_SCALE_GEV["zee"], y_sigma=2.0, pt_min=boson_pt_min)
     ml = ME_GEV if lepton_pdg == 11 else MMU_GEV
     lm, lp = _two_body(rng, z, ml, _cos_theta_1pc2(rng, n))
     return z, lm, lp
@@ -221,16 +271,17 @@ def _radiate(rng: np.random.Generator, lep: np.ndarray, m_lepton: float, enabled
     return rad, after, g
 
 
-def gen_zee(rng: np.random.Generator, n: int, fsr: bool = True) -> GenParticles:
+def gen_zee(rng: np.random.Generator, n: int, fsr: bool = True,
+            boson_pt_min: float = 0.0) -> GenParticles:
     """Z -> e+ e- (gamma): each electron may radiate one QED FSR photon (:func:`fsr_probability`);
     ``fsr`` False gives the Breit–Wigner line shape of the electrons alone (the truth-energy
-    check of the mass fits).
+    check of the mass fits); ``boson_pt_min`` (GeV) the spectrum above it only.
 
     Momenta are rescaled so that m(e e [gamma gamma]) equals the Breit-Wigner mass. GenPart
     rows per event: Z (0), e- (1), e+ (2), then the FSR photon(s) with ``mother`` 1 or 2.
     The electrons are the bare (post-FSR) leptons, as in ATLAS/CMS truth matching.
     """
-    z, em, ep = generate_zll(rng, n, 11)
+    z, em, ep = generate_zll(rng, n, 11, boson_pt_min)
     rad_m, em, g_m = _radiate(rng, em, ME_GEV, fsr)
     rad_p, ep, g_p = _radiate(rng, ep, ME_GEV, fsr)
     tot = em + ep + g_m + g_p
@@ -276,7 +327,8 @@ ZMUMUGAMMA_PHOTON_ET_MIN = 10.0
 
 
 def gen_zmumugamma(
-    rng: np.random.Generator, n: int, photon_et_min: float = ZMUMUGAMMA_PHOTON_ET_MIN
+    rng: np.random.Generator, n: int, photon_et_min: float = ZMUMUGAMMA_PHOTON_ET_MIN,
+    boson_pt_min: float = 0.0,
 ) -> GenParticles:
     """Z -> mu mu gamma: one muon radiates a photon with an FSR spectrum and angle.
 
@@ -285,12 +337,13 @@ def gen_zmumugamma(
     (collinear enhancement, cut off at theta_min ~ m_mu/E and 1 rad). Momenta are then
     rescaled so that m(mu mu gamma) equals the Breit-Wigner mass exactly. Events whose photon
     has E_T below ``photon_et_min`` are regenerated (a generator-level cut, deterministic for
-    a given ``rng`` state).
+    a given ``rng`` state). ``boson_pt_min`` (GeV): Z p_T above it only.
     """
     parts = []
     have = 0
     while have < n:
-        vz, kz, km, kp, kg, which = _zmumugamma_block(rng, 3 * max(n - have, 64))
+        vz, kz, km, kp, kg, which = _zmumugamma_block(rng, 3 * max(n - have, 64),
+                                                      boson_pt_min)
         keep = kg[0] >= photon_et_min  # photon pT (GeV)
         parts.append([vz[keep], *(c[keep] for c in (*kz, *km, *kp, *kg)), which[keep]])
         have += int(keep.sum())
@@ -308,10 +361,10 @@ def gen_zmumugamma(
     return _assemble(n, vz, rows)
 
 
-def _zmumugamma_block(rng: np.random.Generator, n: int):
+def _zmumugamma_block(rng: np.random.Generator, n: int, boson_pt_min: float = 0.0):
     """``n`` candidate Z->mumugamma decays: (vz, kin(Z), kin(mu-), kin(mu+), kin(gamma),
     index of the radiating muon), each kin a (pt, eta, phi, m) tuple of (n,) arrays."""
-    z4, mm, mp = generate_zll(rng, n, 13)
+    z4, mm, mp = generate_zll(rng, n, 13, boson_pt_min)
     # splitting fraction by accept-reject on 1/z envelope
     zs = np.empty(0)
     while len(zs) < n:
@@ -344,9 +397,11 @@ def _zmumugamma_block(rng: np.random.Generator, n: int):
     return vz, _kin(z4), _kin(new_mm), _kin(new_mp), _kin(g), which
 
 
-def gen_hgamgam(rng: np.random.Generator, n: int) -> GenParticles:
-    """gg -> H -> gamma gamma: isotropic decay, ggF-like pT (peak ~10 GeV) and rapidity."""
-    h = _boson(rng, n, np.full(n, MH_GEV), pt_scale=12.0, y_sigma=1.8)
+def gen_hgamgam(rng: np.random.Generator, n: int, boson_pt_min: float = 0.0) -> GenParticles:
+    """gg -> H -> gamma gamma: isotropic decay, ggF-like pT (peak ~10 GeV) and rapidity;
+    ``boson_pt_min`` (GeV): H p_T above it only."""
+    h = _boson(rng, n, np.full(n, MH_GEV), pt_scale=BOSON_PT_SCALE_GEV["hgamgam"], y_sigma=1.8,
+               pt_min=boson_pt_min)
     g1, g2 = _two_body(rng, h, 0.0, rng.uniform(-1, 1, n))
     vz = rng.normal(0, BEAMSPOT_SIGMA_Z, n)
     kh, k1, k2 = _kin(h), _kin(g1), _kin(g2)
@@ -396,16 +451,20 @@ def gen_gun(
 
 def generate(rng: np.random.Generator, process: str, n: int, **gun_options) -> GenParticles:
     """Generator particles of ``n`` events of ``process`` (one of :data:`PROCESSES`);
-    ``gun_options`` go to the guns, and ``fsr`` to Z→ee."""
-    if process == "zee":
-        unknown = set(gun_options) - {"fsr"}
+    ``gun_options`` go to the guns, ``fsr`` to Z→ee and ``boson_pt_min`` (GeV) to the
+    processes with a boson (:func:`complete_above_et` says where such a sample is complete)."""
+    if process in BOSON_PROCESSES:
+        allowed = {"boson_pt_min"} | ({"fsr"} if process == "zee" else set())
+        unknown = set(gun_options) - allowed
         if unknown:
-            raise ValueError(f"zee takes only the option 'fsr', got {sorted(unknown)}")
-        return gen_zee(rng, n, **gun_options)
-    if process == "zmumugamma":
-        return gen_zmumugamma(rng, n)
-    if process == "hgamgam":
-        return gen_hgamgam(rng, n)
+            raise ValueError(f"{process} takes only the options {sorted(allowed)}, got "
+                             f"{sorted(unknown)}")
+        if "boson_pt_min" in gun_options:
+            check_boson_pt_min(process, gun_options["boson_pt_min"])
+        fn = {"zee": gen_zee, "zmumugamma": gen_zmumugamma, "hgamgam": gen_hgamgam}[process]
+        return fn(rng, n, **gun_options)
+    if "boson_pt_min" in gun_options:
+        check_boson_pt_min(process, gun_options["boson_pt_min"])  # raises: no boson
     if process == "egun":
         return gen_gun(rng, n, 11, **gun_options)
     if process == "gammagun":

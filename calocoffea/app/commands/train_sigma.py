@@ -19,13 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--electron-conformal", nargs="+", type=Path, default=[],
                         metavar="FILE",
                         help="electron samples for the conformal factors only (every object; "
-                             "not in the quantile fit)")
+                             "not in the quantile fit); a p_T-sliced one (generate "
+                             "--boson-pt-min) only in the E_T-correction bins where it is "
+                             "complete")
     parser.add_argument("--photon-conformal", nargs="+", type=Path, default=[], metavar="FILE",
                         help="photon samples for the conformal factors only")
     parser.add_argument("--recalibrate", type=Path, default=None, metavar="DIR",
                         help="keep the sigma models (ONNX) in DIR, trained on the samples "
                              "given, and recompute only their conformal factors and "
-                             "validation (with the conformal-only samples)")
+                             "validation (with the conformal-only samples; without training "
+                             "samples, on the conformal-only samples alone)")
     parser.add_argument("--out", type=Path, default=Path("models"), help="output directory")
     parser.add_argument("--models", type=Path, default=None,
                         help="directory of the calibration models the sigma models are for "
