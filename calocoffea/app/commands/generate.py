@@ -112,8 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="GEV",
         help="zee, zmumugamma, hgamgam: the boson p_T spectrum above GEV only (a p_T-sliced "
-        "sample: complete above the E_T the summary prints, cross-section x the printed "
-        "fraction); recorded in the file as Generator_bosonPtMin",
+        "sample: complete above the E_T the summary prints; zee, hgamgam: cross-section x "
+        "the printed fraction); recorded in the file as Generator_bosonPtMin",
     )
     parser.add_argument("--chunk-size", type=int, default=5000, help="events per chunk")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
