@@ -54,6 +54,7 @@ import numpy as np
 
 from calocoffea.binning import ABS_ETA_EDGES, ET_EDGES, MU_EDGES
 from calocoffea.constants import DRESSING_DR
+from calocoffea.stitching import sample_boson_pt_min
 from calocoffea.uncertainty import COVERAGE
 
 log = logging.getLogger(__name__)
@@ -545,19 +546,6 @@ def sample_channel(events) -> str | None:
     if np.any(pdg == 23):
         return "zmumugamma" if np.any(pdg == 13) else "zee"
     return None
-
-
-def sample_boson_pt_min(events, path: Path | str) -> float:
-    """The boson p_T minimum (GeV) of a p_T-sliced sample (the
-    :data:`calocoffea.sim.processes.BOSON_PT_MIN_BRANCH` branch; 0 without it). ValueError
-    naming the file if it is not one positive value."""
-    if "Generator" not in events.fields or "bosonPtMin" not in events.Generator.fields:
-        return 0.0
-    values = np.unique(np.asarray(events.Generator.bosonPtMin, np.float64))
-    if len(values) != 1 or not values[0] > 0:
-        raise ValueError(f"{path}: Generator_bosonPtMin must be one positive value, got "
-                         f"{values[:5].tolist()}")
-    return float(values[0])
 
 
 def ak_flat(array) -> np.ndarray:

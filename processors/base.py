@@ -65,7 +65,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from calocoffea import binning, resources, validation
+from calocoffea import binning, resources, stitching, validation
 from calocoffea import energies as calib
 from calocoffea import uncertainty as unc
 from calocoffea.categories import sigma_m_over_m
@@ -376,6 +376,11 @@ class CaloProcessor(processor.ProcessorABC):
             out["sigma_m"] = SparseHist("sigma_m", self.channel)
         selected = self.select(events)
         cutflow = {**selected.cutflow}
+        veto, pt_max = stitching.stitching_veto(events, meta, is_mc)
+        if veto is not None:
+            # selected events of the slice above pt_max: the sliced dataset holds them
+            cutflow[stitching.veto_key(pt_max)] = int(np.sum(veto & selected.mask))
+            selected = _drop_events(selected, veto)
         cutflow["selected"] = int(selected.mask.sum())
 
         ev = events[selected.mask]
@@ -515,6 +520,7 @@ class CaloProcessor(processor.ProcessorABC):
             **self._resolution_meta(),
             "sigma_source": {f"{c}: {src}" for c, (_, src) in self.sigma_models.items()
                              if c in calibs},
+            **self._slice_meta(events, is_mc, filename, pt_max),
         }
         return {dataset: out}
 
@@ -800,6 +806,19 @@ class CaloProcessor(processor.ProcessorABC):
         return out
 
     @staticmethod
+    def _slice_meta(events: ak.Array, is_mc: bool, filename: str, pt_max: float | None
+                    ) -> dict:
+        """The boson-p_T slice of an MC chunk (:mod:`calocoffea.stitching`):
+        ``boson_pt_min`` (0 for an inclusive file) and, when its dataset vetoes the events
+        above a bound, that bound."""
+        if not is_mc:
+            return {}
+        out = {"boson_pt_min": {stitching.sample_boson_pt_min(events, filename)}}
+        if pt_max is not None:
+            out[stitching.STITCH_KEY] = {pt_max}
+        return out
+
+    @staticmethod
     def _mu(events: ak.Array) -> np.ndarray:
         """⟨μ⟩ per event from ``Pileup_nTrueInt``; NaN (overflow bin) if absent."""
         if "Pileup" in events.fields and "nTrueInt" in events.Pileup.fields:
@@ -826,6 +845,14 @@ class CaloProcessor(processor.ProcessorABC):
         meta["provider"] = {calib.cnn_provider(self.particle, self.model_path)}
         meta["precision"] = {self.precision}
         return meta
+
+
+def _drop_events(selected: Selected, veto: np.ndarray) -> Selected:
+    """``selected`` without the events flagged by ``veto`` (bool, (n_events,))."""
+    keep = ~veto[selected.mask]
+    return Selected(selected.mask & ~veto, selected.calo_index[keep],
+                    None if selected.muon_index is None else selected.muon_index[keep],
+                    selected.cutflow)
 
 
 def _missing_branches(objects: ak.Array, particle: str) -> list[str]:

@@ -63,8 +63,8 @@ def test_the_file_records_the_cut(tmp_path):
     from coffea.nanoevents import NanoEventsFactory
 
     from calocoffea.schema import CaloNanoAODSchema
-    from calocoffea.sigma import sample_boson_pt_min
     from calocoffea.sim.generate import generate_file
+    from calocoffea.stitching import sample_boson_pt_min
 
     def events(path):
         return NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=CaloNanoAODSchema,

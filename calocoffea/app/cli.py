@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "corrections": "write the correctionlib energy scale (data) and smearing (MC) from fits",
     "compare": "data-vs-MC figures (mass peaks, <mu> profiles) from two processor outputs",
     "resolution": "derive the BDT resolution table (correctionlib) from MC processor outputs",
+    "stitch": "sum the p_T-sliced datasets of one process in a processor output into one",
 }
 
 
