@@ -114,6 +114,7 @@ def test_batch_options_are_checked():
         (BatchOptions(memory="lots"), "memory"),
         (BatchOptions(walltime="1h"), "walltime"),
         (BatchOptions(environment={"A-B": "1"}), "environment"),
+        (BatchOptions(wait_workers=0), "wait_workers"),
     ):
         with pytest.raises(ValueError, match=match):
             bad.check()
@@ -122,6 +123,14 @@ def test_batch_options_are_checked():
     with pytest.raises(ValueError, match="adapt"):
         runner.RunOptions(executor="dask", cluster="slurm",
                           batch=BatchOptions(adapt=(0, 1))).check()
+    # more workers waited for than the jobs have: refused before anything is submitted
+    for workers, batch in ((2, BatchOptions(wait_workers=3)),
+                           (1, BatchOptions(adapt=(1, 2), processes=1, wait_workers=3))):
+        with pytest.raises(ValueError, match="wait_workers 3 is more than the 2 dask workers"):
+            runner.RunOptions(executor="dask", cluster="slurm", workers=workers,
+                              batch=batch).check()
+    runner.RunOptions(executor="dask", cluster="slurm", workers=2,
+                      batch=BatchOptions(cores=2, processes=2, wait_workers=4)).check()
 
 
 def test_command_line_fills_batch_options(tmp_path):
@@ -133,7 +142,7 @@ def test_command_line_fills_batch_options(tmp_path):
         "--worker-prologue", "source venv/bin/activate",
         "--worker-env", "X509_USER_PROXY=/tmp/x509up_u0",
         "--python", "/venv/bin/python", "--log-directory", "logs", "--adapt", "1:10",
-        "--job-start-timeout", "120", "--job-option", "death_timeout=90",
+        "--job-start-timeout", "120", "--wait-workers", "3", "--job-option", "death_timeout=90",
         "--job-option", 'worker_extra_args=["--lifetime", "55m"]',
     ])
     from calocoffea.app.commands.run import fill_defaults
@@ -144,7 +153,7 @@ def test_command_line_fills_batch_options(tmp_path):
         queue="short", walltime="02:00:00", memory="8GB", cores=2, processes=2,
         job_extra=["--qos=long"], prologue=["source venv/bin/activate"],
         environment={"X509_USER_PROXY": "/tmp/x509up_u0"}, python="/venv/bin/python",
-        log_directory="logs", adapt=(1, 10), start_timeout=120.0,
+        log_directory="logs", adapt=(1, 10), start_timeout=120.0, wait_workers=3,
         extra={"death_timeout": 90, "worker_extra_args": ["--lifetime", "55m"]},
     )
     batch.check()

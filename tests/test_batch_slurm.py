@@ -128,12 +128,15 @@ def our_jobs(settle_s: float = 10.0) -> list[str]:
 def test_zee_cnn_on_two_slurm_jobs_is_bit_identical(slurm, zee, tmp_path):
     fileset, ref = zee
     logs = tmp_path / "logs"
+    # wait for both workers: on a loaded machine the first one can do all 8 chunks before
+    # the second job's python has started, and that job would then never have run
     options = runner.RunOptions(executor="dask", cluster="slurm", workers=2, chunksize=200,
                                 progress=False,
-                                batch=BatchOptions(log_directory=str(logs)))
+                                batch=BatchOptions(log_directory=str(logs), wait_workers=2))
     out, metrics = runner.run(make_processor("zee"), fileset, options)
     out = single_dataset(out)
     assert metrics["cluster"] == "slurm" and metrics["events"] == N_EVENTS
+    assert metrics["dask_workers"] == 2
     assert "cnn" in metrics["calibrations"]
     assert_identical(ref, out)
     jobs = metrics["batch_jobs"]

@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--job-start-timeout", type=float, default=defaults.start_timeout,
                    metavar="S", help="fail when no worker has joined after S seconds "
                    f"(default {defaults.start_timeout:g})")
+    g.add_argument("--wait-workers", type=int, default=defaults.wait_workers, metavar="N",
+                   help="start the run once N dask workers have joined (default "
+                   f"{defaults.wait_workers}; within --job-start-timeout)")
     g.add_argument("--job-option", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE", help="raw keyword of dask-jobqueue's SLURMCluster/"
                    "HTCondorCluster, repeatable; VALUE is JSON when it parses "
@@ -107,5 +110,6 @@ def batch_options(args: argparse.Namespace) -> BatchOptions:
         scheduler_port=args.scheduler_port,
         adapt=args.adapt,
         start_timeout=args.job_start_timeout,
+        wait_workers=args.wait_workers,
         extra={key: option_value(value) for key, value in args.job_option},
     )

@@ -118,6 +118,10 @@ class BatchOptions:
     #: Seconds to wait for the first worker before failing (jobs queued behind others
     #: count against it).
     start_timeout: float = 600.0
+    #: Dask workers that must have joined before the run starts (1: start with the first;
+    #: more, e.g. every worker, so that each job takes part even when a few chunks would be
+    #: done before a slow job starts; the wait counts against ``start_timeout``).
+    wait_workers: int = 1
     #: Seconds the submission check may take (``sbatch --test-only``, ``condor_q``).
     submit_timeout: float = 30.0
     #: Raw keyword arguments of the dask-jobqueue cluster, applied last (``--job-option``).
@@ -146,6 +150,8 @@ class BatchOptions:
                     f"adapt MIN:MAX needs 1 <= MIN <= MAX (at least one job, so that the run "
                     f"can check that jobs start), got {low}:{high}"
                 )
+        if self.wait_workers < 1:
+            raise ValueError(f"wait_workers must be >= 1, got {self.wait_workers}")
         if self.start_timeout <= 0 or self.submit_timeout <= 0:
             raise ValueError("start_timeout and submit_timeout must be > 0 seconds")
         for key in self.environment:
@@ -338,13 +344,16 @@ def _job_states(kind: str, ids: list[str], timeout: float = 10.0) -> dict[str, s
 
 
 def wait_for_first_worker(client: Any, cluster: Any, kind: str, batch: BatchOptions) -> float:
-    """Wait until a worker of ``cluster`` has joined; returns the seconds waited. Raises
-    :class:`ClusterUnavailable` after ``batch.start_timeout`` s, or as soon as a Slurm job
-    pends for a reason in :data:`SLURM_PERMANENT_REASONS`, naming the jobs and their states."""
+    """Wait until ``batch.wait_workers`` workers of ``cluster`` (default one) have joined;
+    returns the seconds waited. Raises :class:`ClusterUnavailable` after
+    ``batch.start_timeout`` s, or as soon as a Slurm job pends for a reason in
+    :data:`SLURM_PERMANENT_REASONS`, naming the jobs and their states."""
     t0 = time.monotonic()
     next_poll = t0 + 2.0
+    joined = 0
     while time.monotonic() - t0 < batch.start_timeout:
-        if client.scheduler_info().get("workers"):
+        joined = len(client.scheduler_info().get("workers", {}))
+        if joined >= batch.wait_workers:
             return time.monotonic() - t0
         if kind == "slurm" and time.monotonic() >= next_poll:
             next_poll = time.monotonic() + 5.0
@@ -364,8 +373,10 @@ def wait_for_first_worker(client: Any, cluster: Any, kind: str, batch: BatchOpti
     else:
         detail = "jobs " + ", ".join(f"{i} {states.get(i, 'not queued any more')}"
                                      for i in ids)
+    what = ("no dask worker joined" if batch.wait_workers == 1 else
+            f"{joined} of the {batch.wait_workers} dask workers waited for joined")
     raise ClusterUnavailable(
-        f"--cluster {kind}: no dask worker joined within {batch.start_timeout:g} s; {detail}"
+        f"--cluster {kind}: {what} within {batch.start_timeout:g} s; {detail}"
     )
 
 

@@ -105,6 +105,14 @@ class RunOptions:
             raise ValueError(f"scheduler_timeout must be > 0 s, got {self.scheduler_timeout}")
         if self.cluster in BATCH_CLUSTERS:
             self.batch.check()
+            batch = self.batch
+            jobs = batch.adapt[1] if batch.adapt is not None else self.workers
+            if batch.wait_workers > jobs * batch.processes:
+                raise ValueError(
+                    f"wait_workers {batch.wait_workers} is more than the "
+                    f"{jobs * batch.processes} dask workers of {jobs} job(s) of "
+                    f"{batch.processes} process(es)"
+                )
 
 
 def uproot_options(fileset: Mapping[str, Any]) -> dict[str, Any]:

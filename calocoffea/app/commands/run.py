@@ -61,7 +61,7 @@ BATCH_OPTION_FLAGS: dict[str, str] = {
     "python": "python", "container": "container", "log_directory": "log_directory",
     "local_directory": "local_directory", "interface": "interface",
     "scheduler_port": "scheduler_port", "adapt": "adapt", "start_timeout": "job_start_timeout",
-    "extra": "job_option",
+    "wait_workers": "wait_workers", "extra": "job_option",
 }
 
 
