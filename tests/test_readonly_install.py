@@ -21,6 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOBODY = 65534
+#: run a command as nobody, without root's groups
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 CODE = """
 import sys
@@ -47,8 +49,7 @@ def _python_for_nobody() -> str | None:
         if not candidate or not Path(candidate).exists():
             continue
         res = subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-             candidate, "-c", "import sys; print(sys.version_info[:2])"],
+            [*AS_NOBODY, candidate, "-c", "import sys; print(sys.version_info[:2])"],
             capture_output=True, text=True, check=False)
         if res.returncode == 0 and res.stdout.strip() == str(sys.version_info[:2]):
             return candidate
@@ -57,8 +58,7 @@ def _python_for_nobody() -> str | None:
 
 def _nobody_can_import_from(python: str, site: str) -> bool:
     res = subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python,
-         "-c", "import numpy"],
+        [*AS_NOBODY, python, "-c", "import numpy"],
         capture_output=True, text=True, check=False, cwd="/",
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": site, "HOME": "/nonexistent"})
     return res.returncode == 0
@@ -78,7 +78,7 @@ def test_read_only_install_with_unwritable_home_imports_and_builds_images():
     # pytest's tmp_path lives under a directory only root may enter
     tmp_path = Path(tempfile.mkdtemp(prefix="calocoffea-ro-"))
     try:
-        _check_read_only_install(python, tmp_path)
+        _check_read_only_install(python, site, tmp_path)
     finally:
         for root, dirs, _ in os.walk(tmp_path):
             for name in dirs:
@@ -87,7 +87,7 @@ def test_read_only_install_with_unwritable_home_imports_and_builds_images():
         shutil.rmtree(tmp_path)
 
 
-def _check_read_only_install(python: str, tmp_path: Path) -> None:
+def _check_read_only_install(python: str, site: str, tmp_path: Path) -> None:
     install = tmp_path / "site"
     for pkg in ("calocoffea", "processors"):
         shutil.copytree(REPO / pkg, install / pkg,
@@ -103,13 +103,11 @@ def _check_read_only_install(python: str, tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"  # nobody's temporary directory (the private numba cache)
     scratch.mkdir()
     os.chown(scratch, NOBODY, NOBODY)
-    site = sysconfig.get_paths()["purelib"]
     env = {"HOME": "/nonexistent", "PATH": "/usr/bin:/bin", "TMPDIR": str(scratch),
            "PYTHONPATH": f"{install}:{site}", "PYTHONDONTWRITEBYTECODE": "1"}
     for _ in range(2):  # the second run finds the cache the first one wrote
         res = subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python,
-             "-c", CODE, str(install)],
+            [*AS_NOBODY, python, "-c", CODE, str(install)],
             capture_output=True, text=True, env=env, cwd=scratch, timeout=600, check=False)
         assert res.returncode == 0, res.stderr[-3000:]
         assert res.stdout.startswith("ok"), res.stdout

@@ -343,7 +343,7 @@ def _job_states(kind: str, ids: list[str], timeout: float = 10.0) -> dict[str, s
     return states
 
 
-def wait_for_first_worker(client: Any, cluster: Any, kind: str, batch: BatchOptions) -> float:
+def wait_for_workers(client: Any, cluster: Any, kind: str, batch: BatchOptions) -> float:
     """Wait until ``batch.wait_workers`` workers of ``cluster`` (default one) have joined;
     returns the seconds waited. Raises :class:`ClusterUnavailable` after
     ``batch.start_timeout`` s, or as soon as a Slurm job pends for a reason in
@@ -524,7 +524,7 @@ def _batch_client(options: RunOptions, info: dict[str, Any]) -> Iterator[Any]:
             log.info("%s cluster: scheduler %s, dashboard %s", kind,
                      cluster.scheduler_address, client.dashboard_link)
             _setup_workers(client, options)
-            info["first_worker_s"] = wait_for_first_worker(client, cluster, kind, batch)
+            info["first_worker_s"] = wait_for_workers(client, cluster, kind, batch)
             info["dask_workers"] = len(client.scheduler_info().get("workers", {}))
             keeper = JobKeeper(cluster)
             try:
@@ -542,7 +542,8 @@ def _batch_client(options: RunOptions, info: dict[str, Any]) -> Iterator[Any]:
 def dask_client(options: RunOptions, info: dict[str, Any]) -> Iterator[Any]:
     """A ``distributed.Client`` for ``options`` (closed with its cluster on exit); fills
     ``info`` with the cluster actually used (batch clusters: ``batch_jobs``, the job ids,
-    and ``first_worker_s``, the wait for the first worker after submission)."""
+    and ``first_worker_s``, the wait after submission for the first worker, or for
+    ``batch.wait_workers`` of them)."""
     from distributed import Client
 
     if options.scheduler:
