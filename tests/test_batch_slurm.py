@@ -237,7 +237,10 @@ def test_cancelled_job_mid_run_gives_identical_histograms(slurm, zee, tmp_path):
     fileset, ref = zee
     canceller = JobCanceller()
     canceller.start()
-    options = runner.RunOptions(executor="dask", cluster="slurm", workers=2, chunksize=10,
+    # 320 chunks of 5 events: the run must outlast the replacement job's start (its python
+    # and worker); with 160 chunks the remaining worker once finished first on the loaded
+    # 2-core CI machine (CI of 2026-12-03)
+    options = runner.RunOptions(executor="dask", cluster="slurm", workers=2, chunksize=5,
                                 progress=False,
                                 batch=BatchOptions(log_directory=str(tmp_path)))
     # dask-jobqueue forgets a lost job after this delay (default 15 s); the replacement
