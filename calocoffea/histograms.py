@@ -22,9 +22,10 @@ processor chunk, and an unlisted category is a bug, not data.
 ``pull_et_reco`` — the same pulls versus the object's E_T under that calibration
     (E_calib/cosh η, GeV) instead of |η|, true E_T and ⟨μ⟩: axes ``calibration``,
     ``particle``, ``reference``, ``et_reco`` (:data:`calocoffea.binning.ET_EDGES`) and
-    ``pull``. The σ models are calibrated conditional on what is observed; binned in true
-    E_T, a steeply falling spectrum (above the Z Jacobian peak) can over-cover for such a σ,
-    because the objects that fluctuated up into a bin from below sit in a lower true-E_T bin.
+    ``pull``. A diagnostic beside the true-E_T check of ``pull``: binned in the measured
+    E_T the pulls carry the spectrum (at a kinematic edge most objects of a bin fluctuated up
+    into it, so their pulls are shifted), which is why the σ models' E_T correction is
+    derived in true-E_T bins (:func:`calocoffea.sigma.et_correction`).
 
 ``sigma_m`` — mass per event versus its σ_m/m (two-object channels, events whose objects
     all have a σ_E), axes ``calibration`` (str: bdt, bdt_shapes, cnn), ``sigma_m`` (σ_m/m on

@@ -284,7 +284,7 @@ class ResolutionTable:
 def pull_stats(counts: np.ndarray, edges: np.ndarray,
                variances: np.ndarray | None = None) -> dict[str, float | int | None]:
     """n (sum of weights), n_effective ((Σw)²/Σw² with ``variances``, the Σw² per bin;
-    else n), pull_width (IQR/1.349) and the :data:`COVERAGE` fractions (with binomial errors
+    else n), pull_width (IQR/1.349), median and the :data:`COVERAGE` fractions (with binomial errors
     on n_effective) of a pull histogram ``counts`` (with flow bins, (n_bins + 2,)) on
     ``edges``; ±1 and ±2 must be bin edges."""
     counts = np.clip(np.asarray(counts, dtype=float), 0.0, None)
@@ -297,6 +297,8 @@ def pull_stats(counts: np.ndarray, edges: np.ndarray,
         return out
     width = eiqr_from_hist(counts, edges)
     out["pull_width"] = width if math.isfinite(width) else None
+    (median,) = hist_quantiles(counts, edges, [0.5])
+    out["median"] = float(median) if math.isfinite(median) else None
     inner = counts[1:-1]
     centers = 0.5 * (edges[:-1] + edges[1:])
     for name, (bound, _) in COVERAGE.items():
@@ -371,11 +373,16 @@ PULL_REFERENCE = "dressed"
 def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
                  reference: str = PULL_REFERENCE) -> dict[str, dict[str, Any]]:
     """Per particle and calibration of a processor ``pull`` histogram: the inclusive
-    :func:`pull_stats`, those of every bin of |η|, E_T and ⟨μ⟩ (each axis on its own, the
-    others summed) and, given the processors' ``pull_et_reco`` histogram, of every bin of the
-    calibrated E_T (``bins["et_reco"]``), and ``misses``, the bins with ≥ ``min_objects``
-    objects (and the inclusive entry) that miss a target, with the reason, ``bins_checked``
-    and ``expected_chance_misses`` (:func:`chance_misses` of those bins); all on the pull
+    :func:`pull_stats`, those of every bin of |η|, true E_T and ⟨μ⟩ (each axis on its own,
+    the others summed), and ``misses``, the bins with ≥ ``min_objects`` objects (and the
+    inclusive entry) that miss a target, with the reason, ``bins_checked`` and
+    ``expected_chance_misses`` (:func:`chance_misses` of those bins). Given the processors'
+    ``pull_et_reco`` histogram, the bins of the calibrated E_T (``bins["et_reco"]``) are
+    summarised too and their misses listed in ``diagnostic_misses``, not counted: binned in
+    what was measured, the pulls carry the channel's spectrum (at a kinematic edge most
+    objects of a bin are upward fluctuations: median pull +0.35 for Z→μμγ photons at
+    40-50 GeV), so width 1 and 68 % coverage cannot both hold there for any σ (measured on
+    the σ models' own conformal sample: coverage exact, width 0.935; docs/model.md). All on the pull
     ``reference`` (histograms with a ``reference`` axis; ``bare`` gives the inclusive stats
     of the other reference). Objects are counted as effective entries (Σw)²/Σw² for the
     ``min_objects`` threshold, the binomial errors and the chance misses (the same as the
@@ -411,6 +418,8 @@ def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
             entry: dict[str, Any] = {"inclusive": incl, "bins": {}, "misses": [],
                                      "reference": reference if has_ref else "bare",
                                      "other_references": others}
+            if projections:
+                entry["diagnostic_misses"] = []
             if incl["n_effective"] >= min_objects:
                 entry["misses"] += [{"axis": "inclusive", "reason": r}
                                     for r in meets_targets(incl)]
@@ -424,13 +433,13 @@ def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
                     st.update(lo=float(ax.edges[k]), hi=float(ax.edges[k + 1]))
                     rows.append(st)
                     if st["n_effective"] >= min_objects:
-                        entry["misses"] += [{"axis": axis, "lo": st["lo"], "hi": st["hi"],
-                                             "n": st["n"], "reason": r}
-                                            for r in meets_targets(st)]
+                        entry["diagnostic_misses" if axis in projections else "misses"] += [
+                            {"axis": axis, "lo": st["lo"], "hi": st["hi"], "n": st["n"],
+                             "reason": r} for r in meets_targets(st)]
                 entry["bins"][axis] = rows
             checked = [incl["n_effective"]] * (incl["n_effective"] >= min_objects) + [
-                st["n_effective"] for rows in entry["bins"].values() for st in rows
-                if st["n_effective"] >= min_objects]
+                st["n_effective"] for axis, rows in entry["bins"].items() for st in rows
+                if st["n_effective"] >= min_objects and axis not in projections]
             entry["bins_checked"] = len(checked)
             entry["expected_chance_misses"] = round(chance_misses(checked, edges), 2)
             out.setdefault(particle, {})[cal] = entry
@@ -440,12 +449,12 @@ def pull_summary(pull, *, pull_et_reco=None, min_objects: int = MIN_OBJECTS,
 def summary_entry(pull_summary_: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """summary.json ``uncertainty.<particle>``: ``pull_width``, ``coverage68``,
     ``coverage95`` (inclusive, per calibration), ``bins`` (per calibration and axis),
-    ``misses`` and the targets."""
+    ``misses``, ``diagnostic_misses`` (calibrated-E_T bins, not counted) and the targets."""
     out: dict[str, Any] = {}
     for particle, cals in pull_summary_.items():
         e: dict[str, Any] = {k: {} for k in ("pull_width", "coverage68", "coverage95", "n",
                                              "bins", "misses", "bins_checked",
-                                             "expected_chance_misses")}
+                                             "expected_chance_misses", "diagnostic_misses")}
         e["other_references"] = {}
         for cal, entry in cals.items():
             for key in ("pull_width", "coverage68", "coverage95", "n"):
@@ -456,6 +465,7 @@ def summary_entry(pull_summary_: Mapping[str, Mapping[str, Any]]) -> dict[str, A
                     k: st.get(k) for k in ("pull_width", "coverage68", "coverage95", "n")}
             e["bins"][cal] = entry["bins"]
             e["misses"][cal] = entry["misses"]
+            e["diagnostic_misses"][cal] = entry.get("diagnostic_misses", [])
             e["bins_checked"][cal] = entry["bins_checked"]
             e["expected_chance_misses"][cal] = entry.get("expected_chance_misses")
         e["targets"] = {"pull_width": list(PULL_WIDTH_TARGET),

@@ -116,4 +116,5 @@ def test_summary_markdown_has_the_pull_table_on_both_references(tmp_path):
     chance = u["expected_chance_misses"]["cnn"]
     assert abs(float(cells[3]) - 1.0) < 0.03
     assert cells[6] == f"0 / {u['bins_checked']['cnn']} ({chance:.1f} by chance)"
-    assert abs(float(cells[7]) - bare95) < 1e-3 and cells[8] == "—"
+    assert cells[7] == "0"  # no pull_et_reco histogram: no calibrated-E_T bins
+    assert abs(float(cells[8]) - bare95) < 1e-3 and cells[9] == "—"

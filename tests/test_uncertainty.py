@@ -157,26 +157,33 @@ def test_scaled_weights_count_as_effective_objects():
         ref["inclusive"]["coverage68_err"])
 
 
-def test_calibrated_et_bins_are_checked_beside_the_true_ones():
-    """pull_summary with the processors' pull_et_reco histogram: its E_T bins are summarised,
-    checked and counted; a bin with too wide pulls there is a miss on axis et_reco only."""
+def test_calibrated_et_bins_are_summarised_as_a_diagnostic_beside_the_true_ones():
+    """pull_summary with the processors' pull_et_reco histogram: its E_T bins are summarised
+    (with the median pull) and a bin with too wide or shifted pulls there is listed in
+    diagnostic_misses, not in misses, and not counted in bins_checked."""
     rng = np.random.default_rng(5)
     reco = histograms.book_pull_et_reco()
-    n_ok, n_bad = 20_000, 3_000
+    n_ok, n_bad, n_shift = 20_000, 3_000, 4_000
     reco.fill(calibration="cnn", particle="electron", reference="dressed", et_reco=35.0,
               pull=rng.normal(0.0, 1.0, n_ok))
     reco.fill(calibration="cnn", particle="electron", reference="dressed", et_reco=100.0,
               pull=rng.normal(0.0, 1.3, n_bad))
+    reco.fill(calibration="cnn", particle="electron", reference="dressed", et_reco=45.0,
+              pull=rng.normal(0.45, 1.0, n_shift))
     entry = unc.pull_summary(_pull_hist(1.0), pull_et_reco=reco)["electron"]["cnn"]
     rows = entry["bins"]["et_reco"]
     assert [r["lo"] for r in rows] == list(ET_EDGES[:-1])
-    assert sum(r["n"] for r in rows) == n_ok + n_bad
-    misses = {(m["axis"], m.get("lo")) for m in entry["misses"]}
-    assert ("et_reco", 80.0) in misses and ("et_reco", 30.0) not in misses
-    assert {a for a, _ in misses} == {"et_reco"}
+    assert sum(r["n"] for r in rows) == n_ok + n_bad + n_shift
+    by_lo = {r["lo"]: r for r in rows}
+    assert abs(by_lo[30.0]["median"]) < 0.05 and abs(by_lo[40.0]["median"] - 0.45) < 0.06
+    diag = {(m["axis"], m.get("lo")) for m in entry["diagnostic_misses"]}
+    assert diag == {("et_reco", 80.0), ("et_reco", 40.0)}  # wide, and shifted (coverage)
+    assert not entry["misses"]
     without = unc.pull_summary(_pull_hist(1.0))["electron"]["cnn"]
-    assert entry["bins_checked"] == without["bins_checked"] + 2
-    assert "et_reco" not in without["bins"]
+    assert entry["bins_checked"] == without["bins_checked"]
+    assert "et_reco" not in without["bins"] and "diagnostic_misses" not in without
+    summary = unc.summary_entry({"electron": {"cnn": entry}})["electron"]
+    assert summary["diagnostic_misses"]["cnn"] == entry["diagnostic_misses"]
 
 
 def test_chance_misses_match_gaussian_samples_and_vanish_for_large_bins():
