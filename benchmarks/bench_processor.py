@@ -43,11 +43,14 @@ Figures, all measured in the same run:
   processor run by run at the 100k-event chunk: ``floor``, a plain coffea NanoAOD Z→ee
   processor (:class:`FloorProcessor`) reading the same branches and filling the same mass
   histogram without any calibration (the I/O-and-framework floor), and ``bdt_only``, the
-  processor with the standard calibration only (``bdt``, ``truth``); each as events per CPU
-  second and as a ratio to the floor. ``ratio_to_floor`` = CNN processor events/s / floor
+  processor with the standard calibration only (``bdt``, ``truth``), and ``cnn_only``, the
+  processor with the CNN alone (``cnn``, ``truth``, no σ_E models: the path raw onnxruntime
+  bounds; ``ratio_to_ort_cnn_only``); each as events per CPU second and as a ratio to the
+  floor. ``ratio_to_floor`` = CNN processor events/s / floor
   events/s. ``stage_fractions``: the fraction of the CNN processor's CPU time spent reading
   (every branch it reads, materialised first), in the CNN inputs (scalars, tracks, cell
-  ranges), in the image kernel, in onnxruntime, in filling histograms, and the rest
+  ranges), in the image kernel, in the CNN's onnxruntime session, in the calibration BDTs
+  (``bdt``), in the σ_E models (``sigma``), in filling histograms, and the rest
   (selection, masses, validation, coffea);
 - ``precision``: the CNN precision the processor ran with (``--precision``; default int8
   where a shipped int8 model passed its guard) and ``ort`` is measured on the same model
@@ -249,8 +252,9 @@ def peak_memory(sample: Path, model: Path | None, precision: str | None = None,
     return result
 
 
-def _processor(calibs, model=None, precision=None):
-    return make_processor("zee", calibrations=calibs, model_path=model, precision=precision)
+def _processor(calibs, model=None, precision=None, sigma_models=None):
+    return make_processor("zee", calibrations=calibs, model_path=model, precision=precision,
+                          sigma_models=sigma_models)
 
 
 def _run(proc, fileset, **opts):
@@ -413,6 +417,9 @@ def per_core(quick: bool = False, model: str | Path | None = None,
                  "model_run": str(run_model) if run_model is not None else None,
                  "loadavg_start": os.getloadavg()}
     peers = {"floor": _floor(proc), "bdt_only": _processor(("bdt", "truth"))}
+    if reason is None:
+        # the CNN path alone: no BDT evaluated, no σ_E models (what raw onnxruntime bounds)
+        peers["cnn_only"] = _processor(("cnn", "truth"), model, precision, sigma_models="none")
     with tempfile.TemporaryDirectory() as tmpdir:
         one = copies(sample, 1, Path(tmpdir))
         # per core: iterative, warm (numba + onnxruntime session created by the warm-up)
@@ -477,6 +484,8 @@ def per_core(quick: bool = False, model: str | Path | None = None,
             out[f"ratio_to_ort{suffix}_first_run"] = ort_cpu_for_run / first_cpu
             out[f"ratio_to_ort{suffix}_wall"] = (
                 (m["objects"] / ort["objects_per_s"]) / m["wall_time_s"])
+            if key == "per_core" and "cnn_only" in peer_runs:
+                out["ratio_to_ort_cnn_only"] = ort_cpu_for_run / min(peer_runs["cnn_only"])
         if ort is not None:
             b = _breakdown(proc, big, n_big * SAMPLE_EVENTS, run_model)
             out["breakdown_cpu_s"] = b
@@ -486,7 +495,8 @@ def per_core(quick: bool = False, model: str | Path | None = None,
 
 
 #: Stages of the CNN processor's CPU time in ``breakdown_cpu_s`` / ``stage_fractions``.
-STAGES: tuple[str, ...] = ("reading", "inputs", "images", "onnxruntime", "histograms", "rest")
+STAGES: tuple[str, ...] = ("reading", "inputs", "images", "onnxruntime", "bdt", "sigma",
+                           "histograms", "rest")
 
 
 def _floor(proc) -> FloorProcessor:
@@ -497,28 +507,41 @@ def _breakdown(proc, fileset: dict, chunksize: int, model: Path) -> dict:
     """One more end-to-end run with process CPU time accumulated per stage (:data:`STAGES`):
     every branch the processor reads is materialised first (``reading``), then the CNN
     inputs (``calocoffea.cnn.inputs.inputs_from_events``, images excluded), the image
-    kernel, onnxruntime's ``session.run``, the histogram fills; ``rest`` is everything else
-    (selection, masses, validation, coffea)."""
+    kernel, the CNN's onnxruntime ``session.run`` (``onnxruntime``), the calibration BDTs
+    (``bdt``: ``StandardCalibration.energy``, ``bdt`` and ``bdt_shapes``, their feature
+    matrices and onnxruntime tree ensembles), the per-object σ_E models (``sigma``:
+    ``SigmaModel.sigma``), the histogram fills; ``rest`` is everything else (selection,
+    masses, validation, coffea). A stage called inside another is charged to the inner one
+    only, so the stages add up to the run."""
     from calocoffea import sparsehist
+    from calocoffea.bdt import standard
     from calocoffea.cnn import images, inference, inputs
+    from calocoffea.sigma import SigmaModel
 
     acc = dict.fromkeys(STAGES[:-1], 0.0)
     m = inference.load_model(model)  # the session the processor uses (per-process cache)
     session = m.session
     originals = {"images": (images.CellColumns, "images"),
                  "inputs": (inputs, "inputs_from_events"),
+                 "bdt": (standard.StandardCalibration, "energy"),
+                 "sigma": (SigmaModel, "sigma"),
                  "histograms": (sparsehist.SparseHist, "fill")}
     saved = {k: getattr(obj, name) for k, (obj, name) in originals.items()}
     branches = read_branches(proc)
     process = type(proc).process
+    active: list[list] = []  # [stage, CPU seconds of the stages called inside it]
 
     def timed(stage, fn):
         def wrapper(*args, **kwargs):
             c0 = time.process_time()
+            active.append([stage, 0.0])
             try:
                 return fn(*args, **kwargs)
             finally:
-                acc[stage] += time.process_time() - c0
+                dt = time.process_time() - c0
+                acc[stage] += dt - active.pop()[1]
+                if active:
+                    active[-1][1] += dt
         return wrapper
 
     class _Timed:
