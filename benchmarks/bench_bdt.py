@@ -1,9 +1,10 @@
 """CPU throughput of the standard (BDT) calibration: objects/s on one core.
 
 ``StandardCalibration.energy`` on toy columns (the cost does not depend on the values),
-end to end (feature building + onnxruntime, one intra-op thread) for electrons and for
-photons (routing to two models), compared with the feature building alone measured in the
-same run. Uses the shipped models (``models/`` or $CALOCOFFEA_MODELS).
+end to end (feature building + the trees, XGBoost's predictor on one thread:
+``calocoffea.bdt.forest``) for electrons and for photons (routing to two models), compared
+with the feature building alone measured in the same run. Uses the shipped models
+(``models/`` or $CALOCOFFEA_MODELS).
 
     python benchmarks/bench_bdt.py   # writes benchmarks/results/bdt.json
 """

@@ -6,7 +6,8 @@ The σ_E of calibration ``c`` (``bdt``, ``bdt_shapes``, ``cnn``) for an electron
 
 with q̂_c the conditional 68.27 % quantile of |E_c − E_ref| / E_c given the object's features
 ``x``, learned by XGBoost's quantile loss (``reg:quantileerror``) and shipped as ONNX
-(``models/sigma_<c>_<particle>.onnx`` with a JSON card). By construction |pull| < 1 holds for
+(``models/sigma_<c>_<particle>.onnx`` with a JSON card; evaluated with XGBoost's predictor,
+:mod:`calocoffea.bdt.forest`). By construction |pull| < 1 holds for
 68.27 % of the objects in every region of feature space the model resolves; because the
 features say which objects sit in the tails (shower shapes, the track p_T, the disagreement
 of two calibrations, the CNN's own σ'), the pull (E_c − E_ref)/σ_E comes out close to
@@ -52,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calocoffea.bdt.forest import Forest, load_forest
 from calocoffea.binning import ABS_ETA_EDGES, ET_EDGES, MU_EDGES
 from calocoffea.constants import DRESSING_DR
 from calocoffea.stitching import sample_boson_pt_min
@@ -205,20 +207,19 @@ def fingerprint(files: Iterable[Path]) -> dict[str, str]:
 # ----------------------------------------------------------------------------- inference
 @dataclass
 class SigmaModel:
-    """A loaded σ model: its card and onnxruntime session."""
+    """A loaded σ model: its card and its trees (:class:`calocoffea.bdt.forest.Forest`)."""
 
     calibration: str
     particle: str
     path: Path
     card: dict
-    session: object = field(repr=False)
+    forest: Forest = field(repr=False)
 
     def sigma_rel(self, x: np.ndarray) -> np.ndarray:
         """σ_E/E (n,) float64 of the (n, n_features) inputs ``x``."""
         if len(x) == 0:
             return np.zeros(0)
-        out = self.session.run(None, {INPUT_NAME: np.ascontiguousarray(x, np.float32)})[0]
-        return np.asarray(out, np.float64).reshape(-1)
+        return self.forest.predict(x).astype(np.float64)
 
     def sigma(self, columns: Mapping[str, np.ndarray], *, energy: np.ndarray,
               e_bdt: np.ndarray, eta: np.ndarray, mu: np.ndarray,
@@ -490,17 +491,11 @@ def load_sigma_model(models_dir: Path, calibration: str, particle: str) -> Sigma
     if card.get("features") != expected:
         raise ValueError(f"{card_path}: features {card.get('features')} differ from the "
                          f"inputs calocoffea computes {expected}")
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    if inp.name != INPUT_NAME or inp.shape[-1] != len(expected):
-        raise ValueError(f"{onnx_path}: input {inp.name} {inp.shape}, expected {INPUT_NAME} "
-                         f"[N, {len(expected)}]")
-    model = SigmaModel(calibration, particle, onnx_path, card, sess)
+    forest = load_forest(onnx_path)
+    if forest.input_name != INPUT_NAME or forest.n_features != len(expected):
+        raise ValueError(f"{onnx_path}: input {forest.input_name} [N, {forest.n_features}], "
+                         f"expected {INPUT_NAME} [N, {len(expected)}]")
+    model = SigmaModel(calibration, particle, onnx_path, card, forest)
     _CACHE[key] = model
     return model
 

@@ -1,4 +1,4 @@
-"""Loading and applying the standard calibration with onnxruntime."""
+"""Loading and applying the standard calibration (ONNX trees, evaluated by XGBoost)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from calocoffea.app.cli import build_parser
 from calocoffea.app.commands.train_bdt import config_from_args
 from calocoffea.bdt import load_standard_calibration
 from calocoffea.bdt import training as train_bdt
+from calocoffea.bdt.forest import load_forest
 from calocoffea.bdt.inputs import feature_matrix
-from calocoffea.bdt.standard import get_session, model_paths, sha256_file
+from calocoffea.bdt.standard import model_paths, sha256_file
 from calocoffea.bdt.toy import toy_gun_columns
 
 
@@ -84,10 +85,10 @@ def test_electron_energy_improves_on_e_acc(models):
     assert iqr(r_bdt) < iqr(r_acc)
 
 
-def test_session_is_cached_and_calibration_pickles(models, photons):
+def test_trees_are_cached_and_calibration_pickles(models, photons):
     calib = load_standard_calibration(models)
     path = model_paths(models, "electron")[0]
-    assert get_session(path) is get_session(path)
+    assert load_forest(path) is load_forest(path)
     clone = pickle.loads(pickle.dumps(calib))
     cols, _ = photons
     np.testing.assert_array_equal(clone.energy(cols, "photon"), calib.energy(cols, "photon"))

@@ -188,21 +188,25 @@ def _perturbed_cnn(tmp_path: Path) -> Path:
 
 
 def _constant_sigma_model(directory: Path, cal: str, particle: str, value: float) -> Path:
-    """A σ-model ONNX graph returning ``value`` for every object, with a card."""
+    """A σ-model tree ensemble (one tree, one leaf of weight 0, base ``value``) returning
+    ``value`` for every object, with a card."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     names = sm.feature_names(cal, particle)
-    w = numpy_helper.from_array(np.zeros((len(names), 1), np.float32), "w")
-    b = numpy_helper.from_array(np.full((1,), value, np.float32), "b")
+    node = helper.make_node(
+        "TreeEnsembleRegressor", ["features"], [sm.OUTPUT_NAME], domain="ai.onnx.ml",
+        n_targets=1, nodes_treeids=[0], nodes_nodeids=[0], nodes_featureids=[0],
+        nodes_values=[0.0], nodes_modes=["LEAF"], nodes_truenodeids=[0],
+        nodes_falsenodeids=[0], nodes_missing_value_tracks_true=[0], target_treeids=[0],
+        target_nodeids=[0], target_ids=[0], target_weights=[0.0], base_values=[value],
+        post_transform="NONE")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["features", "w"], ["xw"]),
-         helper.make_node("Add", ["xw", "b"], [sm.OUTPUT_NAME])],
-        "const", [helper.make_tensor_value_info("features", TensorProto.FLOAT,
-                                                [None, len(names)])],
-        [helper.make_tensor_value_info(sm.OUTPUT_NAME, TensorProto.FLOAT, [None, 1])],
-        initializer=[w, b])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+        [node], "const", [helper.make_tensor_value_info("features", TensorProto.FLOAT,
+                                                        [None, len(names)])],
+        [helper.make_tensor_value_info(sm.OUTPUT_NAME, TensorProto.FLOAT, [None, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15),
+                                                    helper.make_opsetid("ai.onnx.ml", 3)])
     onnx_path, card_path = sm.model_paths(directory, cal, particle)
     onnx.save(model, str(onnx_path))
     card_path.write_text(json.dumps({"name": onnx_path.stem, "features": names}))

@@ -104,7 +104,7 @@ def _models_fingerprint() -> str:
 
 
 def _generate_one(sample: DemoSample, path: str) -> dict[str, Any]:
-    """Worker-process body: load the BDT here (onnxruntime sessions are not picklable)."""
+    """Worker-process body: load the BDT here (its models are cached per process)."""
     from calocoffea.bdt.standard import load_standard_calibration
     from calocoffea.sim import generate_file
 
