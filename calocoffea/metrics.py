@@ -172,6 +172,28 @@ def eiqr(values: np.ndarray, q: float = 75.0, weights: np.ndarray | None = None)
     return float((hi - lo) / norm)
 
 
+def eiqr_error(values: np.ndarray, q: float = 75.0) -> float:
+    """Asymptotic standard error of :func:`eiqr` of unbinned ``values``: the variance
+    formula of :func:`eiqr_error_from_hist` with the densities from the same Siddiqui
+    difference quotient (Hall–Sheather h) on the sample's own percentiles; NaN below
+    :data:`MIN_ASYMPTOTIC_ENTRIES` values."""
+    values = np.asarray(values, dtype=float)
+    n = values.size
+    if n < MIN_ASYMPTOTIC_ENTRIES:
+        return float("nan")
+    a, b = 1.0 - q / 100.0, q / 100.0
+    dens = []
+    for prob in (a, b):
+        h = _sparsity_bandwidth(prob, n)
+        lo, hi = np.percentile(values, [100.0 * (prob - h), 100.0 * (prob + h)])
+        if not hi > lo:
+            return float("nan")
+        dens.append(2.0 * h / (hi - lo))
+    fa, fb = dens
+    var = (a * (1 - a) / fa**2 + b * (1 - b) / fb**2 - 2 * a * (1 - b) / (fa * fb)) / n
+    return float(math.sqrt(max(var, 0.0)) / _normalisation(q))
+
+
 def reiqr(eiqr_model: float, eiqr_benchmark: float) -> float:
     """Relative eIQR, 1 - model / benchmark (positive = model narrower)."""
     return 1.0 - eiqr_model / eiqr_benchmark

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import uproot
 
+from calocoffea import metrics
 from calocoffea.app.cli import build_parser, main
 from calocoffea.app.commands.train_bdt import config_from_args
 from calocoffea.bdt import load_standard_calibration
@@ -18,6 +19,7 @@ from calocoffea.bdt.samples import read_objects
 from calocoffea.bdt.toy import toy_gun_columns
 from calocoffea.bdt.validate import (
     evaluate_file,
+    format_result,
     reference_energy,
     reference_from_card,
 )
@@ -138,3 +140,23 @@ def test_command_line(setup, tmp_path, capsys):
     for r in res:
         assert r["bdt"]["all"]["eIQR75"] < r["e_acc"]["all"]["eIQR75"]
     assert "median-response eIQR75" in capsys.readouterr().out
+
+
+def test_photon_conversion_breakdown_partitions_the_photons(setup):
+    d, _, gfile, _ = setup
+    calib = load_standard_calibration(d / "models")
+    res = evaluate_file(gfile, "photon", calib)
+    conv = res["conversion"]
+    n = {k: v["bdt"]["all"]["n"] for k, v in conv.items()}
+    assert n["unconverted"] + n["converted"] == res["bdt"]["all"]["n"]
+    assert n["single_track"] + n["double_track"] == n["converted"]
+    assert min(n.values()) > 0
+    # each class's eIQR75 is that of its own photons, recomputed here from the energies
+    t = read_objects(gfile, "photon", truth=True)
+    resp = calib.energy(t.columns, "photon") / t.e_true
+    sel = t.columns["convType"] == 2
+    assert conv["double_track"]["bdt"]["all"]["eIQR75"] == pytest.approx(
+        metrics.eiqr(resp[sel]), rel=1e-9)
+    err = conv["unconverted"]["bdt"]["all"]["eIQR75_error"]
+    assert 0 < err < 0.2 * conv["unconverted"]["bdt"]["all"]["eIQR75"]
+    assert "per conversion class" in format_result(res)

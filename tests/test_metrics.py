@@ -56,6 +56,23 @@ def test_eiqr_error_matches_toy_spread():
     assert np.std(vals) == pytest.approx(np.mean(errs), rel=0.35)
 
 
+@pytest.mark.parametrize("kind", ["gauss", "skewed"])
+def test_unbinned_eiqr_error_matches_toy_spread(kind):
+    """The unbinned error against the spread of 200 replicas (its own 5 % statistical error)."""
+    rng = np.random.default_rng(11)
+    vals, errs = [], []
+    for _ in range(200):
+        if kind == "gauss":
+            x = rng.normal(1.0, 0.03, 4000)
+        else:
+            x = np.where(rng.random(4000) < 0.8, rng.normal(1.0, 0.02, 4000),
+                         1.0 - rng.exponential(0.06, 4000))
+        vals.append(metrics.eiqr(x))
+        errs.append(metrics.eiqr_error(x))
+    assert np.std(vals, ddof=1) == pytest.approx(np.mean(errs), rel=0.15)
+    assert np.isnan(metrics.eiqr_error(x[: metrics.MIN_ASYMPTOTIC_ENTRIES - 1]))
+
+
 def test_reiqr_and_error():
     assert metrics.reiqr(0.75, 1.0) == pytest.approx(0.25)
     err = metrics.reiqr_error(0.75, 0.0075, 1.0, 0.01)

@@ -90,7 +90,8 @@ class MedianResponseCorrection:
 def compare(
     e_true: np.ndarray, eta: np.ndarray, energies: Mapping[str, np.ndarray]
 ) -> dict[str, dict]:
-    """eIQR75/eIQR95 and median response of each calibration, overall and per |η| region.
+    """eIQR75 (with its asymptotic error), eIQR95 and median response of each calibration,
+    overall and per |η| region.
 
     Returns {name: {"all": {...}, "regions": [{"abs_eta": [lo, hi], ...}, ...]}}.
     """
@@ -104,6 +105,7 @@ def compare(
             return {
                 "n": int(r.size),
                 "eIQR75": eiqr(r, 75),
+                "eIQR75_error": metrics.eiqr_error(r, 75.0),
                 "eIQR95": eiqr(r, 95),
                 "median": float(np.median(r)) if r.size else float("nan"),
             }

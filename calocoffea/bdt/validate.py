@@ -2,7 +2,9 @@
 
 For every truth-matched electron or photon: eIQR75/eIQR95 of E/E_true for the BDT, for the
 per-(|η|, E_T^acc) median-response reference stored in the model cards (photons routed by
-convType like the BDT) and for raw E_acc; overall and per |η| region.
+convType like the BDT) and for raw E_acc; overall and per |η| region; for photons also per
+conversion class (unconverted, converted, single- and double-track), since ATLAS finds
+converted photons worse measured than unconverted ones.
 
     calocoffea validate bdt --electron data/zee_mc.root \
         --photon data/hgamgam_mc.root [--models models/] [--out result.json]
@@ -46,12 +48,13 @@ def evaluate_table(calib: StandardCalibration, table: ObjectTable) -> dict:
     if table.e_true is None:
         raise ValueError(f"{table.source}: evaluation needs truth (GenPart) information")
     cols = table.columns
-    result = compare(table.e_true, cols["eta"], {
+    energies = {
         "bdt": calib.energy(cols, table.particle),
         "median_response": reference_energy(calib, cols, table.particle),
         "e_acc": np.asarray(cols["eAcc"], dtype=np.float64),
-    })
-    return {
+    }
+    result = compare(table.e_true, cols["eta"], energies)
+    out = {
         "file": table.source,
         "particle": table.particle,
         "n_unmatched_dropped": table.n_unmatched,
@@ -60,6 +63,27 @@ def evaluate_table(calib: StandardCalibration, table: ObjectTable) -> dict:
         ),
         **result,
     }
+    if table.particle == "photon":
+        out["conversion"] = conversion_breakdown(table.e_true, cols, energies)
+    return out
+
+
+#: Conversion classes of :func:`conversion_breakdown`: the convType values each holds.
+CONVERSION_CLASSES: dict[str, tuple[int, ...]] = {
+    "unconverted": (0,), "converted": (1, 2), "single_track": (1,), "double_track": (2,),
+}
+
+
+def conversion_breakdown(e_true: np.ndarray, cols: dict, energies: dict) -> dict:
+    """:func:`compare` per conversion class: {class: {calibration: {"all", "regions"}}}."""
+    conv_type = np.asarray(cols["convType"])
+    photon_is_converted(conv_type)  # refuses values other than 0, 1, 2
+    out = {}
+    for name, values in CONVERSION_CLASSES.items():
+        sel = np.isin(conv_type, values)
+        out[name] = compare(np.asarray(e_true)[sel], np.asarray(cols["eta"])[sel],
+                            {cal: np.asarray(e)[sel] for cal, e in energies.items()})
+    return out
 
 
 def evaluate_file(path: Path, particle: str, calib: StandardCalibration) -> dict:
@@ -85,4 +109,16 @@ def format_result(res: dict) -> str:
     for name, b, m, a in rows:
         lines.append(f"| {name} | {b['n']} | {a['eIQR75']:.4f} | {m['eIQR75']:.4f} | "
                      f"{b['eIQR75']:.4f} | {b['eIQR95']:.4f} |")
+    if "conversion" in res:
+        regions = res["bdt"]["regions"]
+        lines += ["", "BDT eIQR75 per conversion class (n in brackets):", "",
+                  "| class | all | " + " | ".join(
+                      f"{r['abs_eta'][0]}–{r['abs_eta'][1]}" for r in regions) + " |",
+                  "|---|---|" + "---|" * len(regions)]
+        for name, by_cal in res["conversion"].items():
+            b = by_cal["bdt"]
+            cells = [f"{b['all']['eIQR75']:.4f} ± {b['all']['eIQR75_error']:.4f} "
+                     f"({b['all']['n']})"]
+            cells += [f"{r['eIQR75']:.4f} ({r['n']})" for r in b["regions"]]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
