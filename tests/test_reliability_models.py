@@ -129,10 +129,11 @@ def test_graph_inputs_differing_from_card_name_expected_and_found(tmp_path):
     ("inputs", "found"),
     [
         ({**GOOD_INPUTS, "scalars": [None, 12]}, "scalars (n, 12)"),
-        ({**GOOD_INPUTS, "images": [None, 8, *IMAGE_SHAPE]}, "images (n, 8, 56, 11)"),
+        # 4 energy channels, or 8 with the layer times: 6 is neither
+        ({**GOOD_INPUTS, "images": [None, 6, *IMAGE_SHAPE]}, "images (n, 6, 56, 11)"),
         ({k: v for k, v in GOOD_INPUTS.items() if k != "tracks"}, "scalars (n, 16)"),
     ],
-    ids=["12 scalars", "time channels", "no tracks"],
+    ids=["12 scalars", "6 channels", "no tracks"],
 )
 def test_model_inputs_differing_from_features_name_expected_and_found(tmp_path, inputs, found):
     """Graph and card agree, but not with what calocoffea.cnn.inputs feeds an electron model."""

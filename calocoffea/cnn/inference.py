@@ -112,6 +112,15 @@ class Model:
     def output_names(self) -> list[str]:
         return list(self.card["outputs"])
 
+    @property
+    def with_time(self) -> bool:
+        """True for a time-channel model: its images carry the four layer times after the
+        four layer energies (8 channels, checked against the graph at load time)."""
+        from calocoffea.cnn.inputs import IMAGE_CHANNELS
+
+        spec = next((i for i in self.card["inputs"] if i["name"] == "images"), None)
+        return spec is not None and spec["shape"][1] != IMAGE_CHANNELS
+
     def validate(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Check names and per-object shapes against the card; returns float32 arrays."""
         expected = self.input_names
@@ -278,12 +287,21 @@ def _check_graph(path: Path, card: dict, session) -> None:
     if particle is None:
         _probe(path, card, session)
         return
-    from calocoffea.cnn.inputs import IMAGE_CHANNELS, IMAGE_SHAPE, N_TRACKS, SCALARS, TRACK_VARS
+    from calocoffea.cnn.inputs import (
+        IMAGE_SHAPE,
+        N_TRACKS,
+        SCALARS,
+        TRACK_VARS,
+        image_channels,
+    )
 
     if particle not in SCALARS:
         raise ModelError(f"{path}: card particle {particle!r} is not one of {sorted(SCALARS)}")
+    # energy channels only, or energies then times (a time-channel model)
+    channels = declared.get("images", [None, None])[1:2]
+    with_time = channels == [image_channels(True)]
     contract = {
-        "images": [None, IMAGE_CHANNELS, *IMAGE_SHAPE],
+        "images": [None, image_channels(with_time), *IMAGE_SHAPE],
         "scalars": [None, len(SCALARS[particle])],
         "tracks": [None, N_TRACKS, len(TRACK_VARS)],
     }
@@ -406,7 +424,8 @@ def cnn_predict(
     # images are built batch by batch, just before onnxruntime reads them (still in cache:
     # ~3 % faster inference than from blocks of 1024 images); a chunk's images never sit in
     # memory all at once
-    inputs = inputs_from_events(objects, events, particle, defer_images=True)
+    inputs = inputs_from_events(objects, events, particle, defer_images=True,
+                                with_time=model.with_time)
     step = max(int(batch_size), 1) if batch_size is not None else model.default_batch_size
     ratios, sigmas = [], []
     for lo in range(0, len(inputs), step):

@@ -52,6 +52,14 @@ SIGMA_R: float = 0.1
 #: Energy channels of the CNN image (one per LAr layer; the η × φ shape is
 #: :data:`calocoffea.cnn.images.IMAGE_SHAPE`).
 IMAGE_CHANNELS: int = N_LAYERS
+#: Time channels a time-channel model adds after the energy channels (thesis §7.4: one per
+#: layer, the |energy|-weighted cell time in ns, :mod:`calocoffea.cnn.images`).
+TIME_CHANNELS: int = N_LAYERS
+
+
+def image_channels(with_time: bool) -> int:
+    """Channels of the CNN image: the layer energies, then the layer times ``with_time``."""
+    return IMAGE_CHANNELS + (TIME_CHANNELS if with_time else 0)
 
 #: Scalar inputs per particle: (name, unit, description), thesis table 3.3.
 SCALARS: dict[str, list[tuple[str, str, str]]] = {
@@ -122,6 +130,8 @@ class ImageSource:
     stops: np.ndarray
     eta: np.ndarray
     phi: np.ndarray
+    #: Add the four time channels (needs ``cells["time"]``, ns).
+    with_time: bool = False
     #: The cell columns and ranges checked once, on the first :meth:`build`.
     _checked: tuple | None = field(default=None, repr=False)
 
@@ -130,12 +140,14 @@ class ImageSource:
 
     def build(self, lo: int = 0, hi: int | None = None, out: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
-        """(images float32 (m, 4, 56, 11), valid bool (m,)) of objects ``lo:hi``, written
+        """(images float32 (m, 4 or 8, 56, 11), valid bool (m,)) of objects ``lo:hi``, written
         into ``out`` when given (see :func:`calocoffea.cnn.images.build_images_from_ranges`)."""
         if self._checked is None:
             c = self.cells
             columns = prepare_cells(c["e"], c["eta"], c["phi"], c["layer"],
-                                    cell_deta=c.get("deta"), cell_dphi=c.get("dphi"))
+                                    cell_deta=c.get("deta"), cell_dphi=c.get("dphi"),
+                                    cell_time=c.get("time") if self.with_time else None,
+                                    with_time=self.with_time)
             self._checked = (columns, *columns.check_ranges(self.starts, self.stops))
         columns, starts, stops = self._checked
         rows = slice(lo, hi)
@@ -173,7 +185,8 @@ class ModelInputs:
         else:
             m = len(range(*rows.indices(len(self))))
             if self._buffer is None or len(self._buffer) < m:
-                self._buffer = np.empty((m, IMAGE_CHANNELS, *IMAGE_SHAPE), np.float32)
+                channels = image_channels(self.image_source.with_time)
+                self._buffer = np.empty((m, channels, *IMAGE_SHAPE), np.float32)
             images = self.images_for(lo, hi, out=self._buffer[:m])
         return {"images": images, "scalars": self.scalars[rows], "tracks": self.tracks[rows]}
 
@@ -233,10 +246,11 @@ _TRACK_FIELDS = ("pt", "eta", "phi", "charge", "d0Sig", "vtxIdx", "z0", "nPixHit
                  "nSCTHits", "nTRTHits")
 
 
-def required_branches(particle: str) -> list[str]:
+def required_branches(particle: str, with_time: bool = False) -> list[str]:
     """Branches the CNN inputs of ``particle`` read from a file with cells (the cell sizes
     ``CaloCell_deta``/``_dphi`` are optional: the geometry gives them); ``CaloCell_clusterIdx``
-    is read to check the cell grouping (:func:`calocoffea.validation.check_cells`)."""
+    is read to check the cell grouping (:func:`calocoffea.validation.check_cells`);
+    ``CaloCell_time`` for a time-channel model."""
     _check_particle(particle)
     collection = "Electron" if particle == "electron" else "Photon"
     own = ["clusterIdx", "trackIdx"] if particle == "electron" else [
@@ -246,6 +260,7 @@ def required_branches(particle: str) -> list[str]:
         *(f"{collection}_{f}" for f in own),
         *(f"Cluster_{f}" for f in [*cluster, "nCell"]),
         *(f"CaloCell_{f}" for f in ("e", "eta", "phi", "layer", "clusterIdx")),
+        *(["CaloCell_time"] if with_time else []),
         *(f"Track_{f}" for f in _TRACK_FIELDS),
         "Pileup_nTrueInt",
         "PV_npvs",
@@ -269,7 +284,7 @@ class _Clusters:
     events: object = None
 
 
-def _clusters_nanoevents(objects, linked) -> _Clusters:
+def _clusters_nanoevents(objects, linked, with_time: bool = False) -> _Clusters:
     """Clusters and cells of NanoEvents objects straight from the chunk's flat columns.
 
     Global indices locate each object's cluster and its cells in the unsliced ``Cluster``
@@ -290,6 +305,11 @@ def _clusters_nanoevents(objects, linked) -> _Clusters:
     cell_content = full.CaloCell._content()
     cells = {f: flat_column(cell_content, f) if f in cell_content.fields else None
              for f in _CELL_FIELDS}
+    if with_time:
+        if "time" not in cell_content.fields:
+            raise InputDataError(f"{chunk_origin(full)[0]}: branch CaloCell_time missing: "
+                                 "a time-channel CNN needs the cell times")
+        cells["time"] = flat_column(cell_content, "time")
     if "clusterIdx" not in cell_content.fields:
         raise InputDataError(f"{chunk_origin(full)[0]}: branch CaloCell_clusterIdx missing: "
                              "the cells cannot be checked against their clusters")
@@ -300,7 +320,7 @@ def _clusters_nanoevents(objects, linked) -> _Clusters:
                      flat_column(cell_content, "clusterIdx"), full)
 
 
-def _clusters_records(objects) -> _Clusters:
+def _clusters_records(objects, with_time: bool = False) -> _Clusters:
     """Clusters and cells of objects with a ``cluster`` record holding a ``cells`` list."""
     clu = objects.cluster
     # a missing cluster (index -1) makes every cluster field None
@@ -313,6 +333,11 @@ def _clusters_records(objects) -> _Clusters:
     present = set(ak.fields(cells))
     flat = {f: ak.to_numpy(ak.flatten(cells[f], axis=None)) if f in present else None
             for f in _CELL_FIELDS}
+    if with_time:
+        if "time" not in present:
+            raise InputDataError("cluster cells have no 'time' field: a time-channel CNN "
+                                 "needs the cell times")
+        flat["time"] = ak.to_numpy(ak.flatten(cells["time"], axis=None))
     return _Clusters(columns, has, flat, offsets[:-1], offsets[1:])
 
 
@@ -452,8 +477,8 @@ def _tracks_near(offsets: np.ndarray, cols: dict[str, np.ndarray], evt: np.ndarr
     return out, np.diff(pairs)
 
 
-def inputs_from_events(objects, events, particle: str, *, defer_images: bool = False
-                       ) -> ModelInputs:
+def inputs_from_events(objects, events, particle: str, *, defer_images: bool = False,
+                       with_time: bool = False) -> ModelInputs:
     """Build the CNN inputs for every object of ``objects`` (flattened in event order).
 
     objects: jagged Electron/Photon collection aligned with ``events`` (e.g.
@@ -463,6 +488,7 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
     events: the NanoEvents (needs Track, Pileup.nTrueInt, PV.npvs).
     defer_images: leave the images to :meth:`ModelInputs.feed` per batch (inference: the
     images of a 100k-event chunk alone would take 1 GB).
+    with_time: add the four time channels (images (n, 8, 56, 11); a time-channel model).
     """
     _check_particle(particle)
     counts = ak.to_numpy(ak.num(objects, axis=1))
@@ -470,7 +496,7 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
     n_scalar = len(SCALARS[particle])
     if n == 0:
         return ModelInputs(
-            np.zeros((0, IMAGE_CHANNELS, *IMAGE_SHAPE), np.float32),
+            np.zeros((0, image_channels(with_time), *IMAGE_SHAPE), np.float32),
             np.zeros((0, n_scalar), np.float32),
             np.zeros((0, N_TRACKS, len(TRACK_VARS)), np.float32),
             np.zeros(0, bool),
@@ -478,7 +504,7 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
     evt = np.repeat(np.arange(len(counts)), counts)
     linked = linked_content(objects, "clusterIdx", "Cluster")
     if linked is not None and "CaloCell" in linked[1].fields:
-        clusters = _clusters_nanoevents(objects, linked)
+        clusters = _clusters_nanoevents(objects, linked, with_time)
         gidx, full, _ = linked
         # tracks straight from the chunk's columns: the event of each object is that of its
         # cluster (an object without a cluster has no tracks in its cone: its η is NaN)
@@ -492,7 +518,7 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
         check_vertex_index(full, trk_offsets, trk_cols["vtxIdx"],
                            ak.to_numpy(full["PV", "npvs"]))
     else:
-        clusters = _clusters_records(objects)
+        clusters = _clusters_records(objects, with_time)
         trk_evt = evt
         trk_offsets, trk_cols = _track_columns(events)
     col = clusters.columns
@@ -540,7 +566,8 @@ def inputs_from_events(objects, events, particle: str, *, defer_images: bool = F
     valid &= np.all(np.isfinite(scalars), axis=1)
     # missing clusters have no cells (invalid image); their barycentre is irrelevant
     source = ImageSource(cells, clusters.starts, clusters.stops,
-                         np.where(has_cluster, eta, 0.0), np.where(has_cluster, phi, 0.0))
+                         np.where(has_cluster, eta, 0.0), np.where(has_cluster, phi, 0.0),
+                         with_time=with_time)
     inputs = ModelInputs(None, scalars.astype(np.float32), tracks, valid, source)
     if not defer_images:
         inputs.images = inputs.images_for(0, n)

@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--equalise-to", nargs="*", default=[], metavar="FILE",
                         help="thesis 7.4 histogram equalisation: map the MC scalar inputs "
                         "onto the marginals of these data-like Z->ee files (electrons)")
+    parser.add_argument("--time-channels", choices=["none", "concat", "gate"], default="none",
+                        help="thesis 7.4 time channel: the four layer-time images as four "
+                        "more input channels (concat) or as a per-pixel sigmoid gate on the "
+                        "layer energies (gate); reads CaloCell_time")
     parser.add_argument("--init-from", default=None, metavar="PT",
                         help="fine-tune: start from the network and preprocessing of the .pt "
                         "a previous training wrote beside its .onnx")
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         sigma=args.sigma, cache_dir=args.cache_dir, bdt_models=args.bdt_models,
         eval_only=args.eval_only, data_train=list(args.data_train),
         type_scalar=args.type_scalar, equalise_to=list(args.equalise_to),
-        init_from=args.init_from,
+        init_from=args.init_from, time_channels=args.time_channels,
         reproduce=shlex.join(["calocoffea", "train", "cnn", *rest]) if rest else None,
     )
     try:

@@ -28,7 +28,7 @@ class Sample:
     """Arrays of n objects. Images are stored as float16 to halve memory."""
 
     particle: str
-    images: np.ndarray  # (n, 4, 56, 11) float16, GeV
+    images: np.ndarray  # (n, 4, 56, 11) float16, GeV (n, 8, 56, 11) with times, ns
     scalars: np.ndarray  # (n, S) float32
     tracks: np.ndarray  # (n, 15, T) float32
     e_true: np.ndarray  # (n,) GeV
@@ -93,8 +93,10 @@ def _bdt_energy(obj, particle: str, bdt) -> np.ndarray:
 
 
 def read_file(path: str | Path, particle: str, max_objects: int | None = None,
-              chunk_entries: int = CHUNK_ENTRIES, bdt=None) -> Sample:
-    """All truth-matched ``particle`` objects of one file with valid CNN inputs.
+              chunk_entries: int = CHUNK_ENTRIES, *, bdt=None, with_time: bool = False
+              ) -> Sample:
+    """All truth-matched ``particle`` objects of one file with valid CNN inputs (images
+    with the four time channels ``with_time``).
 
     ``bdt``: a :class:`calocoffea.bdt.standard.StandardCalibration` to recompute the
     standard-calibration energy from the cluster columns (for files written without it);
@@ -129,7 +131,7 @@ def read_file(path: str | Path, particle: str, max_objects: int | None = None,
         obj = obj[obj.genPartIdx >= 0]
         gen = obj.matched_gen
         e_true = np.sqrt((gen.pt * np.cosh(gen.eta)) ** 2 + gen.mass**2)
-        inputs = inputs_from_events(obj, events, particle)
+        inputs = inputs_from_events(obj, events, particle, with_time=with_time)
         e_true = ak.to_numpy(ak.fill_none(ak.flatten(e_true, axis=1), np.nan)).astype(
             np.float64)
         if bdt is None:
@@ -176,13 +178,15 @@ def concat(samples: list[Sample]) -> Sample:
 
 
 def build_sample(files: list[str | Path], particle: str, max_objects: int | None = None,
-                 cache_dir: str | Path | None = None, bdt=None) -> Sample:
+                 cache_dir: str | Path | None = None, *, bdt=None, with_time: bool = False
+                 ) -> Sample:
     """Concatenated sample of ``files``, at most ``max_objects`` (the first ones) of each.
 
     With ``cache_dir``, each file's sample is cached as
-    ``<cache_dir>/<stem>.<particle>.<size>.<mtime>[.max<N>][.bdt].npz`` (keyed by the file's
-    size and mtime; ``.bdt`` when made with ``bdt``); a cache of the whole file also serves
-    any ``max_objects``, since reading stops at the first ``max_objects`` objects.
+    ``<cache_dir>/<stem>.<particle>.<size>.<mtime>[.max<N>][.bdt][.time].npz`` (keyed by the
+    file's size and mtime; ``.bdt`` when made with ``bdt``, ``.time`` with time channels); a
+    cache of the whole file also serves any ``max_objects``, since reading stops at the first
+    ``max_objects`` objects.
     """
     samples = []
     for name in files:
@@ -190,7 +194,7 @@ def build_sample(files: list[str | Path], particle: str, max_objects: int | None
         cached = None
         if cache_dir is not None:
             st = f.stat()
-            tag = ".bdt" if bdt is not None else ""
+            tag = (".bdt" if bdt is not None else "") + (".time" if with_time else "")
             stem = Path(cache_dir) / f"{f.stem}.{particle}.{st.st_size}.{st.st_mtime_ns}"
             whole = Path(f"{stem}{tag}.npz")
             cached = whole if max_objects is None else Path(f"{stem}.max{max_objects}{tag}.npz")
@@ -201,7 +205,7 @@ def build_sample(files: list[str | Path], particle: str, max_objects: int | None
                     s = s.subset(np.arange(max_objects))
                 samples.append(s)
                 continue
-        s = read_file(f, particle, max_objects=max_objects, bdt=bdt)
+        s = read_file(f, particle, max_objects=max_objects, bdt=bdt, with_time=with_time)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             s.save(cached)

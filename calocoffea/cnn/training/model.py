@@ -25,6 +25,10 @@ class ModelConfig:
 
     name: str = "lite"
     image_channels: int = 4
+    #: thesis §7.4 time channel: "none"; "concat" (the four layer-time images as four more
+    #: input channels); "gate" (each layer's energy image multiplied pixel by pixel by a
+    #: sigmoid gate computed from the four time images by a 1×1-convolution net)
+    time_mode: str = "none"
     #: repeat each φ pixel this many times (thesis 56×11 → 56×55 upscale; 1 = none)
     phi_upscale: int = 1
     block_channels: tuple[int, ...] = (16, 24, 32)
@@ -70,6 +74,27 @@ class ModelConfig:
         if "pools" in d:
             d["pools"] = tuple(tuple(p) for p in d["pools"])
         return cls(**d)
+
+
+TIME_MODES: tuple[str, ...] = ("none", "concat", "gate")
+
+
+def with_time_mode(cfg: ModelConfig, mode: str) -> ModelConfig:
+    """``cfg`` with the time channel ``mode`` (:data:`TIME_MODES`) and its image channels."""
+    if mode not in TIME_MODES:
+        raise ValueError(f"time mode must be one of {TIME_MODES}, got {mode!r}")
+    cfg.time_mode = mode
+    cfg.image_channels = 4 if mode == "none" else 8
+    return cfg
+
+
+def _conv_channels(cfg: ModelConfig) -> int:
+    """Channels entering the first convolution (the gate folds the times into the energies)."""
+    return 4 if cfg.time_mode == "gate" else cfg.image_channels
+
+
+#: Initial bias of the time gate's last layer: sigmoid(4) = 0.98, the gate starts open.
+_GATE_OPEN = 4.0
 
 
 def preset(name: str) -> ModelConfig:
@@ -129,8 +154,16 @@ class DeepCaloNet(nn.Module):
         self.film_out = nn.Linear(n_film, 2 * sum(self.n_film))
         nn.init.zeros_(self.film_out.weight)
         nn.init.zeros_(self.film_out.bias)
+        if cfg.time_mode not in TIME_MODES:
+            raise ValueError(f"time mode must be one of {TIME_MODES}, got {cfg.time_mode!r}")
+        self.time_gate = None
+        if cfg.time_mode == "gate":
+            # per pixel: 4 layer times → 8 → 4 gates in (0, 1), one per layer's energy
+            self.time_gate = nn.Sequential(nn.Conv2d(4, 8, 1), nn.LeakyReLU(0.01),
+                                           nn.Conv2d(8, 4, 1))
+            nn.init.constant_(self.time_gate[2].bias, _GATE_OPEN)
         blocks = []
-        c_in = cfg.image_channels
+        c_in = _conv_channels(cfg)
         for i, c in enumerate(cfg.block_channels):
             k = cfg.first_kernel if i == 0 else (3, 3)
             s = cfg.first_stride if i == 0 else (1, 1)
@@ -155,6 +188,8 @@ class DeepCaloNet(nn.Module):
         sc = self.scalar_net(scalars)
         film = self.film_out(self.film_gen(sc))
         x = images
+        if self.time_gate is not None:
+            x = x[:, :4] * torch.sigmoid(self.time_gate(x[:, 4:]))
         if self.cfg.phi_upscale > 1:
             # energy-conserving φ upscale: each pixel split in equal sub-pixels
             x = torch.repeat_interleave(x, self.cfg.phi_upscale, dim=3) / self.cfg.phi_upscale
@@ -184,7 +219,9 @@ def count_flops(cfg: ModelConfig, n_scalars: int, n_track_vars: int, n_tracks: i
     """Multiply-add FLOPs (2 per MAC) of one forward pass, convolutions and dense layers."""
     flops = 0
     h, w = shape[0], shape[1] * cfg.phi_upscale
-    c_in = cfg.image_channels
+    c_in = _conv_channels(cfg)
+    if cfg.time_mode == "gate":
+        flops += 2 * shape[0] * shape[1] * (4 * 8 + 8 * 4)
     for i, c in enumerate(cfg.block_channels):
         k = cfg.first_kernel if i == 0 else (3, 3)
         s = cfg.first_stride if i == 0 else (1, 1)

@@ -49,6 +49,8 @@ class CNNTrainingConfig:
     type_scalar: bool = False
     #: thesis §7.4: map the MC scalars onto the marginals of these data-like Z→ee files
     equalise_to: list[str] = field(default_factory=list)
+    #: thesis §7.4 time channel: "none", "concat" or "gate" (``model.TIME_MODES``)
+    time_channels: str = "none"
     #: fine-tune: start from the network (and preprocessing) of this ``.pt``, which every
     #: training writes beside its ``.onnx`` (not shipped)
     init_from: Path | None = None
@@ -65,10 +67,15 @@ def input_spec(particle: str, n_channels: int) -> list[dict]:
 
     cols = [{"name": n, "unit": u, "description": d} for n, u, d in SCALARS[particle]]
     tcols = [{"name": n, "unit": u, "description": d} for n, u, d in TRACK_VARS]
+    description = "layer energies 0-3 on the 56x11 eta x phi grid (calocoffea.cnn.images)"
+    if n_channels > 4:
+        description = ("layer energies 0-3 (GeV), then layer times 0-3 (ns, |energy|-weighted "
+                       "cell time, 0 for an empty pixel) on the 56x11 eta x phi grid "
+                       "(calocoffea.cnn.images)")
     return [
         {"name": "images", "shape": [None, n_channels, *IMAGE_SHAPE], "dtype": "float32",
-         "units": "GeV", "description": "layer energies 0-3 on the 56x11 eta x phi grid "
-         "(calocoffea.cnn.images)"},
+         "units": "GeV" if n_channels == 4 else "GeV (energies), ns (times)",
+         "description": description},
         {"name": "scalars", "shape": [None, len(cols)], "dtype": "float32", "columns": cols},
         {"name": "tracks", "shape": [None, N_TRACKS, len(tcols)], "dtype": "float32",
          "description": "tracks within dR < 0.4 sorted by pT*exp(-dR/0.1), zero-padded",
@@ -94,8 +101,8 @@ def evaluate_model(model_path: Path, files: list[str], particle: str, cache_dir,
         from calocoffea.bdt.standard import load_standard_calibration
 
         bdt = load_standard_calibration(Path(bdt_models))
-    s = build_sample(files, particle, cache_dir=cache_dir, bdt=bdt)
     model = load_model(model_path)
+    s = build_sample(files, particle, cache_dir=cache_dir, bdt=bdt, with_time=model.with_time)
     feed = {"images": s.images.astype("float32"), "scalars": s.scalars, "tracks": s.tracks}
     ratio = model.predict(feed)["ratio"]
     e_cnn = ratio * s.e_acc
@@ -146,9 +153,9 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
 
     from calocoffea.cnn.training.dataset import build_sample, mislabel_mask
     from calocoffea.cnn.training.export import write_card
-    from calocoffea.cnn.training.model import preset
+    from calocoffea.cnn.training.model import preset, with_time_mode
 
-    model_cfg = preset(cfg.config)
+    model_cfg = with_time_mode(preset(cfg.config), cfg.time_channels)
     if cfg.epochs is not None:
         model_cfg.epochs = cfg.epochs
     if cfg.lr_max is not None:
@@ -169,8 +176,9 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
     if cfg.type_scalar and not cfg.data_train:
         raise ValueError("type_scalar needs data_train files (MC and data objects)")
     t0 = time.time()
+    with_time = model_cfg.time_mode != "none"
     sample = build_sample(cfg.train, cfg.particle, max_objects=cfg.max_objects,
-                          cache_dir=cache_dir)
+                          cache_dir=cache_dir, with_time=with_time)
     n_read = len(sample)
     if cfg.mislabel_k is not None:
         sample = sample.subset(np.flatnonzero(mislabel_mask(sample, cfg.mislabel_k)))
@@ -217,6 +225,8 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
         init_state = torch.load(Path(cfg.init_from), weights_only=False)
         if init_state.get("config", {}).get("type_scalar", False) != model_cfg.type_scalar:
             raise ValueError(f"{cfg.init_from}: type_scalar differs from this training's")
+        if init_state.get("config", {}).get("time_mode", "none") != model_cfg.time_mode:
+            raise ValueError(f"{cfg.init_from}: time_mode differs from this training's")
         info["init_from"] = {"file": str(cfg.init_from),
                              "sha256_of_onnx": init_state.get("onnx_sha256")}
     card = train_and_export(
