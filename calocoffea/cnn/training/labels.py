@@ -85,7 +85,7 @@ def selected_zee_chunks(path: str | Path, chunk_entries: int = 20_000,
 
 
 def read_zee_labelled(path: str | Path, bdt=None, *, chunk_entries: int = 20_000,
-                      max_objects: int | None = None):
+                      max_objects: int | None = None, with_time: bool = False):
     """The electrons of the selected Z→ee events of ``path`` with 86 ≤ m_ee^BDT ≤ 97 GeV,
     as a training :class:`~calocoffea.cnn.training.dataset.Sample` whose ``e_true`` is
     E_label,data and whose ``is_data`` is True, plus E_true (GeV, NaN without truth: MC
@@ -108,7 +108,7 @@ def read_zee_labelled(path: str | Path, bdt=None, *, chunk_entries: int = 20_000
         eta = ak.to_numpy(ak.flatten(obj.eta)).astype(np.float64)
         phi = ak.to_numpy(ak.flatten(obj.phi)).astype(np.float64)
         lab, ok = pair_labels(e_bdt.reshape(-1, 2), eta.reshape(-1, 2), phi.reshape(-1, 2))
-        inputs = inputs_from_events(obj, ev, "electron")
+        inputs = inputs_from_events(obj, ev, "electron", with_time=with_time)
         e_true = np.full(len(eta), np.nan)
         if "genPartIdx" in obj.fields:
             gen = obj.matched_gen

@@ -192,7 +192,8 @@ def train_cnn(cfg: CNNTrainingConfig) -> dict:
 
         bdt = _bdt_calibration(cfg.bdt_models)
         for f in dict.fromkeys([*cfg.data_train, *cfg.equalise_to]):
-            data_samples.append((f, read_zee_labelled(f, bdt, max_objects=cfg.max_objects)[0]))
+            data_samples.append((f, read_zee_labelled(f, bdt, max_objects=cfg.max_objects,
+                                                      with_time=with_time)[0]))
     if cfg.equalise_to:
         from calocoffea.cnn.inputs import scalar_names
         from calocoffea.cnn.training.dataset import concat
