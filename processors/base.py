@@ -339,20 +339,15 @@ class CaloProcessor(processor.ProcessorABC):
         return [b for b in dict.fromkeys(needed) if b not in keys]
 
     def _cnn_with_time(self) -> bool:
-        """Whether this processor's CNN reads the cell times (a time-channel model's card:
-        8 image channels); False when its card cannot be read (the load reports that)."""
-        import json
+        """Whether this processor's CNN reads the cell times (a time-channel model's card);
+        False when its card cannot be read (loading the model reports that, by name)."""
+        from calocoffea.cnn.inference import ModelError, card_with_time, load_card
 
         try:
-            card = Path(calib.cnn_model_path(self.particle, self.model_path)).with_suffix(
-                ".json")
-            spec = next(i for i in json.loads(card.read_text())["inputs"]
-                        if i["name"] == "images")
-        except (OSError, ValueError, KeyError, StopIteration):
+            return card_with_time(load_card(calib.cnn_model_path(self.particle,
+                                                                 self.model_path)))
+        except ModelError:
             return False
-        from calocoffea.cnn.inputs import IMAGE_CHANNELS
-
-        return spec["shape"][1] != IMAGE_CHANNELS
 
     # ------------------------------------------------------------------ coffea API
     def process(self, events: ak.Array) -> dict:

@@ -80,6 +80,15 @@ def card_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
+def card_with_time(card: dict) -> bool:
+    """True when ``card`` declares a time-channel model: its images carry the four layer times
+    after the four layer energies (8 channels)."""
+    from calocoffea.cnn.inputs import image_channels
+
+    spec = next((i for i in card.get("inputs", []) if i.get("name") == "images"), None)
+    return spec is not None and spec["shape"][1] == image_channels(True)
+
+
 def load_card(model_path: str | Path) -> dict:
     """Read and check the model card of ``model_path`` (raises :class:`ModelError`)."""
     cp = card_path(model_path)
@@ -114,12 +123,9 @@ class Model:
 
     @property
     def with_time(self) -> bool:
-        """True for a time-channel model: its images carry the four layer times after the
-        four layer energies (8 channels, checked against the graph at load time)."""
-        from calocoffea.cnn.inputs import IMAGE_CHANNELS
-
-        spec = next((i for i in self.card["inputs"] if i["name"] == "images"), None)
-        return spec is not None and spec["shape"][1] != IMAGE_CHANNELS
+        """True for a time-channel model (:func:`card_with_time`; checked against the graph
+        at load time)."""
+        return card_with_time(self.card)
 
     def validate(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Check names and per-object shapes against the card; returns float32 arrays."""

@@ -49,8 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calocoffea.cnn.inference import ModelError, load_card
-    from calocoffea.cnn.inputs import image_channels
+    from calocoffea.cnn.inference import ModelError, card_with_time, load_card
     from calocoffea.cnn.quantize import QuantisationConfig, build_int8
     from calocoffea.cnn.training.dataset import build_sample
     from calocoffea.resources import cnn_model_path, shipped_models_dir
@@ -78,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config = QuantisationConfig(method=args.method, per_channel=not args.per_tensor,
                                 skip_input_conv=not args.quantise_input_conv)
-    # a time-channel model (8 image channels) is calibrated and checked on images with times
-    spec = next((i for i in card.get("inputs", []) if i["name"] == "images"), None)
-    with_time = spec is not None and spec["shape"][1] == image_channels(True)
+    # a time-channel model is calibrated and checked on images with times
+    with_time = card_with_time(card)
     train = build_sample(args.train, args.particle, max_objects=args.max_train,
                          cache_dir=args.cache_dir, with_time=with_time)
     test = build_sample(args.test, args.particle, max_objects=args.max_test,

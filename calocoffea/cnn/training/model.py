@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from calocoffea.cnn.inputs import IMAGE_CHANNELS, TIME_CHANNELS, image_channels
+
 #: softplus(x) = 1 at this x: the untrained network starts at ratio 1.
 _SOFTPLUS_ONE = math.log(math.e - 1.0)
 
@@ -84,13 +86,13 @@ def with_time_mode(cfg: ModelConfig, mode: str) -> ModelConfig:
     if mode not in TIME_MODES:
         raise ValueError(f"time mode must be one of {TIME_MODES}, got {mode!r}")
     cfg.time_mode = mode
-    cfg.image_channels = 4 if mode == "none" else 8
+    cfg.image_channels = image_channels(mode != "none")
     return cfg
 
 
 def _conv_channels(cfg: ModelConfig) -> int:
     """Channels entering the first convolution (the gate folds the times into the energies)."""
-    return 4 if cfg.time_mode == "gate" else cfg.image_channels
+    return IMAGE_CHANNELS if cfg.time_mode == "gate" else cfg.image_channels
 
 
 #: Initial bias of the time gate's last layer: sigmoid(4) = 0.98, the gate starts open.
@@ -159,8 +161,8 @@ class DeepCaloNet(nn.Module):
         self.time_gate = None
         if cfg.time_mode == "gate":
             # per pixel: 4 layer times → 8 → 4 gates in (0, 1), one per layer's energy
-            self.time_gate = nn.Sequential(nn.Conv2d(4, 8, 1), nn.LeakyReLU(0.01),
-                                           nn.Conv2d(8, 4, 1))
+            self.time_gate = nn.Sequential(nn.Conv2d(TIME_CHANNELS, 8, 1), nn.LeakyReLU(0.01),
+                                           nn.Conv2d(8, IMAGE_CHANNELS, 1))
             nn.init.constant_(self.time_gate[2].bias, _GATE_OPEN)
         blocks = []
         c_in = _conv_channels(cfg)
@@ -189,7 +191,7 @@ class DeepCaloNet(nn.Module):
         film = self.film_out(self.film_gen(sc))
         x = images
         if self.time_gate is not None:
-            x = x[:, :4] * torch.sigmoid(self.time_gate(x[:, 4:]))
+            x = x[:, :IMAGE_CHANNELS] * torch.sigmoid(self.time_gate(x[:, IMAGE_CHANNELS:]))
         if self.cfg.phi_upscale > 1:
             # energy-conserving φ upscale: each pixel split in equal sub-pixels
             x = torch.repeat_interleave(x, self.cfg.phi_upscale, dim=3) / self.cfg.phi_upscale
